@@ -1,0 +1,56 @@
+//! One day's open, high, low, close and volume.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::DomainError;
+
+/// A daily OHLCV bar whose prices are finite and positive, with `low <= open, close <= high`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bar {
+    pub date: NaiveDate,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: u64,
+}
+
+impl Bar {
+    /// Checks the bar's invariants; the only way provider payloads and rows become bars.
+    pub fn try_new(
+        date: NaiveDate,
+        open: f64,
+        high: f64,
+        low: f64,
+        close: f64,
+        volume: u64,
+    ) -> Result<Self, DomainError> {
+        let invalid = |rule| Err(DomainError::InvalidBar { date, rule });
+        if ![open, high, low, close].iter().all(|p| p.is_finite()) {
+            return invalid("prices must be finite");
+        }
+        if ![open, high, low, close].iter().all(|p| *p > 0.0) {
+            return invalid("prices must be positive");
+        }
+        if low > open.min(close) || high < open.max(close) {
+            return invalid("low <= open, close <= high must hold");
+        }
+        Ok(Self { date, open, high, low, close, volume })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_break_no_price_rule() {
+        let date = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default();
+        assert!(Bar::try_new(date, 10.0, 11.0, 9.0, 10.5, 100).is_ok());
+        assert!(Bar::try_new(date, 10.0, 9.5, 9.0, 10.5, 100).is_err(), "high below close");
+        assert!(Bar::try_new(date, 10.0, 11.0, 10.2, 10.5, 100).is_err(), "low above open");
+        assert!(Bar::try_new(date, f64::NAN, 11.0, 9.0, 10.5, 100).is_err());
+        assert!(Bar::try_new(date, 0.0, 11.0, 0.0, 10.5, 100).is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! The coverage ledger's entries: which days were already asked of a provider, and why a
+//! covered day may hold no bar.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::{DateRange, calendar};
+
+/// One range of days that a provider was asked for and answered, so it is never asked again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverageSpan {
+    pub range: DateRange,
+    /// The provider that answered.
+    pub provider: String,
+    pub fetched_at: DateTime<Utc>,
+    /// How many bars the answer held for this range.
+    pub bars: u32,
+}
+
+/// Why a covered day has no bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoverageReason {
+    /// Saturday or Sunday.
+    Weekend,
+    /// An exchange holiday or unscheduled closure.
+    Holiday(&'static str),
+    /// Before the first bar the provider has for the symbol.
+    BeforeFirstTrade,
+    /// A trading day the provider had no bar for.
+    ProviderHadNone,
+}
+
+/// Explains why `day`, covered but without a bar, has none; `first_bar` is the symbol's first stored bar.
+pub fn reason_for_missing_bar(day: NaiveDate, first_bar: Option<NaiveDate>) -> CoverageReason {
+    if calendar::is_weekend(day) {
+        return CoverageReason::Weekend;
+    }
+    if let Some(name) = calendar::holiday_name(day) {
+        return CoverageReason::Holiday(name);
+    }
+    match first_bar {
+        Some(first) if day >= first => CoverageReason::ProviderHadNone,
+        _ => CoverageReason::BeforeFirstTrade,
+    }
+}

@@ -1,0 +1,17 @@
+//! Validation errors of the domain's checked constructors.
+
+use chrono::NaiveDate;
+use thiserror::Error;
+
+/// Why a value from outside was rejected; each variant names the field and the rule.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum DomainError {
+    #[error("symbol '{input}' is invalid: must be 1-20 characters of A-Z, 0-9, '.', '^', '=' or '-'")]
+    InvalidSymbol { input: String },
+    #[error("{field} '{input}' is invalid: dates are YYYY-MM-DD")]
+    InvalidDate { field: &'static str, input: String },
+    #[error("start {start} is after end {end}: start must be on or before end")]
+    InvertedRange { start: NaiveDate, end: NaiveDate },
+    #[error("bar for {date} is invalid: {rule}")]
+    InvalidBar { date: NaiveDate, rule: &'static str },
+}

@@ -1,0 +1,28 @@
+//! The domain of marketcache: what a daily bar, a symbol and a date range are, which days the
+//! NYSE trades, the arithmetic of covered and missing ranges, and the ports (traits) that the
+//! storage and upstream adapters implement.
+//!
+//! This crate must never do I/O: no SQL, no HTTP, no files, no async runtime. Everything that
+//! enters the system from a provider payload, a database row or the command line becomes a
+//! domain value only through the checked constructors here (`Symbol::parse`, `DateRange::new`,
+//! `Bar::try_new`).
+
+pub mod bar;
+pub mod calendar;
+pub mod clock;
+pub mod coverage;
+pub mod error;
+pub mod ports;
+pub mod range;
+pub mod symbol;
+
+pub use bar::Bar;
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use coverage::{CoverageReason, CoverageSpan};
+pub use error::DomainError;
+pub use ports::{
+    BarStore, ClearReport, MigrationStep, PriceSource, SourceError, SourceLimits, StoreError,
+    StoreStats, SymbolStats,
+};
+pub use range::{DateRange, parse_date};
+pub use symbol::Symbol;

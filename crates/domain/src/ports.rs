@@ -1,0 +1,140 @@
+//! The ports: traits that the storage and upstream adapters implement, and the values they exchange.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{Bar, CoverageSpan, DateRange, Symbol};
+
+/// How a provider wants to be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SourceLimits {
+    /// Most calendar days one request may span.
+    pub max_span_days: u32,
+    /// Most requests in flight at once.
+    pub max_concurrency: usize,
+}
+
+/// Why a provider could not answer.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("symbol {symbol} is unknown to provider {provider}")]
+    NotFound { provider: String, symbol: String },
+    #[error("provider {provider} is rate limiting us{}", retry_after.map(|d| format!(" (retry after {} s)", d.as_secs())).unwrap_or_default())]
+    RateLimited { provider: String, retry_after: Option<Duration> },
+    #[error("provider {provider} could not be reached: {message}")]
+    Transport { provider: String, message: String },
+    #[error("provider {provider} sent a response we could not read: {message}")]
+    Decode { provider: String, message: String },
+    #[error("provider {provider} is not usable: {message}")]
+    Configuration { provider: String, message: String },
+}
+
+/// An upstream of daily bars.
+#[async_trait]
+pub trait PriceSource: Send + Sync {
+    /// Short name, as stored in the coverage ledger (`synthetic`, `csv`, `yahoo`, …).
+    fn name(&self) -> &str;
+
+    /// Request size and concurrency this provider accepts.
+    fn limits(&self) -> SourceLimits;
+
+    /// The provider's daily bars of `symbol` within `range`, in date order. An empty vector
+    /// means the provider knows the symbol but has no bars there.
+    async fn fetch_daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, SourceError>;
+}
+
+/// Why the store failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database {target} is unreachable: {message}")]
+    Unreachable { target: String, message: String },
+    #[error("database error while {context}")]
+    Backend {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("row for {symbol} on {date} breaks a bar rule: {message}")]
+    InvalidRow { symbol: String, date: String, message: String },
+    #[error("migration {version} failed")]
+    Migration {
+        version: u32,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// One schema migration as the migrator saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MigrationStep {
+    pub version: u32,
+    pub name: String,
+    /// True if this run applied it, false if it was already there.
+    pub applied_now: bool,
+    /// Human-readable lines describing what the step creates.
+    pub creates: Vec<String>,
+}
+
+/// What `clear` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClearReport {
+    pub bars_deleted: u64,
+    pub coverage_spans_changed: u64,
+}
+
+/// What the store holds for one symbol.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SymbolStats {
+    pub symbol: String,
+    pub bars: u64,
+    pub first_date: Option<NaiveDate>,
+    pub last_date: Option<NaiveDate>,
+    /// The union of the ledger's ranges.
+    pub covered: Vec<DateRange>,
+    pub last_update: Option<DateTime<Utc>>,
+}
+
+/// What the store holds in all.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreStats {
+    pub symbols: Vec<SymbolStats>,
+    pub total_bars: u64,
+    /// Bytes the bars and ledger take on disk, indexes included.
+    pub bytes_on_disk: u64,
+}
+
+/// A database of bars plus the ledger of what was asked upstream.
+#[async_trait]
+pub trait BarStore: Send + Sync {
+    /// Where the store lives, for messages; never contains a password.
+    fn describe(&self) -> String;
+
+    /// Brings the schema up to date; safe to run any number of times.
+    async fn migrate(&self) -> Result<Vec<MigrationStep>, StoreError>;
+
+    /// Stored bars of `symbol` within `range`, in date order.
+    async fn read_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, StoreError>;
+
+    /// Every ledger entry of `symbol`.
+    async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError>;
+
+    /// Upserts `bars` and records `coverage` in one transaction, so the ledger never claims
+    /// bars that are not stored. Re-written bars keep `created_at` and get a new `updated_at`.
+    async fn write_fetched(
+        &self,
+        symbol: &Symbol,
+        provider: &str,
+        bars: &[Bar],
+        coverage: Option<&CoverageSpan>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes bars and ledger entries of one symbol or all, optionally only before a date.
+    async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, StoreError>;
+
+    /// Per-symbol and total figures.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+}

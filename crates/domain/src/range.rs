@@ -1,0 +1,190 @@
+//! Inclusive date ranges and the set arithmetic of covered and missing days.
+
+use std::fmt;
+
+use chrono::{Duration, NaiveDate};
+use serde::Serialize;
+
+use crate::DomainError;
+
+/// An inclusive range of calendar days, `start <= end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct DateRange {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+impl DateRange {
+    /// The range `start..=end`; rejects a start after the end.
+    pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Self, DomainError> {
+        if start > end {
+            return Err(DomainError::InvertedRange { start, end });
+        }
+        Ok(Self { start, end })
+    }
+
+    /// A range of one day.
+    pub fn single(day: NaiveDate) -> Self {
+        Self { start: day, end: day }
+    }
+
+    /// First day.
+    pub fn start(&self) -> NaiveDate {
+        self.start
+    }
+
+    /// Last day.
+    pub fn end(&self) -> NaiveDate {
+        self.end
+    }
+
+    /// Number of calendar days, both ends included.
+    pub fn len_days(&self) -> i64 {
+        (self.end - self.start).num_days() + 1
+    }
+
+    /// Whether `day` lies inside.
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.start <= day && day <= self.end
+    }
+
+    /// Every calendar day, in order.
+    pub fn days(&self) -> impl DoubleEndedIterator<Item = NaiveDate> + use<> {
+        let start = self.start;
+        (0..self.len_days()).map(move |offset| start + Duration::days(offset))
+    }
+
+    /// The days both ranges share, if any.
+    pub fn intersect(&self, other: &DateRange) -> Option<DateRange> {
+        DateRange::new(self.start.max(other.start), self.end.min(other.end)).ok()
+    }
+
+    /// Splits into consecutive pieces of at most `max_days` calendar days.
+    pub fn chunks(&self, max_days: u32) -> Vec<DateRange> {
+        let step = i64::from(max_days.max(1));
+        let mut pieces = Vec::new();
+        let mut start = self.start;
+        while start <= self.end {
+            let end = (start + Duration::days(step - 1)).min(self.end);
+            pieces.push(DateRange { start, end });
+            start = end + Duration::days(1);
+        }
+        pieces
+    }
+}
+
+impl fmt::Display for DateRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+/// Parses a `YYYY-MM-DD` date; `field` names the input in the error.
+pub fn parse_date(field: &'static str, input: &str) -> Result<NaiveDate, DomainError> {
+    let trimmed = input.trim();
+    if trimmed.len() != 10 {
+        return Err(DomainError::InvalidDate { field, input: input.to_string() });
+    }
+    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+        .map_err(|_| DomainError::InvalidDate { field, input: input.to_string() })
+}
+
+/// Sorts and merges ranges that overlap or touch into disjoint, non-adjacent ranges.
+pub fn union(ranges: impl IntoIterator<Item = DateRange>) -> Vec<DateRange> {
+    let mut sorted: Vec<DateRange> = ranges.into_iter().collect();
+    sorted.sort();
+    let mut merged: Vec<DateRange> = Vec::with_capacity(sorted.len());
+    for range in sorted {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end + Duration::days(1) => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
+/// The parts of `range` that no range of `covered` contains, in order.
+pub fn subtract(range: DateRange, covered: &[DateRange]) -> Vec<DateRange> {
+    let mut missing = Vec::new();
+    let mut cursor = range.start;
+    for block in union(covered.iter().copied()) {
+        if block.end < cursor {
+            continue;
+        }
+        if block.start > range.end {
+            break;
+        }
+        if block.start > cursor {
+            missing.push(DateRange { start: cursor, end: block.start - Duration::days(1) });
+        }
+        cursor = block.end + Duration::days(1);
+        if cursor > range.end {
+            return missing;
+        }
+    }
+    if cursor <= range.end {
+        missing.push(DateRange { start: cursor, end: range.end });
+    }
+    missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn day(offset: i64) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default() + Duration::days(offset)
+    }
+
+    fn range(a: i64, b: i64) -> DateRange {
+        DateRange { start: day(a), end: day(b) }
+    }
+
+    #[test]
+    fn thirty_five_years_split_into_73_chunks_of_182_days() {
+        let start = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default();
+        let end = NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default();
+        let chunks = DateRange { start, end }.chunks(182);
+        assert_eq!(chunks.len(), 73);
+        assert!(chunks.iter().all(|c| c.len_days() <= 182));
+        assert_eq!(chunks.first().map(|c| c.start), Some(start));
+        assert_eq!(chunks.last().map(|c| c.end), Some(end));
+    }
+
+    #[test]
+    fn inverted_ranges_and_bad_dates_are_rejected() {
+        assert!(DateRange::new(day(2), day(1)).is_err());
+        assert!(parse_date("start", "2025-02-30").is_err());
+        assert!(parse_date("start", "25-01-01").is_err());
+        assert_eq!(parse_date("start", "2025-01-31").ok(), NaiveDate::from_ymd_opt(2025, 1, 31));
+    }
+
+    #[test]
+    fn subtract_leaves_the_gaps() {
+        let gaps = subtract(range(0, 20), &[range(3, 5), range(6, 8), range(15, 30)]);
+        assert_eq!(gaps, vec![range(0, 2), range(9, 14)]);
+        assert_eq!(subtract(range(0, 5), &[]), vec![range(0, 5)]);
+        assert_eq!(subtract(range(3, 5), &[range(0, 10)]), vec![]);
+    }
+
+    proptest! {
+        #[test]
+        fn covered_and_missing_partition_the_range(
+            start in 0i64..200, len in 0i64..200,
+            blocks in proptest::collection::vec((0i64..400, 0i64..60), 0..8),
+        ) {
+            let whole = range(start, start + len);
+            let covered: Vec<DateRange> = blocks.iter().map(|(s, l)| range(*s, s + l)).collect();
+            let missing = subtract(whole, &covered);
+            for d in whole.days() {
+                let in_covered = covered.iter().any(|c| c.contains(d));
+                let in_missing = missing.iter().filter(|m| m.contains(d)).count();
+                prop_assert_eq!(in_missing, usize::from(!in_covered));
+            }
+            for m in &missing {
+                prop_assert!(whole.start <= m.start && m.end <= whole.end);
+            }
+        }
+    }
+}
