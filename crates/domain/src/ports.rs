@@ -103,8 +103,10 @@ pub struct SymbolStats {
 pub struct StoreStats {
     pub symbols: Vec<SymbolStats>,
     pub total_bars: u64,
-    /// Bytes the bars and ledger take on disk, indexes included.
+    /// Bytes the whole database takes on disk.
     pub bytes_on_disk: u64,
+    /// Bytes of the bars table alone, its indexes included.
+    pub bar_table_bytes: u64,
 }
 
 /// A database of bars plus the ledger of what was asked upstream.
@@ -124,12 +126,13 @@ pub trait BarStore: Send + Sync {
 
     /// Upserts `bars` and records `coverage` in one transaction, so the ledger never claims
     /// bars that are not stored. Re-written bars keep `created_at` and get a new `updated_at`.
+    /// `written_at` becomes `updated_at` (and `created_at` of new rows).
     async fn write_fetched(
         &self,
         symbol: &Symbol,
-        provider: &str,
         bars: &[Bar],
         coverage: Option<&CoverageSpan>,
+        written_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
     /// Deletes bars and ledger entries of one symbol or all, optionally only before a date.

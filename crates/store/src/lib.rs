@@ -1,1 +1,56 @@
-//! placeholder
+//! The storage adapters of marketcache: [`SqliteStore`] (the embedded default) and
+//! [`PostgresStore`] (for a cache shared by several processes or machines), both implementing
+//! the domain's `BarStore` port over the same schema, with embedded versioned migrations.
+//!
+//! All SQL of the project lives here, always with bound parameters. This crate knows nothing
+//! of providers, HTTP or the command line.
+
+mod migrations;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use marketcache_domain::{BarStore, StoreError};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Opens the store a database URL names: `sqlite://PATH` (or a bare path) or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Arc<dyn BarStore>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(Arc::new(SqliteStore::open(path).await?))
+    }
+}
+
+/// Hides the password of a database URL so it can be shown in messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            let hidden = if credentials.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+fn backend_error(context: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
+    move |source| StoreError::Backend { context, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_redacted_urls() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/cache"), "postgres://app:***@db:5432/cache");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/postgres"), "postgres://postgres@127.0.0.1/postgres");
+        assert_eq!(redact_url("sqlite:///tmp/x.sqlite"), "sqlite:///tmp/x.sqlite");
+    }
+}

@@ -1,0 +1,52 @@
+//! The versioned schema migrations, embedded in the binary, one SQL file per step and backend.
+//!
+//! Both backends apply the same numbered steps and record them in `schema_migrations`, so a
+//! database says which version it is at and `migrate` is safe to run any number of times.
+
+/// One numbered schema step with its SQL for each backend.
+pub(crate) struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+    /// What the step creates, as `migrate` reports it.
+    pub creates: &'static [&'static str],
+}
+
+/// Every migration, oldest first. Append only: an applied step is never edited.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "market_data_cache",
+        sqlite: include_str!("../migrations/sqlite/0001_market_data_cache.sql"),
+        postgres: include_str!("../migrations/postgres/0001_market_data_cache.sql"),
+        creates: &[
+            "table market_data_cache",
+            "primary key (symbol, date), serving symbol and date-range lookups",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "coverage_ledger",
+        sqlite: include_str!("../migrations/sqlite/0002_coverage_ledger.sql"),
+        postgres: include_str!("../migrations/postgres/0002_coverage_ledger.sql"),
+        creates: &["table coverage_ledger", "index idx_coverage_ledger_symbol"],
+    },
+];
+
+/// The `schema_migrations` table, identical on both backends.
+pub(crate) const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at TEXT    NOT NULL
+)";
+
+/// The step as reported to the caller.
+pub(crate) fn step(migration: &Migration, applied_now: bool) -> marketcache_domain::MigrationStep {
+    marketcache_domain::MigrationStep {
+        version: migration.version,
+        name: migration.name.to_string(),
+        applied_now,
+        creates: migration.creates.iter().map(|line| line.to_string()).collect(),
+    }
+}

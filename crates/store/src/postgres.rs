@@ -1,0 +1,306 @@
+//! The shared store: PostgreSQL through a connection pool, with bulk upserts of whole chunks
+//! in one statement (arrays unnested server-side) instead of a round trip per bar.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use marketcache_domain::range::union;
+use marketcache_domain::{
+    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats, Symbol,
+    SymbolStats,
+};
+use tokio_postgres::NoTls;
+
+use crate::migrations::{CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
+use crate::{backend_error, redact_url};
+
+/// Connections kept by the pool; the server and concurrent warms share them.
+const POOL_SIZE: usize = 16;
+/// Any fixed number: the key of the advisory lock that serialises concurrent migrators.
+const MIGRATION_LOCK_KEY: i64 = 0x6d63_6d69;
+
+/// A bar store in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    target: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("target", &self.target).finish()
+    }
+}
+
+fn pg_error(context: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |e| backend_error(context)(Box::new(e))
+}
+
+impl PostgresStore {
+    /// Connects a pool to `url` and checks that the server answers.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let target = redact_url(url);
+        let unreachable = |message: String| StoreError::Unreachable { target: target.clone(), message };
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| unreachable(e.to_string()))?;
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("marketcache");
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| unreachable(e.to_string()))?;
+        let store = Self { pool, target: target.clone() };
+        let client = store.client().await?;
+        client.simple_query("SELECT 1").await.map_err(|e| unreachable(e.to_string()))?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Unreachable { target: self.target.clone(), message: e.to_string() })
+    }
+}
+
+fn span_from_row(symbol: &str, row: &tokio_postgres::Row) -> Result<CoverageSpan, StoreError> {
+    let failed = pg_error("reading coverage");
+    let start: NaiveDate = row.try_get(0).map_err(&failed)?;
+    let end: NaiveDate = row.try_get(1).map_err(&failed)?;
+    let bars: i32 = row.try_get(4).map_err(&failed)?;
+    let range = DateRange::new(start, end).map_err(|e| StoreError::InvalidRow {
+        symbol: symbol.to_string(),
+        date: start.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(CoverageSpan {
+        range,
+        provider: row.try_get(2).map_err(&failed)?,
+        fetched_at: row.try_get(3).map_err(&failed)?,
+        bars: u32::try_from(bars).unwrap_or(0),
+    })
+}
+
+#[async_trait]
+impl BarStore for PostgresStore {
+    fn describe(&self) -> String {
+        self.target.clone()
+    }
+
+    async fn migrate(&self) -> Result<Vec<MigrationStep>, StoreError> {
+        let failed = pg_error("migrating");
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(&failed)?;
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY]).await.map_err(&failed)?;
+        transaction.batch_execute(CREATE_SCHEMA_MIGRATIONS).await.map_err(&failed)?;
+        let applied: HashSet<i32> = transaction
+            .query("SELECT version FROM schema_migrations", &[])
+            .await
+            .map_err(&failed)?
+            .iter()
+            .filter_map(|row| row.try_get::<_, i32>(0).ok())
+            .collect();
+        let mut steps = Vec::new();
+        for migration in MIGRATIONS {
+            let version = i32::try_from(migration.version).unwrap_or(i32::MAX);
+            let applied_now = !applied.contains(&version);
+            if applied_now {
+                let step_failed = |e: tokio_postgres::Error| StoreError::Migration { version: migration.version, source: Box::new(e) };
+                transaction.batch_execute(migration.postgres).await.map_err(step_failed)?;
+                transaction
+                    .execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                        &[&version, &migration.name, &Utc::now().to_rfc3339()],
+                    )
+                    .await
+                    .map_err(step_failed)?;
+            }
+            steps.push(step(migration, applied_now));
+        }
+        transaction.commit().await.map_err(&failed)?;
+        Ok(steps)
+    }
+
+    async fn read_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, StoreError> {
+        let failed = pg_error("reading bars");
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT date, open, high, low, close, volume FROM market_data_cache
+                 WHERE symbol = $1 AND date BETWEEN $2 AND $3 ORDER BY date",
+            )
+            .await
+            .map_err(&failed)?;
+        let rows = client.query(&statement, &[&symbol.as_str(), &range.start(), &range.end()]).await.map_err(&failed)?;
+        rows.iter()
+            .map(|row| {
+                let date: NaiveDate = row.try_get(0).map_err(&failed)?;
+                let volume: i64 = row.try_get(5).map_err(&failed)?;
+                Bar::try_new(
+                    date,
+                    row.try_get(1).map_err(&failed)?,
+                    row.try_get(2).map_err(&failed)?,
+                    row.try_get(3).map_err(&failed)?,
+                    row.try_get(4).map_err(&failed)?,
+                    u64::try_from(volume).unwrap_or(0),
+                )
+                .map_err(|e| StoreError::InvalidRow { symbol: symbol.to_string(), date: date.to_string(), message: e.to_string() })
+            })
+            .collect()
+    }
+
+    async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT start_date, end_date, provider, fetched_at, bars FROM coverage_ledger
+                 WHERE symbol = $1 ORDER BY start_date",
+                &[&symbol.as_str()],
+            )
+            .await
+            .map_err(pg_error("reading coverage"))?;
+        rows.iter().map(|row| span_from_row(symbol.as_str(), row)).collect()
+    }
+
+    async fn write_fetched(
+        &self,
+        symbol: &Symbol,
+        bars: &[Bar],
+        coverage: Option<&CoverageSpan>,
+        written_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let failed = pg_error("writing bars");
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(&failed)?;
+        if !bars.is_empty() {
+            let dates: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
+            let column = |pick: fn(&Bar) -> f64| bars.iter().map(pick).collect::<Vec<f64>>();
+            let (opens, highs, lows, closes) =
+                (column(|b| b.open), column(|b| b.high), column(|b| b.low), column(|b| b.close));
+            let volumes: Vec<i64> = bars.iter().map(|b| i64::try_from(b.volume).unwrap_or(i64::MAX)).collect();
+            let upsert = transaction
+                .prepare_cached(
+                    "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
+                     SELECT $1, d, o, h, l, c, v, $8, $8
+                     FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
+                          AS t (d, o, h, l, c, v)
+                     ON CONFLICT (symbol, date) DO UPDATE SET
+                         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
+                         close = EXCLUDED.close, volume = EXCLUDED.volume, updated_at = EXCLUDED.updated_at",
+                )
+                .await
+                .map_err(&failed)?;
+            transaction
+                .execute(&upsert, &[&symbol.as_str(), &dates, &opens, &highs, &lows, &closes, &volumes, &written_at])
+                .await
+                .map_err(&failed)?;
+        }
+        if let Some(span) = coverage {
+            let bar_count = i32::try_from(span.bars).unwrap_or(i32::MAX);
+            transaction
+                .execute(
+                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&symbol.as_str(), &span.range.start(), &span.range.end(), &span.provider, &span.fetched_at, &bar_count],
+                )
+                .await
+                .map_err(&failed)?;
+        }
+        transaction.commit().await.map_err(&failed)
+    }
+
+    async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, StoreError> {
+        let failed = pg_error("clearing");
+        let symbol = symbol.map(Symbol::as_str);
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(&failed)?;
+        let bars_deleted = transaction
+            .execute(
+                "DELETE FROM market_data_cache
+                 WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR date < $2)",
+                &[&symbol, &before],
+            )
+            .await
+            .map_err(&failed)?;
+        let spans_deleted = transaction
+            .execute(
+                "DELETE FROM coverage_ledger
+                 WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR end_date < $2)",
+                &[&symbol, &before],
+            )
+            .await
+            .map_err(&failed)?;
+        let spans_trimmed = transaction
+            .execute(
+                "UPDATE coverage_ledger SET start_date = $2
+                 WHERE $2::date IS NOT NULL AND ($1::text IS NULL OR symbol = $1) AND start_date < $2",
+                &[&symbol, &before],
+            )
+            .await
+            .map_err(&failed)?;
+        transaction.commit().await.map_err(&failed)?;
+        Ok(ClearReport { bars_deleted, coverage_spans_changed: spans_deleted + spans_trimmed })
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let failed = pg_error("reading statistics");
+        let client = self.client().await?;
+        let mut per_symbol: BTreeMap<String, SymbolStats> = BTreeMap::new();
+        let rows = client
+            .query(
+                "SELECT symbol, COUNT(*)::int8, MIN(date), MAX(date), MAX(updated_at)
+                 FROM market_data_cache GROUP BY symbol",
+                &[],
+            )
+            .await
+            .map_err(&failed)?;
+        for row in &rows {
+            let symbol: String = row.try_get(0).map_err(&failed)?;
+            let bars: i64 = row.try_get(1).map_err(&failed)?;
+            let stats = SymbolStats {
+                symbol: symbol.clone(),
+                bars: u64::try_from(bars).unwrap_or(0),
+                first_date: row.try_get(2).map_err(&failed)?,
+                last_date: row.try_get(3).map_err(&failed)?,
+                covered: Vec::new(),
+                last_update: row.try_get(4).map_err(&failed)?,
+            };
+            per_symbol.insert(symbol, stats);
+        }
+        let rows = client.query("SELECT symbol, start_date, end_date FROM coverage_ledger", &[]).await.map_err(&failed)?;
+        let mut ranges: BTreeMap<String, Vec<DateRange>> = BTreeMap::new();
+        for row in &rows {
+            let symbol: String = row.try_get(0).map_err(&failed)?;
+            if let Ok(range) = DateRange::new(row.try_get(1).map_err(&failed)?, row.try_get(2).map_err(&failed)?) {
+                ranges.entry(symbol).or_default().push(range);
+            }
+        }
+        for (symbol, symbol_ranges) in ranges {
+            let entry = per_symbol.entry(symbol.clone()).or_insert_with(|| SymbolStats {
+                symbol,
+                bars: 0,
+                first_date: None,
+                last_date: None,
+                covered: Vec::new(),
+                last_update: None,
+            });
+            entry.covered = union(symbol_ranges);
+        }
+        let sizes = client
+            .query_one(
+                "SELECT pg_total_relation_size('market_data_cache')::int8,
+                        pg_total_relation_size('market_data_cache')::int8
+                        + pg_total_relation_size('coverage_ledger')::int8
+                        + pg_total_relation_size('schema_migrations')::int8",
+                &[],
+            )
+            .await
+            .map_err(&failed)?;
+        let bar_table_bytes: i64 = sizes.try_get(0).map_err(&failed)?;
+        let bytes_on_disk: i64 = sizes.try_get(1).map_err(&failed)?;
+        let symbols: Vec<SymbolStats> = per_symbol.into_values().collect();
+        Ok(StoreStats {
+            total_bars: symbols.iter().map(|s| s.bars).sum(),
+            symbols,
+            bytes_on_disk: u64::try_from(bytes_on_disk).unwrap_or(0),
+            bar_table_bytes: u64::try_from(bar_table_bytes).unwrap_or(0),
+        })
+    }
+}

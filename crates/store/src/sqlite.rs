@@ -1,0 +1,407 @@
+//! The embedded default store: one SQLite file in WAL mode, written by one connection and read
+//! by a small pool of others, all driven from tokio's blocking threads.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use marketcache_domain::range::union;
+use marketcache_domain::{
+    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats, Symbol,
+    SymbolStats,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::backend_error;
+use crate::migrations::{CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
+
+/// Readers kept open between calls; more are opened on demand and dropped after use.
+const IDLE_READERS: usize = 4;
+
+/// A bar store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    // SQLite allows one writer at a time; a std mutex serialises our writers without lock
+    // errors, and it is only held on blocking threads.
+    writer: Mutex<Connection>,
+    idle_readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the SQLite file at `path`, and its parent folder.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let unreachable = |message: String| StoreError::Unreachable { target: path.display().to_string(), message };
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| unreachable(e.to_string()))?;
+            }
+            let writer = open_connection(&path).map_err(|e| unreachable(e.to_string()))?;
+            Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), idle_readers: Mutex::new(Vec::new()) }) })
+        })
+        .await
+        .map_err(|e| backend_error("opening the database")(Box::new(e)))?
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        context: &'static str,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = match inner.writer.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            work(&mut guard).map_err(|e| backend_error(context)(Box::new(e)))
+        })
+        .await
+        .map_err(|e| backend_error(context)(Box::new(e)))?
+    }
+
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.idle_readers.lock().ok().and_then(|mut idle| idle.pop());
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open_connection(&inner.path).map_err(|e| backend_error(context)(Box::new(e)))?,
+            };
+            let result = work(&connection);
+            if let Ok(mut idle) = inner.idle_readers.lock() {
+                if idle.len() < IDLE_READERS {
+                    idle.push(connection);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| backend_error(context)(Box::new(e)))?
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.set_prepared_statement_cache_capacity(32);
+    Ok(connection)
+}
+
+/// `YYYY-MM-DD`, written by hand because it sits on the upsert hot path.
+fn iso_date(date: NaiveDate) -> String {
+    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+}
+
+fn parse_iso_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        bytes[range].iter().try_fold(0u32, |acc, b| b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0')))
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)
+}
+
+fn date_column(symbol: &str, text: &str) -> Result<NaiveDate, StoreError> {
+    parse_iso_date(text).ok_or_else(|| StoreError::InvalidRow {
+        symbol: symbol.to_string(),
+        date: text.to_string(),
+        message: "date is not YYYY-MM-DD".to_string(),
+    })
+}
+
+fn timestamp(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+fn query_error(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| backend_error(context)(Box::new(e))
+}
+
+#[async_trait]
+impl BarStore for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.inner.path.display())
+    }
+
+    async fn migrate(&self) -> Result<Vec<MigrationStep>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = match inner.writer.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let failed = query_error("migrating");
+            guard.execute_batch(CREATE_SCHEMA_MIGRATIONS).map_err(&failed)?;
+            // IMMEDIATE takes the write lock first, so two processes migrating at once take turns.
+            let transaction = guard.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&failed)?;
+            let applied: HashSet<u32> = {
+                let mut statement = transaction.prepare("SELECT version FROM schema_migrations").map_err(&failed)?;
+                let versions = statement.query_map([], |row| row.get::<_, u32>(0)).map_err(&failed)?;
+                versions.collect::<rusqlite::Result<_>>().map_err(&failed)?
+            };
+            let mut steps = Vec::new();
+            for migration in MIGRATIONS {
+                let applied_now = !applied.contains(&migration.version);
+                if applied_now {
+                    let step_failed = |e: rusqlite::Error| StoreError::Migration { version: migration.version, source: Box::new(e) };
+                    transaction.execute_batch(migration.sqlite).map_err(step_failed)?;
+                    transaction
+                        .execute(
+                            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                            params![migration.version, migration.name, Utc::now().to_rfc3339()],
+                        )
+                        .map_err(step_failed)?;
+                }
+                steps.push(step(migration, applied_now));
+            }
+            transaction.commit().map_err(&failed)?;
+            Ok(steps)
+        })
+        .await
+        .map_err(|e| backend_error("migrating")(Box::new(e)))?
+    }
+
+    async fn read_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading bars", move |connection| {
+            let failed = query_error("reading bars");
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT date, open, high, low, close, volume FROM market_data_cache
+                     WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date",
+                )
+                .map_err(&failed)?;
+            let mut rows = statement.query(params![symbol, iso_date(range.start()), iso_date(range.end())]).map_err(&failed)?;
+            let mut bars = Vec::with_capacity(usize::try_from(range.len_days()).unwrap_or(0) * 5 / 7 + 1);
+            while let Some(row) = rows.next().map_err(&failed)? {
+                let date_text = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(&failed)?;
+                let date = date_column(&symbol, date_text)?;
+                let volume: i64 = row.get(5).map_err(&failed)?;
+                let bar = Bar::try_new(
+                    date,
+                    row.get(1).map_err(&failed)?,
+                    row.get(2).map_err(&failed)?,
+                    row.get(3).map_err(&failed)?,
+                    row.get(4).map_err(&failed)?,
+                    u64::try_from(volume).unwrap_or(0),
+                )
+                .map_err(|e| StoreError::InvalidRow { symbol: symbol.clone(), date: date.to_string(), message: e.to_string() })?;
+                bars.push(bar);
+            }
+            Ok(bars)
+        })
+        .await
+    }
+
+    async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading coverage", move |connection| {
+            let failed = query_error("reading coverage");
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT start_date, end_date, provider, fetched_at, bars FROM coverage_ledger
+                     WHERE symbol = ?1 ORDER BY start_date",
+                )
+                .map_err(&failed)?;
+            let rows = statement
+                .query_map(params![symbol], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })
+                .map_err(&failed)?;
+            let mut spans = Vec::new();
+            for row in rows {
+                let (start, end, provider, fetched_at, bars): (String, String, String, i64, u32) = row.map_err(&failed)?;
+                let range = DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?).map_err(|e| {
+                    StoreError::InvalidRow { symbol: symbol.clone(), date: start.clone(), message: e.to_string() }
+                })?;
+                spans.push(CoverageSpan { range, provider, fetched_at: timestamp(fetched_at), bars });
+            }
+            Ok(spans)
+        })
+        .await
+    }
+
+    async fn write_fetched(
+        &self,
+        symbol: &Symbol,
+        bars: &[Bar],
+        coverage: Option<&CoverageSpan>,
+        written_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let symbol = symbol.to_string();
+        let bars = bars.to_vec();
+        let coverage = coverage.cloned();
+        self.with_writer("writing bars", move |connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut upsert = transaction.prepare_cached(
+                    "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                     ON CONFLICT (symbol, date) DO UPDATE SET
+                         open = excluded.open, high = excluded.high, low = excluded.low,
+                         close = excluded.close, volume = excluded.volume, updated_at = excluded.updated_at",
+                )?;
+                let now = written_at.timestamp();
+                for bar in &bars {
+                    let volume = i64::try_from(bar.volume).unwrap_or(i64::MAX);
+                    upsert.execute(params![symbol, iso_date(bar.date), bar.open, bar.high, bar.low, bar.close, volume, now])?;
+                }
+            }
+            if let Some(span) = coverage {
+                transaction.execute(
+                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        symbol,
+                        iso_date(span.range.start()),
+                        iso_date(span.range.end()),
+                        span.provider,
+                        span.fetched_at.timestamp(),
+                        span.bars
+                    ],
+                )?;
+            }
+            transaction.commit()
+        })
+        .await
+    }
+
+    async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, StoreError> {
+        let symbol = symbol.map(Symbol::to_string);
+        let before = before.map(iso_date);
+        self.with_writer("clearing", move |connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let bars_deleted = transaction.execute(
+                "DELETE FROM market_data_cache WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR date < ?2)",
+                params![symbol, before],
+            )?;
+            let spans_deleted = transaction.execute(
+                "DELETE FROM coverage_ledger WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR end_date < ?2)",
+                params![symbol, before],
+            )?;
+            let spans_trimmed = transaction.execute(
+                "UPDATE coverage_ledger SET start_date = ?2
+                 WHERE ?2 IS NOT NULL AND (?1 IS NULL OR symbol = ?1) AND start_date < ?2",
+                params![symbol, before],
+            )?;
+            transaction.commit()?;
+            Ok(ClearReport {
+                bars_deleted: bars_deleted as u64,
+                coverage_spans_changed: (spans_deleted + spans_trimmed) as u64,
+            })
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.with_reader("reading statistics", move |connection| {
+            let failed = query_error("reading statistics");
+            let mut per_symbol: BTreeMap<String, SymbolStats> = BTreeMap::new();
+            let mut statement = connection
+                .prepare(
+                    "SELECT symbol, COUNT(*), MIN(date), MAX(date), MAX(updated_at)
+                     FROM market_data_cache GROUP BY symbol",
+                )
+                .map_err(&failed)?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, i64>(4)?))
+                })
+                .map_err(&failed)?;
+            for row in rows {
+                let (symbol, bars, first, last, updated) = row.map_err(&failed)?;
+                let stats = SymbolStats {
+                    first_date: parse_iso_date(&first),
+                    last_date: parse_iso_date(&last),
+                    bars: u64::try_from(bars).unwrap_or(0),
+                    covered: Vec::new(),
+                    last_update: Some(timestamp(updated)),
+                    symbol: symbol.clone(),
+                };
+                per_symbol.insert(symbol, stats);
+            }
+            let mut statement =
+                connection.prepare("SELECT symbol, start_date, end_date FROM coverage_ledger").map_err(&failed)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
+                .map_err(&failed)?;
+            let mut ranges: BTreeMap<String, Vec<DateRange>> = BTreeMap::new();
+            for row in rows {
+                let (symbol, start, end) = row.map_err(&failed)?;
+                if let Ok(range) = DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?) {
+                    ranges.entry(symbol).or_default().push(range);
+                }
+            }
+            for (symbol, symbol_ranges) in ranges {
+                let entry = per_symbol.entry(symbol.clone()).or_insert_with(|| SymbolStats {
+                    symbol,
+                    bars: 0,
+                    first_date: None,
+                    last_date: None,
+                    covered: Vec::new(),
+                    last_update: None,
+                });
+                entry.covered = union(symbol_ranges);
+            }
+            let pragma = |name: &str| connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0));
+            let page_size = pragma("page_size").map_err(&failed)?;
+            let used_pages = pragma("page_count").map_err(&failed)? - pragma("freelist_count").map_err(&failed)?;
+            let bytes_on_disk = u64::try_from(page_size * used_pages).unwrap_or(0);
+            // dbstat is compiled into the bundled SQLite; fall back to the whole file without it.
+            let bar_table_bytes = connection
+                .query_row("SELECT SUM(pgsize) FROM dbstat WHERE name = 'market_data_cache'", [], |row| row.get::<_, Option<i64>>(0))
+                .optional()
+                .ok()
+                .flatten()
+                .flatten()
+                .and_then(|bytes| u64::try_from(bytes).ok())
+                .unwrap_or(bytes_on_disk);
+            let symbols: Vec<SymbolStats> = per_symbol.into_values().collect();
+            Ok(StoreStats { total_bars: symbols.iter().map(|s| s.bars).sum(), symbols, bytes_on_disk, bar_table_bytes })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates_round_trip() {
+        let date = NaiveDate::from_ymd_opt(1990, 1, 2).unwrap_or_default();
+        assert_eq!(iso_date(date), "1990-01-02");
+        assert_eq!(parse_iso_date("1990-01-02"), Some(date));
+        assert_eq!(parse_iso_date("1990-13-02"), None);
+        assert_eq!(parse_iso_date("1990/01/02"), None);
+    }
+}
