@@ -1,1 +1,14 @@
-//! placeholder
+//! The use cases of marketcache over the domain's ports: [`MarketDataCache::get_bars`], the
+//! one read path that the CLI, the server, backtests and the optimizer share. It serves what
+//! the store holds and fetches only what is missing, in provider-sized chunks, never twice,
+//! and never for days the exchange was closed; plus warm, stats and clear.
+//!
+//! This crate knows the ports only: it never names SQLite, PostgreSQL or an HTTP provider.
+
+mod error;
+mod service;
+
+pub use error::CacheError;
+pub use service::{
+    FetchProgress, FetchReport, GetOptions, MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome,
+};

@@ -1,0 +1,20 @@
+//! Errors of the cache's use cases, keeping the store's or provider's error as the source.
+
+use marketcache_domain::{SourceError, StoreError};
+use thiserror::Error;
+
+/// Why a use case failed.
+#[derive(Debug, Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+impl CacheError {
+    /// True when the provider does not know the symbol.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CacheError::Source(SourceError::NotFound { .. }))
+    }
+}

@@ -1,0 +1,274 @@
+//! Read-through access to bars: plan what is missing, fetch it in chunks, record it, serve it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, NaiveDate};
+use futures::{StreamExt, TryStreamExt};
+use marketcache_domain::calendar::trim_to_trading_days;
+use marketcache_domain::range::{subtract, union};
+use marketcache_domain::{
+    Bar, BarStore, ClearReport, Clock, CoverageSpan, DateRange, PriceSource, StoreStats, Symbol,
+};
+use serde::Serialize;
+
+use crate::CacheError;
+
+/// Days before today (New York) within which a provider may still publish or correct bars:
+/// there, days without a bar are never recorded as covered, so they are asked again.
+pub const SETTLING_DAYS: i64 = 5;
+
+/// How `get_bars` may use the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GetOptions {
+    /// Fetch every chunk of the range again, even if covered.
+    pub force_refresh: bool,
+    /// Never ask upstream; report what is missing instead.
+    pub offline: bool,
+}
+
+/// Where a response's bars came from and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FetchReport {
+    /// Bars served from the store that were there before this call.
+    pub cached_bars: usize,
+    /// Bars fetched from upstream by this call (within the requested range).
+    pub fetched_bars: usize,
+    /// Requests made upstream by this call.
+    pub upstream_requests: usize,
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    pub elapsed: Duration,
+    /// Ranges with trading days that are neither stored nor known to be empty (offline mode).
+    pub missing: Vec<DateRange>,
+}
+
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
+}
+
+/// The bars of one symbol over a range, with the report of how they were obtained.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SymbolBars {
+    pub symbol: Symbol,
+    pub bars: Vec<Bar>,
+    pub report: FetchReport,
+}
+
+/// Receives progress of the upstream requests of one `get_bars` call.
+pub trait FetchProgress: Send + Sync {
+    /// The call will make `requests` requests.
+    fn planned(&self, requests: usize);
+    /// One request finished with `bars` bars.
+    fn request_done(&self, bars: usize);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl FetchProgress for NoProgress {
+    fn planned(&self, _requests: usize) {}
+    fn request_done(&self, _bars: usize) {}
+}
+
+/// The result of warming one symbol.
+#[derive(Debug)]
+pub struct WarmOutcome {
+    pub symbol: Symbol,
+    /// Bars stored for the range, first and last date, or why the symbol failed.
+    pub result: Result<(usize, Option<NaiveDate>, Option<NaiveDate>, FetchReport), CacheError>,
+}
+
+/// The read-through cache of daily bars.
+pub struct MarketDataCache {
+    store: Arc<dyn BarStore>,
+    source: Arc<dyn PriceSource>,
+    clock: Arc<dyn Clock>,
+    // One lock per symbol makes concurrent callers asking for the same missing days share one
+    // upstream fetch: the first fetches, the others wait and then find the days covered.
+    symbol_locks: Mutex<HashMap<Symbol, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl MarketDataCache {
+    /// A cache over `store`, filled from `source`, with "today" from `clock`.
+    pub fn new(store: Arc<dyn BarStore>, source: Arc<dyn PriceSource>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, source, clock, symbol_locks: Mutex::new(HashMap::new()) }
+    }
+
+    /// The store this cache reads and writes.
+    pub fn store(&self) -> &Arc<dyn BarStore> {
+        &self.store
+    }
+
+    /// The upstream this cache fills from.
+    pub fn source(&self) -> &Arc<dyn PriceSource> {
+        &self.source
+    }
+
+    /// The bars of `symbol` in `range`, in date order, fetching only what the store lacks.
+    pub async fn get_bars(&self, symbol: &Symbol, range: DateRange, options: GetOptions) -> Result<SymbolBars, CacheError> {
+        self.get_bars_with_progress(symbol, range, options, &NoProgress).await
+    }
+
+    /// [`Self::get_bars`], reporting the progress of upstream requests to `progress`.
+    pub async fn get_bars_with_progress(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+        options: GetOptions,
+        progress: &dyn FetchProgress,
+    ) -> Result<SymbolBars, CacheError> {
+        let started = Instant::now();
+        let mut report = FetchReport::default();
+        let missing = if options.force_refresh { trading_parts(&[range]) } else { self.missing_ranges(symbol, range).await? };
+        if options.offline {
+            report.missing = missing;
+        } else if !missing.is_empty() {
+            let lock = self.symbol_lock(symbol);
+            let _guard = lock.lock().await;
+            // Another caller may have fetched these days while we waited for the lock.
+            let still_missing =
+                if options.force_refresh { missing } else { self.missing_ranges(symbol, range).await? };
+            let (requests, fetched) = self.fetch_and_store(symbol, &still_missing, range, progress).await?;
+            report.upstream_requests = requests;
+            report.fetched_bars = fetched;
+        } else {
+            progress.planned(0);
+        }
+        let bars = self.store.read_bars(symbol, range).await?;
+        report.cached_bars = bars.len().saturating_sub(report.fetched_bars);
+        report.elapsed = started.elapsed();
+        Ok(SymbolBars { symbol: symbol.clone(), bars, report })
+    }
+
+    /// The parts of `range` with trading days that the ledger does not cover, trimmed to trading days.
+    pub async fn missing_ranges(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<DateRange>, CacheError> {
+        let covered: Vec<DateRange> = self.store.read_coverage(symbol).await?.into_iter().map(|span| span.range).collect();
+        Ok(trading_parts(&subtract(range, &union(covered))))
+    }
+
+    fn symbol_lock(&self, symbol: &Symbol) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.symbol_locks.lock() {
+            Ok(locks) => locks,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(locks.entry(symbol.clone()).or_default())
+    }
+
+    /// Fetches `missing` in chunks of the provider's span, concurrently up to its limit, and
+    /// stores each chunk with its coverage as it arrives, so an interrupted fetch resumes.
+    /// Returns the requests made and the bars fetched inside `requested`.
+    async fn fetch_and_store(
+        &self,
+        symbol: &Symbol,
+        missing: &[DateRange],
+        requested: DateRange,
+        progress: &dyn FetchProgress,
+    ) -> Result<(usize, usize), CacheError> {
+        let limits = self.source.limits();
+        let chunks: Vec<DateRange> = missing.iter().flat_map(|range| range.chunks(limits.max_span_days)).collect();
+        progress.planned(chunks.len());
+        let settled_through = self.clock.today_in_new_york() - Days::days(SETTLING_DAYS);
+        let fetched_in_range: Vec<usize> = futures::stream::iter(chunks)
+            .map(|chunk| async move {
+                let request = trim_to_trading_days(chunk).unwrap_or(chunk);
+                let mut bars = self.source.fetch_daily_bars(symbol, request).await?;
+                bars.retain(|bar| chunk.contains(bar.date));
+                let coverage = covered_part(chunk, &bars, settled_through).map(|range| CoverageSpan {
+                    range,
+                    provider: self.source.name().to_string(),
+                    fetched_at: self.clock.now(),
+                    bars: u32::try_from(bars.len()).unwrap_or(u32::MAX),
+                });
+                self.store.write_fetched(symbol, &bars, coverage.as_ref(), self.clock.now()).await?;
+                progress.request_done(bars.len());
+                Ok::<usize, CacheError>(bars.iter().filter(|bar| requested.contains(bar.date)).count())
+            })
+            .buffer_unordered(limits.max_concurrency.max(1))
+            .try_collect()
+            .await?;
+        Ok((fetched_in_range.len(), fetched_in_range.iter().sum()))
+    }
+
+    /// Warms each symbol over `range` in turn, continuing past failures.
+    pub async fn warm(
+        &self,
+        symbols: &[Symbol],
+        range: DateRange,
+        progress_for: impl Fn(&Symbol) -> Box<dyn FetchProgress>,
+    ) -> Vec<WarmOutcome> {
+        let mut outcomes = Vec::with_capacity(symbols.len());
+        for symbol in symbols {
+            let progress = progress_for(symbol);
+            let result = self
+                .get_bars_with_progress(symbol, range, GetOptions::default(), progress.as_ref())
+                .await
+                .map(|response| {
+                    let first = response.bars.first().map(|bar| bar.date);
+                    let last = response.bars.last().map(|bar| bar.date);
+                    (response.bars.len(), first, last, response.report)
+                });
+            outcomes.push(WarmOutcome { symbol: symbol.clone(), result });
+        }
+        outcomes
+    }
+
+    /// Figures of the whole store.
+    pub async fn stats(&self) -> Result<StoreStats, CacheError> {
+        Ok(self.store.stats().await?)
+    }
+
+    /// Deletes bars and their coverage for one symbol or all, optionally only before a date.
+    pub async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, CacheError> {
+        Ok(self.store.clear(symbol, before).await?)
+    }
+}
+
+/// The ranges trimmed to their trading days, dropping those with none (weekends, holidays).
+fn trading_parts(ranges: &[DateRange]) -> Vec<DateRange> {
+    ranges.iter().filter_map(|range| trim_to_trading_days(*range)).collect()
+}
+
+/// The part of a fetched `chunk` that may be recorded as covered. Settled days are covered
+/// whether or not they hold a bar; after `settled_through`, only days up to the last bar
+/// received, since the provider may still publish the rest.
+fn covered_part(chunk: DateRange, bars: &[Bar], settled_through: NaiveDate) -> Option<DateRange> {
+    if chunk.end() <= settled_through {
+        return Some(chunk);
+    }
+    let last_bar = bars.iter().map(|bar| bar.date).max();
+    let covered_end = last_bar.map_or(settled_through, |last| last.max(settled_through)).min(chunk.end());
+    DateRange::new(chunk.start(), covered_end).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+    }
+
+    fn bar(day: NaiveDate) -> Bar {
+        Bar { date: day, open: 1.0, high: 1.0, low: 1.0, close: 1.0, volume: 1 }
+    }
+
+    #[test]
+    fn settled_chunks_are_covered_whole_even_without_bars() {
+        let chunk = DateRange::new(date(2020, 1, 1), date(2020, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(covered_part(chunk, &[], date(2025, 1, 1)), Some(chunk));
+    }
+
+    #[test]
+    fn recent_days_are_covered_only_up_to_the_last_bar() {
+        let chunk = DateRange::new(date(2025, 6, 1), date(2025, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
+        let settled = date(2025, 6, 20);
+        let covered = covered_part(chunk, &[bar(date(2025, 6, 24))], settled);
+        assert_eq!(covered.map(|c| c.end()), Some(date(2025, 6, 24)));
+        let covered = covered_part(chunk, &[bar(date(2025, 6, 10))], settled);
+        assert_eq!(covered.map(|c| c.end()), Some(settled));
+        let recent_only = DateRange::new(date(2025, 6, 25), date(2025, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(covered_part(recent_only, &[], settled), None);
+    }
+}

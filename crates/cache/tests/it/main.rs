@@ -1,0 +1,5 @@
+//! Integration tests of the read-through cache, each run on SQLite and on PostgreSQL.
+
+mod harness;
+mod properties;
+mod read_through;
