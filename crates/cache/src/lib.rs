@@ -10,5 +10,6 @@ mod service;
 
 pub use error::CacheError;
 pub use service::{
-    FetchProgress, FetchReport, GetOptions, MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome,
+    FetchProgress, FetchReport, GetOptions, MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars,
+    WarmOutcome,
 };

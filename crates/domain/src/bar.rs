@@ -36,7 +36,14 @@ impl Bar {
         if low > open.min(close) || high < open.max(close) {
             return invalid("low <= open, close <= high must hold");
         }
-        Ok(Self { date, open, high, low, close, volume })
+        Ok(Self {
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        })
     }
 }
 
@@ -48,8 +55,14 @@ mod tests {
     fn bars_break_no_price_rule() {
         let date = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default();
         assert!(Bar::try_new(date, 10.0, 11.0, 9.0, 10.5, 100).is_ok());
-        assert!(Bar::try_new(date, 10.0, 9.5, 9.0, 10.5, 100).is_err(), "high below close");
-        assert!(Bar::try_new(date, 10.0, 11.0, 10.2, 10.5, 100).is_err(), "low above open");
+        assert!(
+            Bar::try_new(date, 10.0, 9.5, 9.0, 10.5, 100).is_err(),
+            "high below close"
+        );
+        assert!(
+            Bar::try_new(date, 10.0, 11.0, 10.2, 10.5, 100).is_err(),
+            "low above open"
+        );
         assert!(Bar::try_new(date, f64::NAN, 11.0, 9.0, 10.5, 100).is_err());
         assert!(Bar::try_new(date, 0.0, 11.0, 0.0, 10.5, 100).is_err());
     }

@@ -23,7 +23,12 @@ const UNSCHEDULED_CLOSURES: &[(i32, u32, u32, &str)] = &[
     (2007, 1, 2, "National day of mourning for Gerald Ford"),
     (2012, 10, 29, "Hurricane Sandy"),
     (2012, 10, 30, "Hurricane Sandy"),
-    (2018, 12, 5, "National day of mourning for George H. W. Bush"),
+    (
+        2018,
+        12,
+        5,
+        "National day of mourning for George H. W. Bush",
+    ),
     (2025, 1, 9, "National day of mourning for Jimmy Carter"),
 ];
 
@@ -44,18 +49,43 @@ pub fn holiday_name(date: NaiveDate) -> Option<&'static str> {
     }
     let year = date.year();
     let on = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day);
-    let nth = |month: u32, weekday: Weekday, n: u8| NaiveDate::from_weekday_of_month_opt(year, month, weekday, n);
+    let nth = |month: u32, weekday: Weekday, n: u8| {
+        NaiveDate::from_weekday_of_month_opt(year, month, weekday, n)
+    };
 
     // New Year's Day on a Saturday is not moved to the Friday before: that Friday closes the
     // books of the old year (NYSE Rule 7.2).
-    let new_year = on(1, 1).map(|d| if d.weekday() == Weekday::Sun { d + Duration::days(1) } else { d });
+    let new_year = on(1, 1).map(|d| {
+        if d.weekday() == Weekday::Sun {
+            d + Duration::days(1)
+        } else {
+            d
+        }
+    });
     let rules: [(Option<NaiveDate>, &'static str); 10] = [
         (new_year, "New Year's Day"),
-        (if year >= 1998 { nth(1, Weekday::Mon, 3) } else { None }, "Martin Luther King Jr. Day"),
+        (
+            if year >= 1998 {
+                nth(1, Weekday::Mon, 3)
+            } else {
+                None
+            },
+            "Martin Luther King Jr. Day",
+        ),
         (nth(2, Weekday::Mon, 3), "Washington's Birthday"),
-        (easter_sunday(year).map(|d| d - Duration::days(2)), "Good Friday"),
+        (
+            easter_sunday(year).map(|d| d - Duration::days(2)),
+            "Good Friday",
+        ),
         (last_monday_of_may(year), "Memorial Day"),
-        (if year >= 2022 { on(6, 19).map(observed) } else { None }, "Juneteenth"),
+        (
+            if year >= 2022 {
+                on(6, 19).map(observed)
+            } else {
+                None
+            },
+            "Juneteenth",
+        ),
         (on(7, 4).map(observed), "Independence Day"),
         (nth(9, Weekday::Mon, 1), "Labor Day"),
         (nth(11, Weekday::Thu, 4), "Thanksgiving Day"),
@@ -72,7 +102,11 @@ pub fn holiday_name(date: NaiveDate) -> Option<&'static str> {
 
 /// Why the exchange is closed on `date`, or `None` on a trading day.
 pub fn closure_reason(date: NaiveDate) -> Option<&'static str> {
-    if is_weekend(date) { Some("weekend") } else { holiday_name(date) }
+    if is_weekend(date) {
+        Some("weekend")
+    } else {
+        holiday_name(date)
+    }
 }
 
 /// The trading days of `range`, in order.
@@ -178,13 +212,18 @@ mod tests {
     fn rules_start_in_their_first_year() {
         assert!(is_trading_day(date(1997, 1, 20)), "no MLK day before 1998");
         assert!(!is_trading_day(date(1998, 1, 19)));
-        assert!(is_trading_day(date(2021, 6, 18)), "no Juneteenth before 2022");
+        assert!(
+            is_trading_day(date(2021, 6, 18)),
+            "no Juneteenth before 2022"
+        );
     }
 
     #[test]
     fn trading_day_counts_match_known_years() {
         let count = |y: i32| {
-            DateRange::new(date(y, 1, 1), date(y, 12, 31)).map(|r| trading_days(r).count()).unwrap_or(0)
+            DateRange::new(date(y, 1, 1), date(y, 12, 31))
+                .map(|r| trading_days(r).count())
+                .unwrap_or(0)
         };
         assert_eq!(count(2023), 250);
         assert_eq!(count(2024), 252);
@@ -197,7 +236,10 @@ mod tests {
         let holiday_weekend = DateRange::new(date(2025, 7, 4), date(2025, 7, 6)).ok();
         assert_eq!(holiday_weekend.and_then(trim_to_trading_days), None);
         let around = DateRange::new(date(2025, 7, 4), date(2025, 7, 8)).ok();
-        assert_eq!(around.and_then(trim_to_trading_days), DateRange::new(date(2025, 7, 7), date(2025, 7, 8)).ok());
+        assert_eq!(
+            around.and_then(trim_to_trading_days),
+            DateRange::new(date(2025, 7, 7), date(2025, 7, 8)).ok()
+        );
     }
 }
 
@@ -208,8 +250,12 @@ mod fixture_tests {
     /// The shared fixture series holds one bar per NYSE session from 1990-01-02 to 2025-12-31.
     #[test]
     fn calendar_agrees_with_the_35_year_fixture_series() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/vectorbt-sma/AAPL.csv");
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("fixture {path} unreadable: {e}"));
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/vectorbt-sma/AAPL.csv"
+        );
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("fixture {path} unreadable: {e}"));
         let fixture_days: Vec<NaiveDate> = text
             .lines()
             .skip(1)
@@ -219,10 +265,23 @@ mod fixture_tests {
         let (Some(first), Some(last)) = (fixture_days.first(), fixture_days.last()) else {
             panic!("fixture is empty")
         };
-        let ours: Vec<NaiveDate> = DateRange::new(*first, *last).map(|r| trading_days(r).collect()).unwrap_or_default();
-        let extra: Vec<_> = ours.iter().filter(|d| !fixture_days.contains(d)).take(5).collect();
-        let lacking: Vec<_> = fixture_days.iter().filter(|d| !ours.contains(d)).take(5).collect();
+        let ours: Vec<NaiveDate> = DateRange::new(*first, *last)
+            .map(|r| trading_days(r).collect())
+            .unwrap_or_default();
+        let extra: Vec<_> = ours
+            .iter()
+            .filter(|d| !fixture_days.contains(d))
+            .take(5)
+            .collect();
+        let lacking: Vec<_> = fixture_days
+            .iter()
+            .filter(|d| !ours.contains(d))
+            .take(5)
+            .collect();
         assert_eq!(fixture_days.len(), 9067);
-        assert!(extra.is_empty() && lacking.is_empty(), "we trade on {extra:?}, fixture on {lacking:?}");
+        assert!(
+            extra.is_empty() && lacking.is_empty(),
+            "we trade on {extra:?}, fixture on {lacking:?}"
+        );
     }
 }

@@ -68,12 +68,21 @@ mod tests {
     fn new_york_date_follows_daylight_saving_time() {
         // 03:30 UTC on 1 July is 23:30 the previous day in New York (EDT, UTC-4).
         let summer = Utc.with_ymd_and_hms(2025, 7, 1, 3, 30, 0).single();
-        assert_eq!(summer.map(new_york_date), NaiveDate::from_ymd_opt(2025, 6, 30));
+        assert_eq!(
+            summer.map(new_york_date),
+            NaiveDate::from_ymd_opt(2025, 6, 30)
+        );
         // 04:30 UTC on 1 July is 00:30 in New York.
         let summer = Utc.with_ymd_and_hms(2025, 7, 1, 4, 30, 0).single();
-        assert_eq!(summer.map(new_york_date), NaiveDate::from_ymd_opt(2025, 7, 1));
+        assert_eq!(
+            summer.map(new_york_date),
+            NaiveDate::from_ymd_opt(2025, 7, 1)
+        );
         // 04:30 UTC on 15 January is 23:30 the previous day (EST, UTC-5).
         let winter = Utc.with_ymd_and_hms(2025, 1, 15, 4, 30, 0).single();
-        assert_eq!(winter.map(new_york_date), NaiveDate::from_ymd_opt(2025, 1, 14));
+        assert_eq!(
+            winter.map(new_york_date),
+            NaiveDate::from_ymd_opt(2025, 1, 14)
+        );
     }
 }

@@ -6,7 +6,9 @@ use thiserror::Error;
 /// Why a value from outside was rejected; each variant names the field and the rule.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum DomainError {
-    #[error("symbol '{input}' is invalid: must be 1-20 characters of A-Z, 0-9, '.', '^', '=' or '-'")]
+    #[error(
+        "symbol '{input}' is invalid: must be 1-20 characters of A-Z, 0-9, '.', '^', '=' or '-'"
+    )]
     InvalidSymbol { input: String },
     #[error("{field} '{input}' is invalid: dates are YYYY-MM-DD")]
     InvalidDate { field: &'static str, input: String },

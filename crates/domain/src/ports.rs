@@ -24,7 +24,10 @@ pub enum SourceError {
     #[error("symbol {symbol} is unknown to provider {provider}")]
     NotFound { provider: String, symbol: String },
     #[error("provider {provider} is rate limiting us{}", retry_after.map(|d| format!(" (retry after {} s)", d.as_secs())).unwrap_or_default())]
-    RateLimited { provider: String, retry_after: Option<Duration> },
+    RateLimited {
+        provider: String,
+        retry_after: Option<Duration>,
+    },
     #[error("provider {provider} could not be reached: {message}")]
     Transport { provider: String, message: String },
     #[error("provider {provider} sent a response we could not read: {message}")]
@@ -44,7 +47,11 @@ pub trait PriceSource: Send + Sync {
 
     /// The provider's daily bars of `symbol` within `range`, in date order. An empty vector
     /// means the provider knows the symbol but has no bars there.
-    async fn fetch_daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, SourceError>;
+    async fn fetch_daily_bars(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+    ) -> Result<Vec<Bar>, SourceError>;
 }
 
 /// Why the store failed.
@@ -59,7 +66,11 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("row for {symbol} on {date} breaks a bar rule: {message}")]
-    InvalidRow { symbol: String, date: String, message: String },
+    InvalidRow {
+        symbol: String,
+        date: String,
+        message: String,
+    },
     #[error("migration {version} failed")]
     Migration {
         version: u32,
@@ -136,7 +147,11 @@ pub trait BarStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Deletes bars and ledger entries of one symbol or all, optionally only before a date.
-    async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, StoreError>;
+    async fn clear(
+        &self,
+        symbol: Option<&Symbol>,
+        before: Option<NaiveDate>,
+    ) -> Result<ClearReport, StoreError>;
 
     /// Per-symbol and total figures.
     async fn stats(&self) -> Result<StoreStats, StoreError>;

@@ -25,7 +25,10 @@ impl DateRange {
 
     /// A range of one day.
     pub fn single(day: NaiveDate) -> Self {
-        Self { start: day, end: day }
+        Self {
+            start: day,
+            end: day,
+        }
     }
 
     /// First day.
@@ -83,10 +86,15 @@ impl fmt::Display for DateRange {
 pub fn parse_date(field: &'static str, input: &str) -> Result<NaiveDate, DomainError> {
     let trimmed = input.trim();
     if trimmed.len() != 10 {
-        return Err(DomainError::InvalidDate { field, input: input.to_string() });
+        return Err(DomainError::InvalidDate {
+            field,
+            input: input.to_string(),
+        });
     }
-    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
-        .map_err(|_| DomainError::InvalidDate { field, input: input.to_string() })
+    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").map_err(|_| DomainError::InvalidDate {
+        field,
+        input: input.to_string(),
+    })
 }
 
 /// Sorts and merges ranges that overlap or touch into disjoint, non-adjacent ranges.
@@ -96,7 +104,9 @@ pub fn union(ranges: impl IntoIterator<Item = DateRange>) -> Vec<DateRange> {
     let mut merged: Vec<DateRange> = Vec::with_capacity(sorted.len());
     for range in sorted {
         match merged.last_mut() {
-            Some(last) if range.start <= last.end + Duration::days(1) => last.end = last.end.max(range.end),
+            Some(last) if range.start <= last.end + Duration::days(1) => {
+                last.end = last.end.max(range.end)
+            }
             _ => merged.push(range),
         }
     }
@@ -115,7 +125,10 @@ pub fn subtract(range: DateRange, covered: &[DateRange]) -> Vec<DateRange> {
             break;
         }
         if block.start > cursor {
-            missing.push(DateRange { start: cursor, end: block.start - Duration::days(1) });
+            missing.push(DateRange {
+                start: cursor,
+                end: block.start - Duration::days(1),
+            });
         }
         cursor = block.end + Duration::days(1);
         if cursor > range.end {
@@ -123,7 +136,10 @@ pub fn subtract(range: DateRange, covered: &[DateRange]) -> Vec<DateRange> {
         }
     }
     if cursor <= range.end {
-        missing.push(DateRange { start: cursor, end: range.end });
+        missing.push(DateRange {
+            start: cursor,
+            end: range.end,
+        });
     }
     missing
 }
@@ -138,7 +154,10 @@ mod tests {
     }
 
     fn range(a: i64, b: i64) -> DateRange {
-        DateRange { start: day(a), end: day(b) }
+        DateRange {
+            start: day(a),
+            end: day(b),
+        }
     }
 
     #[test]
@@ -157,7 +176,10 @@ mod tests {
         assert!(DateRange::new(day(2), day(1)).is_err());
         assert!(parse_date("start", "2025-02-30").is_err());
         assert!(parse_date("start", "25-01-01").is_err());
-        assert_eq!(parse_date("start", "2025-01-31").ok(), NaiveDate::from_ymd_opt(2025, 1, 31));
+        assert_eq!(
+            parse_date("start", "2025-01-31").ok(),
+            NaiveDate::from_ymd_opt(2025, 1, 31)
+        );
     }
 
     #[test]

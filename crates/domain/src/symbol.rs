@@ -16,9 +16,12 @@ impl Symbol {
     /// Parses user or provider input into a symbol, upper-casing it.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let upper = input.trim().to_ascii_uppercase();
-        let valid_char = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || ".^=-".contains(c);
+        let valid_char =
+            |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || ".^=-".contains(c);
         if upper.is_empty() || upper.len() > 20 || !upper.chars().all(valid_char) {
-            return Err(DomainError::InvalidSymbol { input: input.to_string() });
+            return Err(DomainError::InvalidSymbol {
+                input: input.to_string(),
+            });
         }
         Ok(Self(upper))
     }
@@ -54,7 +57,15 @@ mod tests {
 
     #[test]
     fn symbols_outside_the_alphabet_are_rejected() {
-        for bad in ["", "../etc/passwd", "A B", "AAPL;DROP", "ABCDEFGHIJKLMNOPQRSTU", "a/b", "é"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "A B",
+            "AAPL;DROP",
+            "ABCDEFGHIJKLMNOPQRSTU",
+            "a/b",
+            "é",
+        ] {
             assert!(Symbol::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

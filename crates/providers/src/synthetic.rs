@@ -38,7 +38,11 @@ pub struct SyntheticConfig {
 
 impl Default for SyntheticConfig {
     fn default() -> Self {
-        Self { latency: Duration::ZERO, max_span_days: 182, concurrency: 4 }
+        Self {
+            latency: Duration::ZERO,
+            max_span_days: 182,
+            concurrency: 4,
+        }
     }
 }
 
@@ -53,20 +57,29 @@ pub struct SyntheticSource {
 
 impl std::fmt::Debug for SyntheticSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyntheticSource").field("config", &self.config).finish()
+        f.debug_struct("SyntheticSource")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
 impl SyntheticSource {
     /// A synthetic upstream whose "today" comes from `clock`.
     pub fn new(config: SyntheticConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { config, clock, series: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            clock,
+            series: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Every bar the source will ever publish for `symbol` up to `last_day`, generated once.
     fn full_series(&self, symbol: &Symbol, last_day: NaiveDate) -> Arc<Vec<Bar>> {
         if let Ok(cache) = self.series.lock() {
-            if let Some(series) = cache.get(symbol).filter(|s| s.last().is_some_and(|b| b.date >= last_day)) {
+            if let Some(series) = cache
+                .get(symbol)
+                .filter(|s| s.last().is_some_and(|b| b.date >= last_day))
+            {
                 return Arc::clone(series);
             }
         }
@@ -96,15 +109,25 @@ impl PriceSource for SyntheticSource {
     }
 
     fn limits(&self) -> SourceLimits {
-        SourceLimits { max_span_days: self.config.max_span_days, max_concurrency: self.config.concurrency.max(1) }
+        SourceLimits {
+            max_span_days: self.config.max_span_days,
+            max_concurrency: self.config.concurrency.max(1),
+        }
     }
 
-    async fn fetch_daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, SourceError> {
+    async fn fetch_daily_bars(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+    ) -> Result<Vec<Bar>, SourceError> {
         if !self.config.latency.is_zero() {
             tokio::time::sleep(self.config.latency).await;
         }
         if symbol.as_str().starts_with(UNLISTED_PREFIX) {
-            return Err(SourceError::NotFound { provider: self.name().to_string(), symbol: symbol.to_string() });
+            return Err(SourceError::NotFound {
+                provider: self.name().to_string(),
+                symbol: symbol.to_string(),
+            });
         }
         Ok(self.bars_between(symbol, range))
     }
@@ -120,12 +143,20 @@ pub fn first_trade_date(symbol: &Symbol) -> NaiveDate {
     let base = NaiveDate::from_ymd_opt(1980, 1, 2).unwrap_or_default();
     let listed = known.unwrap_or_else(|| base + Days::days((seed_of(symbol) % (40 * 365)) as i64));
     // Listings happen on trading days.
-    (0..10).map(|offset| listed + Days::days(offset)).find(|d| marketcache_domain::calendar::is_trading_day(*d)).unwrap_or(listed)
+    (0..10)
+        .map(|offset| listed + Days::days(offset))
+        .find(|d| marketcache_domain::calendar::is_trading_day(*d))
+        .unwrap_or(listed)
 }
 
 /// FNV-1a of the symbol: a stable seed that does not depend on Rust's hasher.
 fn seed_of(symbol: &Symbol) -> u64 {
-    symbol.as_str().bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    symbol
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// SplitMix64: a tiny, well-known generator whose output is fixed forever for a seed, which a
@@ -158,7 +189,9 @@ fn round4(value: f64) -> f64 {
 
 fn generate_series(symbol: &Symbol, last_day: NaiveDate) -> Vec<Bar> {
     let first = first_trade_date(symbol);
-    let Ok(range) = DateRange::new(first, last_day) else { return Vec::new() };
+    let Ok(range) = DateRange::new(first, last_day) else {
+        return Vec::new();
+    };
     let mut rng = SplitMix64(seed_of(symbol));
     let mut close = 5.0 + rng.next_unit() * 45.0;
     let daily_drift = 0.0004;
@@ -167,11 +200,20 @@ fn generate_series(symbol: &Symbol, last_day: NaiveDate) -> Vec<Bar> {
     let mut bars = Vec::with_capacity(usize::try_from(range.len_days()).unwrap_or(0));
     for date in trading_days(range) {
         let open = round4((close * (1.0 + rng.next_normal() * daily_volatility * 0.2)).max(0.01));
-        close = round4((open * (daily_drift + rng.next_normal() * daily_volatility).exp()).max(0.01));
+        close =
+            round4((open * (daily_drift + rng.next_normal() * daily_volatility).exp()).max(0.01));
         let high = round4(open.max(close) * (1.0 + rng.next_unit() * daily_volatility));
-        let low = round4((open.min(close) * (1.0 - rng.next_unit() * daily_volatility)).max(0.0001));
+        let low =
+            round4((open.min(close) * (1.0 - rng.next_unit() * daily_volatility)).max(0.0001));
         let volume = (base_volume * (0.4 + rng.next_unit() * 1.2)) as u64;
-        if let Ok(bar) = Bar::try_new(date, open, high.max(open).max(close), low.min(open).min(close), close, volume) {
+        if let Ok(bar) = Bar::try_new(
+            date,
+            open,
+            high.max(open).max(close),
+            low.min(open).min(close),
+            close,
+            volume,
+        ) {
             bars.push(bar);
         }
     }
@@ -185,7 +227,10 @@ mod tests {
     use marketcache_domain::FixedClock;
 
     fn source() -> SyntheticSource {
-        let now = Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).single().unwrap_or_default();
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 15, 12, 0, 0)
+            .single()
+            .unwrap_or_default();
         SyntheticSource::new(SyntheticConfig::default(), Arc::new(FixedClock::new(now)))
     }
 
@@ -196,10 +241,18 @@ mod tests {
     #[tokio::test]
     async fn the_same_day_gives_the_same_bar_however_it_is_asked() {
         let aapl = Symbol::parse("AAPL").unwrap_or_else(|e| panic!("{e}"));
-        let whole = DateRange::new(date(2020, 1, 1), date(2020, 12, 31)).unwrap_or_else(|e| panic!("{e}"));
-        let part = DateRange::new(date(2020, 6, 1), date(2020, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
-        let all = source().fetch_daily_bars(&aapl, whole).await.unwrap_or_default();
-        let piece = source().fetch_daily_bars(&aapl, part).await.unwrap_or_default();
+        let whole =
+            DateRange::new(date(2020, 1, 1), date(2020, 12, 31)).unwrap_or_else(|e| panic!("{e}"));
+        let part =
+            DateRange::new(date(2020, 6, 1), date(2020, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
+        let all = source()
+            .fetch_daily_bars(&aapl, whole)
+            .await
+            .unwrap_or_default();
+        let piece = source()
+            .fetch_daily_bars(&aapl, part)
+            .await
+            .unwrap_or_default();
         assert_eq!(all.len(), 253);
         assert_eq!(piece.len(), 22);
         assert!(piece.iter().all(|bar| all.contains(bar)));
@@ -208,8 +261,12 @@ mod tests {
     #[tokio::test]
     async fn bars_start_at_listing_and_stop_before_today() {
         let arm = Symbol::parse("ARM").unwrap_or_else(|e| panic!("{e}"));
-        let range = DateRange::new(date(1990, 1, 1), date(2026, 1, 15)).unwrap_or_else(|e| panic!("{e}"));
-        let bars = source().fetch_daily_bars(&arm, range).await.unwrap_or_default();
+        let range =
+            DateRange::new(date(1990, 1, 1), date(2026, 1, 15)).unwrap_or_else(|e| panic!("{e}"));
+        let bars = source()
+            .fetch_daily_bars(&arm, range)
+            .await
+            .unwrap_or_default();
         assert_eq!(bars.first().map(|b| b.date), Some(date(2023, 9, 14)));
         assert_eq!(bars.last().map(|b| b.date), Some(date(2026, 1, 14)));
     }
@@ -217,7 +274,8 @@ mod tests {
     #[tokio::test]
     async fn unlisted_symbols_are_not_found() {
         let unknown = Symbol::parse("ZZNOPE").unwrap_or_else(|e| panic!("{e}"));
-        let range = DateRange::new(date(2020, 1, 1), date(2020, 1, 31)).unwrap_or_else(|e| panic!("{e}"));
+        let range =
+            DateRange::new(date(2020, 1, 1), date(2020, 1, 31)).unwrap_or_else(|e| panic!("{e}"));
         let result = source().fetch_daily_bars(&unknown, range).await;
         assert!(matches!(result, Err(SourceError::NotFound { .. })));
     }

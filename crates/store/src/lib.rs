@@ -28,18 +28,26 @@ pub async fn connect(url: &str) -> Result<Arc<dyn BarStore>, StoreError> {
 
 /// Hides the password of a database URL so it can be shown in messages.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
     match rest.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') { ":***" } else { "" };
+            let hidden = if credentials.contains(':') {
+                ":***"
+            } else {
+                ""
+            };
             format!("{scheme}://{user}{hidden}@{host}")
         }
         None => url.to_string(),
     }
 }
 
-fn backend_error(context: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
+fn backend_error(
+    context: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
     move |source| StoreError::Backend { context, source }
 }
 
@@ -49,8 +57,17 @@ mod tests {
 
     #[test]
     fn passwords_never_appear_in_redacted_urls() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/cache"), "postgres://app:***@db:5432/cache");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/postgres"), "postgres://postgres@127.0.0.1/postgres");
-        assert_eq!(redact_url("sqlite:///tmp/x.sqlite"), "sqlite:///tmp/x.sqlite");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/cache"),
+            "postgres://app:***@db:5432/cache"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/postgres"),
+            "postgres://postgres@127.0.0.1/postgres"
+        );
+        assert_eq!(
+            redact_url("sqlite:///tmp/x.sqlite"),
+            "sqlite:///tmp/x.sqlite"
+        );
     }
 }

@@ -47,6 +47,10 @@ pub(crate) fn step(migration: &Migration, applied_now: bool) -> marketcache_doma
         version: migration.version,
         name: migration.name.to_string(),
         applied_now,
-        creates: migration.creates.iter().map(|line| line.to_string()).collect(),
+        creates: migration
+            .creates
+            .iter()
+            .map(|line| line.to_string())
+            .collect(),
     }
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::range::union;
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats, Symbol,
-    SymbolStats,
+    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
+    Symbol, SymbolStats,
 };
 use tokio_postgres::NoTls;
 
@@ -31,7 +31,9 @@ pub struct PostgresStore {
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").field("target", &self.target).finish()
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish()
     }
 }
 
@@ -43,20 +45,43 @@ impl PostgresStore {
     /// Connects a pool to `url` and checks that the server answers.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let target = redact_url(url);
-        let unreachable = |message: String| StoreError::Unreachable { target: target.clone(), message };
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| unreachable(e.to_string()))?;
+        let unreachable = |message: String| StoreError::Unreachable {
+            target: target.clone(),
+            message,
+        };
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| unreachable(e.to_string()))?;
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("marketcache");
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| unreachable(e.to_string()))?;
-        let store = Self { pool, target: target.clone() };
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let store = Self {
+            pool,
+            target: target.clone(),
+        };
         let client = store.client().await?;
-        client.simple_query("SELECT 1").await.map_err(|e| unreachable(e.to_string()))?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         Ok(store)
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Unreachable { target: self.target.clone(), message: e.to_string() })
+        self.pool.get().await.map_err(|e| StoreError::Unreachable {
+            target: self.target.clone(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -88,8 +113,14 @@ impl BarStore for PostgresStore {
         let failed = pg_error("migrating");
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(&failed)?;
-        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY]).await.map_err(&failed)?;
-        transaction.batch_execute(CREATE_SCHEMA_MIGRATIONS).await.map_err(&failed)?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await
+            .map_err(&failed)?;
+        transaction
+            .batch_execute(CREATE_SCHEMA_MIGRATIONS)
+            .await
+            .map_err(&failed)?;
         let applied: HashSet<i32> = transaction
             .query("SELECT version FROM schema_migrations", &[])
             .await
@@ -102,8 +133,14 @@ impl BarStore for PostgresStore {
             let version = i32::try_from(migration.version).unwrap_or(i32::MAX);
             let applied_now = !applied.contains(&version);
             if applied_now {
-                let step_failed = |e: tokio_postgres::Error| StoreError::Migration { version: migration.version, source: Box::new(e) };
-                transaction.batch_execute(migration.postgres).await.map_err(step_failed)?;
+                let step_failed = |e: tokio_postgres::Error| StoreError::Migration {
+                    version: migration.version,
+                    source: Box::new(e),
+                };
+                transaction
+                    .batch_execute(migration.postgres)
+                    .await
+                    .map_err(step_failed)?;
                 transaction
                     .execute(
                         "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
@@ -128,7 +165,13 @@ impl BarStore for PostgresStore {
             )
             .await
             .map_err(&failed)?;
-        let rows = client.query(&statement, &[&symbol.as_str(), &range.start(), &range.end()]).await.map_err(&failed)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&symbol.as_str(), &range.start(), &range.end()],
+            )
+            .await
+            .map_err(&failed)?;
         rows.iter()
             .map(|row| {
                 let date: NaiveDate = row.try_get(0).map_err(&failed)?;
@@ -141,7 +184,11 @@ impl BarStore for PostgresStore {
                     row.try_get(4).map_err(&failed)?,
                     u64::try_from(volume).unwrap_or(0),
                 )
-                .map_err(|e| StoreError::InvalidRow { symbol: symbol.to_string(), date: date.to_string(), message: e.to_string() })
+                .map_err(|e| StoreError::InvalidRow {
+                    symbol: symbol.to_string(),
+                    date: date.to_string(),
+                    message: e.to_string(),
+                })
             })
             .collect()
     }
@@ -156,7 +203,9 @@ impl BarStore for PostgresStore {
             )
             .await
             .map_err(pg_error("reading coverage"))?;
-        rows.iter().map(|row| span_from_row(symbol.as_str(), row)).collect()
+        rows.iter()
+            .map(|row| span_from_row(symbol.as_str(), row))
+            .collect()
     }
 
     async fn write_fetched(
@@ -172,9 +221,16 @@ impl BarStore for PostgresStore {
         if !bars.is_empty() {
             let dates: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
             let column = |pick: fn(&Bar) -> f64| bars.iter().map(pick).collect::<Vec<f64>>();
-            let (opens, highs, lows, closes) =
-                (column(|b| b.open), column(|b| b.high), column(|b| b.low), column(|b| b.close));
-            let volumes: Vec<i64> = bars.iter().map(|b| i64::try_from(b.volume).unwrap_or(i64::MAX)).collect();
+            let (opens, highs, lows, closes) = (
+                column(|b| b.open),
+                column(|b| b.high),
+                column(|b| b.low),
+                column(|b| b.close),
+            );
+            let volumes: Vec<i64> = bars
+                .iter()
+                .map(|b| i64::try_from(b.volume).unwrap_or(i64::MAX))
+                .collect();
             let upsert = transaction
                 .prepare_cached(
                     "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
@@ -188,7 +244,19 @@ impl BarStore for PostgresStore {
                 .await
                 .map_err(&failed)?;
             transaction
-                .execute(&upsert, &[&symbol.as_str(), &dates, &opens, &highs, &lows, &closes, &volumes, &written_at])
+                .execute(
+                    &upsert,
+                    &[
+                        &symbol.as_str(),
+                        &dates,
+                        &opens,
+                        &highs,
+                        &lows,
+                        &closes,
+                        &volumes,
+                        &written_at,
+                    ],
+                )
                 .await
                 .map_err(&failed)?;
         }
@@ -206,7 +274,11 @@ impl BarStore for PostgresStore {
         transaction.commit().await.map_err(&failed)
     }
 
-    async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, StoreError> {
+    async fn clear(
+        &self,
+        symbol: Option<&Symbol>,
+        before: Option<NaiveDate>,
+    ) -> Result<ClearReport, StoreError> {
         let failed = pg_error("clearing");
         let symbol = symbol.map(Symbol::as_str);
         let mut client = self.client().await?;
@@ -236,7 +308,10 @@ impl BarStore for PostgresStore {
             .await
             .map_err(&failed)?;
         transaction.commit().await.map_err(&failed)?;
-        Ok(ClearReport { bars_deleted, coverage_spans_changed: spans_deleted + spans_trimmed })
+        Ok(ClearReport {
+            bars_deleted,
+            coverage_spans_changed: spans_deleted + spans_trimmed,
+        })
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -264,23 +339,34 @@ impl BarStore for PostgresStore {
             };
             per_symbol.insert(symbol, stats);
         }
-        let rows = client.query("SELECT symbol, start_date, end_date FROM coverage_ledger", &[]).await.map_err(&failed)?;
+        let rows = client
+            .query(
+                "SELECT symbol, start_date, end_date FROM coverage_ledger",
+                &[],
+            )
+            .await
+            .map_err(&failed)?;
         let mut ranges: BTreeMap<String, Vec<DateRange>> = BTreeMap::new();
         for row in &rows {
             let symbol: String = row.try_get(0).map_err(&failed)?;
-            if let Ok(range) = DateRange::new(row.try_get(1).map_err(&failed)?, row.try_get(2).map_err(&failed)?) {
+            if let Ok(range) = DateRange::new(
+                row.try_get(1).map_err(&failed)?,
+                row.try_get(2).map_err(&failed)?,
+            ) {
                 ranges.entry(symbol).or_default().push(range);
             }
         }
         for (symbol, symbol_ranges) in ranges {
-            let entry = per_symbol.entry(symbol.clone()).or_insert_with(|| SymbolStats {
-                symbol,
-                bars: 0,
-                first_date: None,
-                last_date: None,
-                covered: Vec::new(),
-                last_update: None,
-            });
+            let entry = per_symbol
+                .entry(symbol.clone())
+                .or_insert_with(|| SymbolStats {
+                    symbol,
+                    bars: 0,
+                    first_date: None,
+                    last_date: None,
+                    covered: Vec::new(),
+                    last_update: None,
+                });
             entry.covered = union(symbol_ranges);
         }
         let sizes = client

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use marketcache_domain::range::union;
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats, Symbol,
-    SymbolStats,
+    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
+    Symbol, SymbolStats,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
@@ -37,7 +37,9 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -46,12 +48,21 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         tokio::task::spawn_blocking(move || {
-            let unreachable = |message: String| StoreError::Unreachable { target: path.display().to_string(), message };
+            let unreachable = |message: String| StoreError::Unreachable {
+                target: path.display().to_string(),
+                message,
+            };
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| unreachable(e.to_string()))?;
             }
             let writer = open_connection(&path).map_err(|e| unreachable(e.to_string()))?;
-            Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), idle_readers: Mutex::new(Vec::new()) }) })
+            Ok(Self {
+                inner: Arc::new(Inner {
+                    path,
+                    writer: Mutex::new(writer),
+                    idle_readers: Mutex::new(Vec::new()),
+                }),
+            })
         })
         .await
         .map_err(|e| backend_error("opening the database")(Box::new(e)))?
@@ -86,10 +97,16 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let pooled = inner.idle_readers.lock().ok().and_then(|mut idle| idle.pop());
+            let pooled = inner
+                .idle_readers
+                .lock()
+                .ok()
+                .and_then(|mut idle| idle.pop());
             let connection = match pooled {
                 Some(connection) => connection,
-                None => open_connection(&inner.path).map_err(|e| backend_error(context)(Box::new(e)))?,
+                None => {
+                    open_connection(&inner.path).map_err(|e| backend_error(context)(Box::new(e)))?
+                }
             };
             let result = work(&connection);
             if let Ok(mut idle) = inner.idle_readers.lock() {
@@ -105,10 +122,13 @@ impl SqliteStore {
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(Duration::from_secs(10))?;
-    connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+    connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(connection)
@@ -125,9 +145,15 @@ fn parse_iso_date(text: &str) -> Option<NaiveDate> {
         return None;
     }
     let number = |range: std::ops::Range<usize>| {
-        bytes[range].iter().try_fold(0u32, |acc, b| b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0')))
+        bytes[range].iter().try_fold(0u32, |acc, b| {
+            b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+        })
     };
-    NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)
+    NaiveDate::from_ymd_opt(
+        i32::try_from(number(0..4)?).ok()?,
+        number(5..7)?,
+        number(8..10)?,
+    )
 }
 
 fn date_column(symbol: &str, text: &str) -> Result<NaiveDate, StoreError> {
@@ -200,10 +226,20 @@ impl BarStore for SqliteStore {
                      WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date",
                 )
                 .map_err(&failed)?;
-            let mut rows = statement.query(params![symbol, iso_date(range.start()), iso_date(range.end())]).map_err(&failed)?;
-            let mut bars = Vec::with_capacity(usize::try_from(range.len_days()).unwrap_or(0) * 5 / 7 + 1);
+            let mut rows = statement
+                .query(params![
+                    symbol,
+                    iso_date(range.start()),
+                    iso_date(range.end())
+                ])
+                .map_err(&failed)?;
+            let mut bars =
+                Vec::with_capacity(usize::try_from(range.len_days()).unwrap_or(0) * 5 / 7 + 1);
             while let Some(row) = rows.next().map_err(&failed)? {
-                let date_text = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(&failed)?;
+                let date_text = row
+                    .get_ref(0)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(&failed)?;
                 let date = date_column(&symbol, date_text)?;
                 let volume: i64 = row.get(5).map_err(&failed)?;
                 let bar = Bar::try_new(
@@ -214,7 +250,11 @@ impl BarStore for SqliteStore {
                     row.get(4).map_err(&failed)?,
                     u64::try_from(volume).unwrap_or(0),
                 )
-                .map_err(|e| StoreError::InvalidRow { symbol: symbol.clone(), date: date.to_string(), message: e.to_string() })?;
+                .map_err(|e| StoreError::InvalidRow {
+                    symbol: symbol.clone(),
+                    date: date.to_string(),
+                    message: e.to_string(),
+                })?;
                 bars.push(bar);
             }
             Ok(bars)
@@ -234,16 +274,32 @@ impl BarStore for SqliteStore {
                 .map_err(&failed)?;
             let rows = statement
                 .query_map(params![symbol], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
                 })
                 .map_err(&failed)?;
             let mut spans = Vec::new();
             for row in rows {
-                let (start, end, provider, fetched_at, bars): (String, String, String, i64, u32) = row.map_err(&failed)?;
-                let range = DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?).map_err(|e| {
-                    StoreError::InvalidRow { symbol: symbol.clone(), date: start.clone(), message: e.to_string() }
-                })?;
-                spans.push(CoverageSpan { range, provider, fetched_at: timestamp(fetched_at), bars });
+                let (start, end, provider, fetched_at, bars): (String, String, String, i64, u32) =
+                    row.map_err(&failed)?;
+                let range =
+                    DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?)
+                        .map_err(|e| StoreError::InvalidRow {
+                            symbol: symbol.clone(),
+                            date: start.clone(),
+                            message: e.to_string(),
+                        })?;
+                spans.push(CoverageSpan {
+                    range,
+                    provider,
+                    fetched_at: timestamp(fetched_at),
+                    bars,
+                });
             }
             Ok(spans)
         })
@@ -295,7 +351,11 @@ impl BarStore for SqliteStore {
         .await
     }
 
-    async fn clear(&self, symbol: Option<&Symbol>, before: Option<NaiveDate>) -> Result<ClearReport, StoreError> {
+    async fn clear(
+        &self,
+        symbol: Option<&Symbol>,
+        before: Option<NaiveDate>,
+    ) -> Result<ClearReport, StoreError> {
         let symbol = symbol.map(Symbol::to_string);
         let before = before.map(iso_date);
         self.with_writer("clearing", move |connection| {
@@ -334,7 +394,13 @@ impl BarStore for SqliteStore {
                 .map_err(&failed)?;
             let rows = statement
                 .query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, i64>(4)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
                 })
                 .map_err(&failed)?;
             for row in rows {
@@ -349,36 +415,54 @@ impl BarStore for SqliteStore {
                 };
                 per_symbol.insert(symbol, stats);
             }
-            let mut statement =
-                connection.prepare("SELECT symbol, start_date, end_date FROM coverage_ledger").map_err(&failed)?;
+            let mut statement = connection
+                .prepare("SELECT symbol, start_date, end_date FROM coverage_ledger")
+                .map_err(&failed)?;
             let rows = statement
-                .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
                 .map_err(&failed)?;
             let mut ranges: BTreeMap<String, Vec<DateRange>> = BTreeMap::new();
             for row in rows {
                 let (symbol, start, end) = row.map_err(&failed)?;
-                if let Ok(range) = DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?) {
+                if let Ok(range) =
+                    DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?)
+                {
                     ranges.entry(symbol).or_default().push(range);
                 }
             }
             for (symbol, symbol_ranges) in ranges {
-                let entry = per_symbol.entry(symbol.clone()).or_insert_with(|| SymbolStats {
-                    symbol,
-                    bars: 0,
-                    first_date: None,
-                    last_date: None,
-                    covered: Vec::new(),
-                    last_update: None,
-                });
+                let entry = per_symbol
+                    .entry(symbol.clone())
+                    .or_insert_with(|| SymbolStats {
+                        symbol,
+                        bars: 0,
+                        first_date: None,
+                        last_date: None,
+                        covered: Vec::new(),
+                        last_update: None,
+                    });
                 entry.covered = union(symbol_ranges);
             }
-            let pragma = |name: &str| connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0));
+            let pragma = |name: &str| {
+                connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
+            };
             let page_size = pragma("page_size").map_err(&failed)?;
-            let used_pages = pragma("page_count").map_err(&failed)? - pragma("freelist_count").map_err(&failed)?;
+            let used_pages = pragma("page_count").map_err(&failed)?
+                - pragma("freelist_count").map_err(&failed)?;
             let bytes_on_disk = u64::try_from(page_size * used_pages).unwrap_or(0);
             // dbstat is compiled into the bundled SQLite; fall back to the whole file without it.
             let bar_table_bytes = connection
-                .query_row("SELECT SUM(pgsize) FROM dbstat WHERE name = 'market_data_cache'", [], |row| row.get::<_, Option<i64>>(0))
+                .query_row(
+                    "SELECT SUM(pgsize) FROM dbstat WHERE name = 'market_data_cache'",
+                    [],
+                    |row| row.get::<_, Option<i64>>(0),
+                )
                 .optional()
                 .ok()
                 .flatten()
@@ -386,7 +470,12 @@ impl BarStore for SqliteStore {
                 .and_then(|bytes| u64::try_from(bytes).ok())
                 .unwrap_or(bytes_on_disk);
             let symbols: Vec<SymbolStats> = per_symbol.into_values().collect();
-            Ok(StoreStats { total_bars: symbols.iter().map(|s| s.bars).sum(), symbols, bytes_on_disk, bar_table_bytes })
+            Ok(StoreStats {
+                total_bars: symbols.iter().map(|s| s.bars).sum(),
+                symbols,
+                bytes_on_disk,
+                bar_table_bytes,
+            })
         })
         .await
     }

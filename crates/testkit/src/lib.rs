@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use marketcache_domain::{Bar, BarStore, DateRange, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{
+    Bar, BarStore, DateRange, PriceSource, SourceError, SourceLimits, Symbol,
+};
 use marketcache_store::{PostgresStore, SqliteStore};
 
 /// Wraps a provider and records every request: how many, which ranges, and the most in flight at once.
@@ -23,7 +25,12 @@ pub struct CountingSource {
 impl CountingSource {
     /// Counts the requests made to `inner`.
     pub fn new(inner: Arc<dyn PriceSource>) -> Self {
-        Self { inner, requests: Mutex::new(Vec::new()), in_flight: AtomicUsize::new(0), peak_in_flight: AtomicUsize::new(0) }
+        Self {
+            inner,
+            requests: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+        }
     }
 
     /// Requests made so far.
@@ -33,7 +40,11 @@ impl CountingSource {
 
     /// The ranges requested so far, sorted.
     pub fn requested_ranges(&self) -> Vec<DateRange> {
-        let mut ranges: Vec<DateRange> = self.requests.lock().map(|r| r.iter().map(|(_, range)| *range).collect()).unwrap_or_default();
+        let mut ranges: Vec<DateRange> = self
+            .requests
+            .lock()
+            .map(|r| r.iter().map(|(_, range)| *range).collect())
+            .unwrap_or_default();
         ranges.sort();
         ranges
     }
@@ -62,7 +73,11 @@ impl PriceSource for CountingSource {
         self.inner.limits()
     }
 
-    async fn fetch_daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, SourceError> {
+    async fn fetch_daily_bars(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+    ) -> Result<Vec<Bar>, SourceError> {
         if let Ok(mut requests) = self.requests.lock() {
             requests.push((symbol.clone(), range));
         }
@@ -82,10 +97,16 @@ pub struct TestSqlite {
 
 /// Opens and migrates a fresh SQLite store.
 pub async fn fresh_sqlite() -> TestSqlite {
-    let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"));
-    let store = SqliteStore::open(folder.path().join("cache.sqlite")).await.unwrap_or_else(|e| panic!("{e}"));
+    let folder =
+        tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"));
+    let store = SqliteStore::open(folder.path().join("cache.sqlite"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
-    TestSqlite { store: Arc::new(store), folder }
+    TestSqlite {
+        store: Arc::new(store),
+        folder,
+    }
 }
 
 /// A fresh PostgreSQL database, dropped when this value is dropped.
@@ -104,9 +125,13 @@ pub fn postgres_admin_url() -> Option<String> {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
             if std::env::var("MARKETCACHE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("MARKETCACHE_REQUIRE_POSTGRES=1 but MARKETCACHE_TEST_POSTGRES_URL is not set");
+                panic!(
+                    "MARKETCACHE_REQUIRE_POSTGRES=1 but MARKETCACHE_TEST_POSTGRES_URL is not set"
+                );
             }
-            eprintln!("notice: MARKETCACHE_TEST_POSTGRES_URL is not set; skipping a PostgreSQL test");
+            eprintln!(
+                "notice: MARKETCACHE_TEST_POSTGRES_URL is not set; skipping a PostgreSQL test"
+            );
             None
         }
     }
@@ -118,7 +143,9 @@ pub fn with_database(url: &str, database: &str) -> String {
         Some((base, query)) => (base, format!("?{query}")),
         None => (url, String::new()),
     };
-    let Some((scheme, rest)) = base.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return url.to_string();
+    };
     let host = rest.split_once('/').map_or(rest, |(host, _)| host);
     format!("{scheme}://{host}/{database}{query}")
 }
@@ -127,7 +154,10 @@ pub fn with_database(url: &str, database: &str) -> String {
 pub async fn fresh_postgres() -> Option<TestPostgres> {
     let admin_url = postgres_admin_url()?;
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let database = format!(
         "marketcache_test_{}_{}_{}",
         std::process::id(),
@@ -145,9 +175,16 @@ pub async fn fresh_postgres() -> Option<TestPostgres> {
     drop(client);
     driver.abort();
     let url = with_database(&admin_url, &database);
-    let store = PostgresStore::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = PostgresStore::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
-    Some(TestPostgres { store: Arc::new(store), url, admin_url, database })
+    Some(TestPostgres {
+        store: Arc::new(store),
+        url,
+        admin_url,
+        database,
+    })
 }
 
 impl Drop for TestPostgres {
@@ -157,11 +194,20 @@ impl Drop for TestPostgres {
         // Drop runs inside the test's runtime, which cannot block on async work: use a thread
         // with a runtime of its own.
         let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             runtime.block_on(async move {
-                if let Ok((client, connection)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+                {
                     let driver = tokio::spawn(connection);
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .await;
                     driver.abort();
                 }
             });
@@ -176,8 +222,17 @@ mod tests {
 
     #[test]
     fn database_names_are_replaced_in_urls() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"), "postgres://postgres@127.0.0.1:5432/t1");
-        assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "t2"), "postgres://u:p@h/t2?sslmode=disable");
-        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "t3"),
+            "postgres://h:5432/t3"
+        );
     }
 }

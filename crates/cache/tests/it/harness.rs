@@ -37,8 +37,11 @@ impl Backend {
     pub async fn query_text(&self, sql: &str) -> Vec<Vec<String>> {
         match self {
             Backend::Sqlite(db) => {
-                let connection = rusqlite::Connection::open(db.folder.path().join("cache.sqlite")).unwrap_or_else(|e| panic!("{e}"));
-                let mut statement = connection.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let connection = rusqlite::Connection::open(db.folder.path().join("cache.sqlite"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut statement = connection
+                    .prepare(sql)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
                 let columns = statement.column_count();
                 let rows = statement
                     .query_map([], |row| {
@@ -48,27 +51,36 @@ impl Backend {
                                     rusqlite::types::ValueRef::Null => String::new(),
                                     rusqlite::types::ValueRef::Integer(v) => v.to_string(),
                                     rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                                    rusqlite::types::ValueRef::Text(v) => String::from_utf8_lossy(v).into_owned(),
+                                    rusqlite::types::ValueRef::Text(v) => {
+                                        String::from_utf8_lossy(v).into_owned()
+                                    }
                                     rusqlite::types::ValueRef::Blob(_) => "<blob>".to_string(),
                                 })
                             })
                             .collect::<rusqlite::Result<Vec<String>>>()
                     })
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                rows.map(|row| row.unwrap_or_else(|e| panic!("{e}"))).collect()
+                rows.map(|row| row.unwrap_or_else(|e| panic!("{e}")))
+                    .collect()
             }
             Backend::Postgres(db) => {
-                let (client, connection) =
-                    tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("{e}"));
+                let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
                 let driver = tokio::spawn(connection);
-                let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let messages = client
+                    .simple_query(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
                 driver.abort();
                 messages
                     .into_iter()
                     .filter_map(|message| match message {
-                        tokio_postgres::SimpleQueryMessage::Row(row) => {
-                            Some((0..row.len()).map(|i| row.get(i).unwrap_or_default().to_string()).collect())
-                        }
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).unwrap_or_default().to_string())
+                                .collect(),
+                        ),
                         _ => None,
                     })
                     .collect()
@@ -116,12 +128,29 @@ impl Harness {
     }
 
     pub fn with_latency(backend: Backend, latency: Duration) -> Self {
-        let clock = Arc::new(FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).single().unwrap_or_default()));
-        let config = SyntheticConfig { latency, ..SyntheticConfig::default() };
+        let clock = Arc::new(FixedClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0)
+                .single()
+                .unwrap_or_default(),
+        ));
+        let config = SyntheticConfig {
+            latency,
+            ..SyntheticConfig::default()
+        };
         let truth = Arc::new(SyntheticSource::new(config, clock.clone()));
         let upstream = Arc::new(CountingSource::new(truth.clone()));
-        let cache = Arc::new(MarketDataCache::new(backend.store(), upstream.clone(), clock.clone()));
-        Self { backend, cache, upstream, truth, clock }
+        let cache = Arc::new(MarketDataCache::new(
+            backend.store(),
+            upstream.clone(),
+            clock.clone(),
+        ));
+        Self {
+            backend,
+            cache,
+            upstream,
+            truth,
+            clock,
+        }
     }
 }
 

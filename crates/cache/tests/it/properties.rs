@@ -14,8 +14,16 @@ const SYMBOLS: [&str; 3] = ["AAPL", "ARM", "TSLA"];
 
 #[derive(Debug, Clone)]
 enum Operation {
-    Get { symbol: usize, start: i64, days: i64, force_refresh: bool },
-    Clear { symbol: Option<usize>, before: Option<i64> },
+    Get {
+        symbol: usize,
+        start: i64,
+        days: i64,
+        force_refresh: bool,
+    },
+    Clear {
+        symbol: Option<usize>,
+        before: Option<i64>,
+    },
 }
 
 fn day(offset: i64) -> NaiveDate {
@@ -38,37 +46,79 @@ async fn check_sequence(backend: Backend, operations: Vec<Operation>) -> Result<
     let harness = Harness::new(backend);
     for operation in operations {
         match operation {
-            Operation::Get { symbol: index, start, days, force_refresh } => {
-                let requested = range(day(start), day((start + days).min(DOMAIN_DAYS)).max(day(start)));
-                let options = GetOptions { force_refresh, offline: false };
+            Operation::Get {
+                symbol: index,
+                start,
+                days,
+                force_refresh,
+            } => {
+                let requested = range(
+                    day(start),
+                    day((start + days).min(DOMAIN_DAYS)).max(day(start)),
+                );
+                let options = GetOptions {
+                    force_refresh,
+                    offline: false,
+                };
                 let response = harness
                     .cache
                     .get_bars(&symbol(SYMBOLS[index]), requested, options)
                     .await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert_eq!(&response.bars, &harness.truth.bars_between(&symbol(SYMBOLS[index]), requested));
+                prop_assert_eq!(
+                    &response.bars,
+                    &harness
+                        .truth
+                        .bars_between(&symbol(SYMBOLS[index]), requested)
+                );
             }
-            Operation::Clear { symbol: index, before } => {
+            Operation::Clear {
+                symbol: index,
+                before,
+            } => {
                 let name = index.map(|i| symbol(SYMBOLS[i]));
-                harness.cache.clear(name.as_ref(), before.map(day)).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                harness
+                    .cache
+                    .clear(name.as_ref(), before.map(day))
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
         }
     }
     let duplicates = harness
         .backend
-        .query_text("SELECT symbol, date FROM market_data_cache GROUP BY symbol, date HAVING COUNT(*) > 1")
+        .query_text(
+            "SELECT symbol, date FROM market_data_cache GROUP BY symbol, date HAVING COUNT(*) > 1",
+        )
         .await;
     prop_assert!(duplicates.is_empty(), "duplicates: {:?}", duplicates);
     for name in SYMBOLS {
         let ticker = symbol(name);
-        let spans = harness.cache.store().read_coverage(&ticker).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let spans = harness
+            .cache
+            .store()
+            .read_coverage(&ticker)
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         for covered in union(spans.into_iter().map(|span| span.range)) {
-            let stored = harness.cache.store().read_bars(&ticker, covered).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let stored = harness
+                .cache
+                .store()
+                .read_bars(&ticker, covered)
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let truth = harness.truth.bars_between(&ticker, covered);
             for trading_day in covered.days().filter(|d| is_trading_day(*d)) {
                 let has_bar = stored.iter().any(|bar| bar.date == trading_day);
                 let provider_has_bar = truth.iter().any(|bar| bar.date == trading_day);
-                prop_assert_eq!(has_bar, provider_has_bar, "{} on {} in covered {}", name, trading_day, covered);
+                prop_assert_eq!(
+                    has_bar,
+                    provider_has_bar,
+                    "{} on {} in covered {}",
+                    name,
+                    trading_day,
+                    covered
+                );
             }
         }
     }
@@ -81,7 +131,11 @@ fn run_cases(make_backend: fn(&tokio::runtime::Runtime) -> Option<Backend>) {
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let config = ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() };
+    let config = ProptestConfig {
+        cases: 12,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
     proptest!(config, |(operations in proptest::collection::vec(operation(), 1..10))| {
         let Some(backend) = make_backend(&runtime) else { return Ok(()) };
         runtime.block_on(check_sequence(backend, operations))?;

@@ -10,21 +10,41 @@ use marketcache_domain::DateRange;
 use crate::harness::{Backend, Harness, date, range, symbol, thirty_five_years};
 use crate::on_both_backends;
 
-const CACHED: GetOptions = GetOptions { force_refresh: false, offline: false };
+const CACHED: GetOptions = GetOptions {
+    force_refresh: false,
+    offline: false,
+};
 
 async fn get(harness: &Harness, name: &str, requested: DateRange) -> marketcache_cache::SymbolBars {
-    harness.cache.get_bars(&symbol(name), requested, CACHED).await.unwrap_or_else(|e| panic!("{e}"))
+    harness
+        .cache
+        .get_bars(&symbol(name), requested, CACHED)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn cold_35_years_takes_one_request_per_182_day_chunk_within_the_concurrency_limit(backend: Backend) {
+async fn cold_35_years_takes_one_request_per_182_day_chunk_within_the_concurrency_limit(
+    backend: Backend,
+) {
     let harness = Harness::with_latency(backend, Duration::from_millis(3));
     let response = get(&harness, "AAPL", thirty_five_years()).await;
     assert_eq!(harness.upstream.count(), 73);
     assert_eq!(response.report.upstream_requests, 73);
-    assert!(harness.upstream.requested_ranges().iter().all(|r| r.len_days() <= 182));
+    assert!(
+        harness
+            .upstream
+            .requested_ranges()
+            .iter()
+            .all(|r| r.len_days() <= 182)
+    );
     let peak = harness.upstream.peak_in_flight();
-    assert!((2..=4).contains(&peak), "requests in flight peaked at {peak}, limit 4");
-    let truth = harness.truth.bars_between(&symbol("AAPL"), thirty_five_years());
+    assert!(
+        (2..=4).contains(&peak),
+        "requests in flight peaked at {peak}, limit 4"
+    );
+    let truth = harness
+        .truth
+        .bars_between(&symbol("AAPL"), thirty_five_years());
     assert_eq!(truth.len(), 9067);
     assert_eq!(response.bars, truth);
     assert_eq!(response.report.fetched_bars, 9067);
@@ -49,7 +69,10 @@ async fn a_sub_range_of_the_cache_asks_nothing_upstream(backend: Backend) {
     let part = range(date(2003, 3, 3), date(2011, 7, 15));
     let response = get(&harness, "AAPL", part).await;
     assert_eq!(harness.upstream.count(), 0);
-    assert_eq!(response.bars, harness.truth.bars_between(&symbol("AAPL"), part));
+    assert_eq!(
+        response.bars,
+        harness.truth.bars_between(&symbol("AAPL"), part)
+    );
 }
 
 async fn extending_the_end_by_30_days_fetches_only_the_new_days(backend: Backend) {
@@ -58,9 +81,15 @@ async fn extending_the_end_by_30_days_fetches_only_the_new_days(backend: Backend
     harness.upstream.reset();
     let extended = range(date(1990, 1, 1), date(2025, 7, 30));
     let response = get(&harness, "AAPL", extended).await;
-    assert_eq!(harness.upstream.requested_ranges(), vec![range(date(2025, 7, 1), date(2025, 7, 30))]);
+    assert_eq!(
+        harness.upstream.requested_ranges(),
+        vec![range(date(2025, 7, 1), date(2025, 7, 30))]
+    );
     assert_eq!(response.report.fetched_bars, 21);
-    assert_eq!(response.bars, harness.truth.bars_between(&symbol("AAPL"), extended));
+    assert_eq!(
+        response.bars,
+        harness.truth.bars_between(&symbol("AAPL"), extended)
+    );
 }
 
 async fn extending_both_ends_takes_two_requests(backend: Backend) {
@@ -71,9 +100,15 @@ async fn extending_both_ends_takes_two_requests(backend: Backend) {
     let response = get(&harness, "MSFT", wider).await;
     assert_eq!(
         harness.upstream.requested_ranges(),
-        vec![range(date(2019, 12, 2), date(2019, 12, 31)), range(date(2020, 4, 1), date(2020, 4, 30))]
+        vec![
+            range(date(2019, 12, 2), date(2019, 12, 31)),
+            range(date(2020, 4, 1), date(2020, 4, 30))
+        ]
     );
-    assert_eq!(response.bars, harness.truth.bars_between(&symbol("MSFT"), wider));
+    assert_eq!(
+        response.bars,
+        harness.truth.bars_between(&symbol("MSFT"), wider)
+    );
 }
 
 async fn uncovered_weekends_and_holidays_are_never_asked_for(backend: Backend) {
@@ -106,68 +141,149 @@ async fn force_refresh_fetches_every_chunk_again_without_duplicating_rows(backen
         .query_text("SELECT created_at, updated_at FROM market_data_cache WHERE symbol = 'AAPL' AND date = '2000-03-01'")
         .await;
     harness.upstream.reset();
-    harness.clock.set(Utc.with_ymd_and_hms(2026, 11, 26, 18, 0, 0).single().unwrap_or_default());
-    let forced = GetOptions { force_refresh: true, offline: false };
-    let response = harness.cache.get_bars(&symbol("AAPL"), thirty_five_years(), forced).await.unwrap_or_else(|e| panic!("{e}"));
+    harness.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 26, 18, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    );
+    let forced = GetOptions {
+        force_refresh: true,
+        offline: false,
+    };
+    let response = harness
+        .cache
+        .get_bars(&symbol("AAPL"), thirty_five_years(), forced)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(harness.upstream.count(), 73);
     assert_eq!(response.bars.len(), 9067);
-    let rows = harness.backend.query_text("SELECT COUNT(*) FROM market_data_cache WHERE symbol = 'AAPL'").await;
+    let rows = harness
+        .backend
+        .query_text("SELECT COUNT(*) FROM market_data_cache WHERE symbol = 'AAPL'")
+        .await;
     assert_eq!(rows, vec![vec!["9067".to_string()]]);
     let duplicates = harness
         .backend
-        .query_text("SELECT symbol, date FROM market_data_cache GROUP BY symbol, date HAVING COUNT(*) > 1")
+        .query_text(
+            "SELECT symbol, date FROM market_data_cache GROUP BY symbol, date HAVING COUNT(*) > 1",
+        )
         .await;
     assert!(duplicates.is_empty());
     let created_after = harness
         .backend
         .query_text("SELECT created_at, updated_at FROM market_data_cache WHERE symbol = 'AAPL' AND date = '2000-03-01'")
         .await;
-    assert_eq!(created_after[0][0], created_before[0][0], "created_at must be kept");
-    assert_ne!(created_after[0][1], created_before[0][1], "updated_at must move");
+    assert_eq!(
+        created_after[0][0], created_before[0][0],
+        "created_at must be kept"
+    );
+    assert_ne!(
+        created_after[0][1], created_before[0][1],
+        "updated_at must move"
+    );
 }
 
 async fn offline_mode_serves_the_cache_and_reports_what_is_missing(backend: Backend) {
     let harness = Harness::new(backend);
-    get(&harness, "NVDA", range(date(2020, 1, 1), date(2020, 12, 31))).await;
+    get(
+        &harness,
+        "NVDA",
+        range(date(2020, 1, 1), date(2020, 12, 31)),
+    )
+    .await;
     harness.upstream.reset();
-    let offline = GetOptions { force_refresh: false, offline: true };
+    let offline = GetOptions {
+        force_refresh: false,
+        offline: true,
+    };
     let wider = range(date(2019, 1, 1), date(2021, 1, 10));
-    let response = harness.cache.get_bars(&symbol("NVDA"), wider, offline).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = harness
+        .cache
+        .get_bars(&symbol("NVDA"), wider, offline)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(harness.upstream.count(), 0);
-    assert_eq!(response.bars, harness.truth.bars_between(&symbol("NVDA"), range(date(2020, 1, 1), date(2020, 12, 31))));
+    assert_eq!(
+        response.bars,
+        harness
+            .truth
+            .bars_between(&symbol("NVDA"), range(date(2020, 1, 1), date(2020, 12, 31)))
+    );
     assert_eq!(
         response.report.missing,
-        vec![range(date(2019, 1, 2), date(2019, 12, 31)), range(date(2021, 1, 4), date(2021, 1, 8))]
+        vec![
+            range(date(2019, 1, 2), date(2019, 12, 31)),
+            range(date(2021, 1, 4), date(2021, 1, 8))
+        ]
     );
 }
 
 async fn days_a_provider_may_still_publish_stay_uncovered(backend: Backend) {
     let harness = Harness::new(backend);
     // Friday 20 November 2026, before the close: the provider has bars up to Thursday.
-    harness.clock.set(Utc.with_ymd_and_hms(2026, 11, 20, 15, 0, 0).single().unwrap_or_default());
+    harness.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 20, 15, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    );
     let up_to_today = range(date(2026, 10, 1), date(2026, 11, 20));
     let first = get(&harness, "TSLA", up_to_today).await;
     assert_eq!(first.bars.last().map(|b| b.date), Some(date(2026, 11, 19)));
-    let missing = harness.cache.missing_ranges(&symbol("TSLA"), up_to_today).await.unwrap_or_else(|e| panic!("{e}"));
+    let missing = harness
+        .cache
+        .missing_ranges(&symbol("TSLA"), up_to_today)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(missing, vec![range(date(2026, 11, 20), date(2026, 11, 20))]);
     harness.upstream.reset();
     get(&harness, "TSLA", up_to_today).await;
-    assert_eq!(harness.upstream.requested_ranges(), vec![range(date(2026, 11, 20), date(2026, 11, 20))]);
+    assert_eq!(
+        harness.upstream.requested_ranges(),
+        vec![range(date(2026, 11, 20), date(2026, 11, 20))]
+    );
     // On Monday the provider has published Friday's bar.
-    harness.clock.set(Utc.with_ymd_and_hms(2026, 11, 23, 15, 0, 0).single().unwrap_or_default());
+    harness.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 23, 15, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    );
     let later = get(&harness, "TSLA", up_to_today).await;
     assert_eq!(later.bars.last().map(|b| b.date), Some(date(2026, 11, 20)));
-    assert_eq!(later.bars, harness.truth.bars_between(&symbol("TSLA"), up_to_today));
+    assert_eq!(
+        later.bars,
+        harness.truth.bars_between(&symbol("TSLA"), up_to_today)
+    );
 }
 
 async fn an_unknown_symbol_is_an_error_naming_it_and_stores_nothing(backend: Backend) {
     let harness = Harness::new(backend);
-    let result = harness.cache.get_bars(&symbol("ZZTOP"), range(date(2020, 1, 1), date(2021, 12, 31)), CACHED).await;
-    let error = result.err().unwrap_or_else(|| panic!("an unknown symbol must fail"));
+    let result = harness
+        .cache
+        .get_bars(
+            &symbol("ZZTOP"),
+            range(date(2020, 1, 1), date(2021, 12, 31)),
+            CACHED,
+        )
+        .await;
+    let error = result
+        .err()
+        .unwrap_or_else(|| panic!("an unknown symbol must fail"));
     assert!(error.is_not_found());
     assert!(error.to_string().contains("ZZTOP"), "{error}");
-    assert_eq!(harness.backend.query_text("SELECT COUNT(*) FROM market_data_cache").await, vec![vec!["0".to_string()]]);
-    assert_eq!(harness.backend.query_text("SELECT COUNT(*) FROM coverage_ledger").await, vec![vec!["0".to_string()]]);
+    assert_eq!(
+        harness
+            .backend
+            .query_text("SELECT COUNT(*) FROM market_data_cache")
+            .await,
+        vec![vec!["0".to_string()]]
+    );
+    assert_eq!(
+        harness
+            .backend
+            .query_text("SELECT COUNT(*) FROM coverage_ledger")
+            .await,
+        vec![vec!["0".to_string()]]
+    );
 }
 
 async fn clearing_a_symbol_makes_the_cleared_range_fetch_again_exactly(backend: Backend) {
@@ -177,13 +293,20 @@ async fn clearing_a_symbol_makes_the_cleared_range_fetch_again_exactly(backend: 
     get(&harness, "MSFT", years).await;
     let first_requests = harness.upstream.requested_ranges();
     harness.upstream.reset();
-    let cleared = harness.cache.clear(Some(&symbol("AAPL")), None).await.unwrap_or_else(|e| panic!("{e}"));
+    let cleared = harness
+        .cache
+        .clear(Some(&symbol("AAPL")), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cleared.bars_deleted, 1006);
     let again = get(&harness, "AAPL", years).await;
     let mut expected: Vec<DateRange> = first_requests;
     expected.dedup();
     assert_eq!(harness.upstream.requested_ranges(), expected);
-    assert_eq!(again.bars, harness.truth.bars_between(&symbol("AAPL"), years));
+    assert_eq!(
+        again.bars,
+        harness.truth.bars_between(&symbol("AAPL"), years)
+    );
     harness.upstream.reset();
     get(&harness, "MSFT", years).await;
     assert_eq!(harness.upstream.count(), 0, "MSFT was not cleared");
@@ -193,14 +316,26 @@ async fn clearing_before_2000_refetches_only_the_nineties(backend: Backend) {
     let harness = Harness::new(backend);
     get(&harness, "AAPL", thirty_five_years()).await;
     harness.upstream.reset();
-    harness.cache.clear(None, Some(date(2000, 1, 1))).await.unwrap_or_else(|e| panic!("{e}"));
+    harness
+        .cache
+        .clear(None, Some(date(2000, 1, 1)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let response = get(&harness, "AAPL", thirty_five_years()).await;
     let nineties = range(date(1990, 1, 2), date(1999, 12, 31));
     let requested = harness.upstream.requested_ranges();
     assert_eq!(requested.len(), nineties.chunks(182).len());
     assert_eq!(requested.first().map(|r| r.start()), Some(date(1990, 1, 2)));
-    assert!(requested.iter().all(|r| r.end() <= date(1999, 12, 31)), "{requested:?}");
-    assert_eq!(response.bars, harness.truth.bars_between(&symbol("AAPL"), thirty_five_years()));
+    assert!(
+        requested.iter().all(|r| r.end() <= date(1999, 12, 31)),
+        "{requested:?}"
+    );
+    assert_eq!(
+        response.bars,
+        harness
+            .truth
+            .bars_between(&symbol("AAPL"), thirty_five_years())
+    );
 }
 
 async fn fifty_concurrent_cold_requests_share_one_fetch_per_chunk(backend: Backend) {
@@ -209,11 +344,18 @@ async fn fifty_concurrent_cold_requests_share_one_fetch_per_chunk(backend: Backe
     let callers: Vec<_> = (0..50)
         .map(|_| {
             let cache = cache.clone();
-            tokio::spawn(async move { cache.get_bars(&symbol("AAPL"), thirty_five_years(), CACHED).await })
+            tokio::spawn(async move {
+                cache
+                    .get_bars(&symbol("AAPL"), thirty_five_years(), CACHED)
+                    .await
+            })
         })
         .collect();
     for caller in callers {
-        let response = caller.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+        let response = caller
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(response.bars.len(), 9067);
     }
     assert_eq!(harness.upstream.count(), 73);
@@ -221,8 +363,17 @@ async fn fifty_concurrent_cold_requests_share_one_fetch_per_chunk(backend: Backe
 
 async fn the_seeds_verification_sql_runs_unchanged_after_a_warm(backend: Backend) {
     let harness = Harness::new(backend);
-    let nine: Vec<_> = ["AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ"].map(symbol).to_vec();
-    let outcomes = harness.cache.warm(&nine, thirty_five_years(), |_| Box::new(marketcache_cache::NoProgress)).await;
+    let nine: Vec<_> = [
+        "AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ",
+    ]
+    .map(symbol)
+    .to_vec();
+    let outcomes = harness
+        .cache
+        .warm(&nine, thirty_five_years(), |_| {
+            Box::new(marketcache_cache::NoProgress)
+        })
+        .await;
     assert!(outcomes.iter().all(|o| o.result.is_ok()));
     let per_symbol = harness
         .backend
@@ -231,11 +382,23 @@ async fn the_seeds_verification_sql_runs_unchanged_after_a_warm(backend: Backend
         )
         .await;
     assert_eq!(per_symbol.len(), 9);
-    assert_eq!(per_symbol[0], vec!["AAPL", "9067", "1990-01-02", "2025-12-31"]);
-    let arm = per_symbol.iter().find(|row| row[0] == "ARM").unwrap_or_else(|| panic!("ARM missing"));
+    assert_eq!(
+        per_symbol[0],
+        vec!["AAPL", "9067", "1990-01-02", "2025-12-31"]
+    );
+    let arm = per_symbol
+        .iter()
+        .find(|row| row[0] == "ARM")
+        .unwrap_or_else(|| panic!("ARM missing"));
     assert_eq!(arm[2], "2023-09-14");
-    let total: usize = per_symbol.iter().map(|row| row[1].parse::<usize>().unwrap_or(0)).sum();
-    let count = harness.backend.query_text("SELECT COUNT(*) FROM market_data_cache;").await;
+    let total: usize = per_symbol
+        .iter()
+        .map(|row| row[1].parse::<usize>().unwrap_or(0))
+        .sum();
+    let count = harness
+        .backend
+        .query_text("SELECT COUNT(*) FROM market_data_cache;")
+        .await;
     assert_eq!(count, vec![vec![total.to_string()]]);
 }
 

@@ -1,0 +1,150 @@
+//! The command line: global options and one subcommand per use case.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use marketcache_domain::{Symbol, parse_date};
+
+/// Caches daily price bars from slow, rate-limited market-data APIs in SQLite or PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "marketcache", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB [default: $DATABASE_URL, marketcache.toml,
+    /// then a SQLite file in the platform's data directory]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Upstream provider: synthetic or csv [default: $MARKETCACHE_PROVIDER, marketcache.toml, synthetic]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Folder of SYMBOL.csv files for the csv provider [default: $MARKETCACHE_CSV_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub csv_dir: Option<PathBuf>,
+    /// Synthetic provider: latency of each request [default: $MARKETCACHE_SYNTHETIC_LATENCY_MS or 0]
+    #[arg(long, global = true, value_name = "MS")]
+    pub latency_ms: Option<u64>,
+    /// Synthetic provider: most calendar days per request [default: $MARKETCACHE_SYNTHETIC_MAX_SPAN_DAYS or 182]
+    #[arg(long, global = true, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_span_days: Option<u32>,
+    /// Synthetic provider: most requests in flight [default: $MARKETCACHE_SYNTHETIC_CONCURRENCY or 4]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+    /// More logging (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the database schema (safe to run any number of times)
+    Migrate,
+    /// Fetch and store the bars of several symbols, asking upstream only for what is missing
+    Warm(WarmArgs),
+    /// Print the bars of one symbol, served from the cache and fetched where missing
+    Get(GetArgs),
+    /// Show what the cache holds: per symbol bars, dates, coverage; totals and size on disk
+    Stats(StatsArgs),
+    /// Delete cached bars and their coverage
+    Clear(ClearArgs),
+    /// Run the whole job offline on a fresh SQLite file: warm nine tickers, then measure cold vs cached
+    /// (synthetic latency: --latency-ms, default 200 ms per request)
+    Demo,
+}
+
+/// Arguments of `warm`.
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Symbols to warm [default: the `tickers` list of marketcache.toml, else the nine of the seed]
+    #[arg(value_parser = parse_symbol)]
+    pub symbols: Vec<Symbol>,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    #[arg(long, value_parser = parse_end)]
+    pub end: Option<NaiveDate>,
+    /// A file with one symbol per line (# starts a comment)
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+/// Output formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// Arguments of `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The symbol, e.g. AAPL
+    #[arg(value_parser = parse_symbol)]
+    pub symbol: Symbol,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    #[arg(long, value_parser = parse_end)]
+    pub end: Option<NaiveDate>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Never ask upstream; serve what is cached and report what is missing
+    #[arg(long, conflicts_with = "force_refresh")]
+    pub offline: bool,
+    /// Fetch the whole range again even if cached
+    #[arg(long)]
+    pub force_refresh: bool,
+    /// Write the bars to this file instead of standard output
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `clear`.
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// Only this symbol [default: every symbol]
+    #[arg(long, value_parser = parse_symbol)]
+    pub symbol: Option<Symbol>,
+    /// Only bars before this day, YYYY-MM-DD [default: all dates]
+    #[arg(long, value_parser = parse_before)]
+    pub before: Option<NaiveDate>,
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+fn parse_symbol(input: &str) -> Result<Symbol, String> {
+    Symbol::parse(input).map_err(|e| e.to_string())
+}
+
+fn parse_start(input: &str) -> Result<NaiveDate, String> {
+    parse_date("start", input).map_err(|e| e.to_string())
+}
+
+fn parse_end(input: &str) -> Result<NaiveDate, String> {
+    parse_date("end", input).map_err(|e| e.to_string())
+}
+
+fn parse_before(input: &str) -> Result<NaiveDate, String> {
+    parse_date("before", input).map_err(|e| e.to_string())
+}

@@ -1,0 +1,343 @@
+//! One function per subcommand, over the cache built from the resolved settings.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use marketcache_cache::{GetOptions, MarketDataCache};
+use marketcache_domain::{
+    BarStore, Clock, DateRange, MigrationStep, PriceSource, Symbol, SystemClock,
+};
+use marketcache_providers::{CsvSource, SyntheticSource};
+
+use crate::UsageError;
+use crate::args::{ClearArgs, Cli, Command, Format, GetArgs, StatsArgs, WarmArgs};
+use crate::output::{bars_csv, bars_json, human_bytes, human_duration};
+use crate::progress::SymbolProgress;
+use crate::settings::{ProviderChoice, Settings};
+
+/// The first day `warm` and `get` ask for when given no `--start`.
+pub fn default_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default()
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Demo = cli.command {
+        return crate::demo::run(&cli.global).await;
+    }
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::Migrate => migrate(&settings).await,
+        Command::Warm(args) => warm(&settings, args).await,
+        Command::Get(args) => get(&settings, args).await,
+        Command::Stats(args) => stats(&settings, args).await,
+        Command::Clear(args) => clear(&settings, args).await,
+        Command::Demo => crate::demo::run(&cli.global).await,
+    }
+}
+
+/// `start..=end`, with the defaults filled in; an inverted range is a usage error.
+fn requested_range(
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    clock: &dyn Clock,
+) -> Result<DateRange, UsageError> {
+    DateRange::new(
+        start.unwrap_or_else(default_start),
+        end.unwrap_or_else(|| clock.today_in_new_york()),
+    )
+    .map_err(|e| UsageError(e.to_string()))
+}
+
+/// Opens the configured store, bringing an empty or old schema up to date (and saying so once).
+pub async fn open_store(database_url: &str) -> Result<Arc<dyn BarStore>> {
+    let store = marketcache_store::connect(database_url).await?;
+    let steps = store.migrate().await?;
+    if steps.iter().any(|step| step.applied_now) {
+        let version = steps.iter().map(|step| step.version).max().unwrap_or(0);
+        eprintln!(
+            "Initialised the database {} (schema version {version})",
+            store.describe()
+        );
+    }
+    Ok(store)
+}
+
+/// The configured upstream.
+pub fn build_source(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dyn PriceSource>> {
+    Ok(match settings.provider {
+        ProviderChoice::Synthetic => Arc::new(SyntheticSource::new(settings.synthetic, clock)),
+        ProviderChoice::Csv => {
+            let folder = settings.csv_dir.as_deref().ok_or_else(|| {
+                UsageError(
+                    "csv provider needs a folder: set --csv-dir or MARKETCACHE_CSV_DIR".to_string(),
+                )
+            })?;
+            Arc::new(CsvSource::new(folder).map_err(|e| UsageError(e.to_string()))?)
+        }
+    })
+}
+
+async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let source = build_source(settings, clock.clone())?;
+    let store = open_store(&settings.database_url).await?;
+    Ok(MarketDataCache::new(store, source, clock))
+}
+
+/// Prints the migration steps in the shape of the user's original migration script.
+pub fn print_migration(target: &str, steps: &[MigrationStep]) {
+    let rule = "=".repeat(60);
+    println!("{rule}\nMarket Data Cache Migration\n{rule}\nDatabase: {target}");
+    for step in steps {
+        if step.applied_now {
+            println!("Applying {:04} {}...", step.version, step.name);
+            for created in &step.creates {
+                println!("✓ Created {created}");
+            }
+        } else {
+            println!("✓ {:04} {} already applied", step.version, step.name);
+        }
+    }
+    let version = steps.iter().map(|step| step.version).max().unwrap_or(0);
+    let applied = steps.iter().filter(|step| step.applied_now).count();
+    if applied == 0 {
+        println!("✅ Database already up to date (schema version {version}); nothing to do.");
+    } else {
+        println!(
+            "✅ Migration completed successfully! ({applied} applied, schema version {version})"
+        );
+    }
+}
+
+async fn migrate(settings: &Settings) -> Result<ExitCode> {
+    let store = marketcache_store::connect(&settings.database_url).await?;
+    let steps = store.migrate().await?;
+    print_migration(&store.describe(), &steps);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_ticker_file(path: &Path) -> Result<Vec<Symbol>, UsageError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| UsageError(format!("--file {}: {e}", path.display())))?;
+    let mut symbols = Vec::new();
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| UsageError(format!("--file {}: {e}", path.display())))?;
+        let text = line.split('#').next().unwrap_or_default().trim();
+        if text.is_empty() {
+            continue;
+        }
+        let symbol = Symbol::parse(text).map_err(|e| {
+            UsageError(format!("--file {} line {}: {e}", path.display(), index + 1))
+        })?;
+        symbols.push(symbol);
+    }
+    Ok(symbols)
+}
+
+async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
+    let range = requested_range(args.start, args.end, &SystemClock)?;
+    let mut symbols = args.symbols;
+    if let Some(path) = &args.file {
+        symbols.extend(read_ticker_file(path)?);
+    }
+    if symbols.is_empty() {
+        symbols = settings.tickers.clone();
+    }
+    symbols.dedup();
+    let cache = open_cache(settings).await?;
+    println!(
+        "Warming {} symbol(s) from {} to {} via {} into {}",
+        symbols.len(),
+        range.start(),
+        range.end(),
+        cache.source().name(),
+        cache.store().describe()
+    );
+    let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let started = Instant::now();
+    let outcomes = cache
+        .warm(&symbols, range, |symbol| {
+            Box::new(SymbolProgress::new(&group, symbol))
+        })
+        .await;
+    let elapsed = started.elapsed();
+    println!();
+    println!(
+        "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
+        "symbol", "status", "bars", "first", "last", "requests", "time"
+    );
+    let (mut failed, mut total_bars, mut total_requests) = (0usize, 0usize, 0usize);
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok((bars, first, last, report)) => {
+                total_bars += bars;
+                total_requests += report.upstream_requests;
+                let day =
+                    |d: &Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
+                    outcome.symbol.as_str(),
+                    "ok",
+                    bars,
+                    day(first),
+                    day(last),
+                    report.upstream_requests,
+                    human_duration(report.elapsed)
+                );
+            }
+            Err(error) => {
+                failed += 1;
+                println!("{:<8} {:<7} {error}", outcome.symbol.as_str(), "FAILED");
+            }
+        }
+    }
+    println!(
+        "\n{} symbol(s): {} ok, {failed} failed; {total_bars} bars in range; {total_requests} upstream requests; {}",
+        outcomes.len(),
+        outcomes.len() - failed,
+        human_duration(elapsed)
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
+    let range = requested_range(args.start, args.end, &SystemClock)?;
+    let cache = open_cache(settings).await?;
+    let options = GetOptions {
+        force_refresh: args.force_refresh,
+        offline: args.offline,
+    };
+    let response = cache.get_bars(&args.symbol, range, options).await?;
+    let text = match args.format {
+        Format::Csv => bars_csv(&response),
+        Format::Json => bars_json(&response)?,
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            if let Err(error) = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                if error.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(error.into());
+                }
+            }
+        }
+    }
+    let report = &response.report;
+    let mut summary = format!(
+        "{}: {} bars ({} cached, {} fetched), {} upstream requests, {}",
+        response.symbol,
+        response.bars.len(),
+        report.cached_bars,
+        report.fetched_bars,
+        report.upstream_requests,
+        human_duration(report.elapsed)
+    );
+    if !report.missing.is_empty() {
+        let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
+        summary.push_str(&format!("; missing (offline): {}", missing.join(", ")));
+    }
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
+    let store = open_store(&settings.database_url).await?;
+    let stats = store.stats().await?;
+    let bytes_per_bar = if stats.total_bars > 0 {
+        stats.bar_table_bytes as f64 / stats.total_bars as f64
+    } else {
+        0.0
+    };
+    if args.json {
+        let value = serde_json::json!({
+            "database": store.describe(),
+            "symbols": stats.symbols,
+            "total_bars": stats.total_bars,
+            "bytes_on_disk": stats.bytes_on_disk,
+            "bar_table_bytes": stats.bar_table_bytes,
+            "bytes_per_bar": (bytes_per_bar * 10.0).round() / 10.0,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<8} {:>7} {:<10}  {:<10}  {:<20}  covered",
+        "symbol", "bars", "first", "last", "last update (UTC)"
+    );
+    for symbol in &stats.symbols {
+        let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+        let updated = symbol
+            .last_update
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into());
+        let covered: Vec<String> = symbol.covered.iter().map(ToString::to_string).collect();
+        println!(
+            "{:<8} {:>7} {:<10}  {:<10}  {:<20}  {}",
+            symbol.symbol,
+            symbol.bars,
+            day(symbol.first_date),
+            day(symbol.last_date),
+            updated,
+            if covered.is_empty() {
+                "-".to_string()
+            } else {
+                covered.join(", ")
+            }
+        );
+    }
+    println!(
+        "\nTotal: {} symbol(s), {} bars\nDatabase: {}, {} on disk (bars table {}, {:.1} bytes per bar)",
+        stats.symbols.len(),
+        stats.total_bars,
+        store.describe(),
+        human_bytes(stats.bytes_on_disk),
+        human_bytes(stats.bar_table_bytes),
+        bytes_per_bar
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
+    let what = match (&args.symbol, args.before) {
+        (Some(symbol), Some(before)) => {
+            format!("the bars and coverage of {symbol} before {before}")
+        }
+        (Some(symbol), None) => format!("all bars and coverage of {symbol}"),
+        (None, Some(before)) => format!("the bars and coverage of every symbol before {before}"),
+        (None, None) => "every cached bar and all coverage".to_string(),
+    };
+    let store = open_store(&settings.database_url).await?;
+    if !args.yes {
+        eprint!("Delete {what} from {}? [y/N] ", store.describe());
+        let mut answer = String::new();
+        // End of input (no terminal, nothing piped) reads as "no".
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+            eprintln!("\nAborted: nothing deleted (pass --yes to skip the question).");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let report = store.clear(args.symbol.as_ref(), args.before).await?;
+    println!(
+        "Deleted {what}: {} bars, {} coverage entries changed.",
+        report.bars_deleted, report.coverage_spans_changed
+    );
+    Ok(ExitCode::SUCCESS)
+}

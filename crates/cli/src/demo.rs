@@ -1,0 +1,172 @@
+//! `marketcache demo`: the user's "Performance Expectations", measured, offline, on a fresh
+//! SQLite file with a synthetic upstream that answers like the slow API did.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use marketcache_cache::{GetOptions, MarketDataCache};
+use marketcache_domain::{Clock, DateRange, Symbol, SystemClock};
+use marketcache_providers::SyntheticSource;
+
+use crate::args::GlobalOptions;
+use crate::commands::print_migration;
+use crate::output::{human_bytes, human_duration};
+use crate::progress::SymbolProgress;
+use crate::settings::Settings;
+
+/// Per-request latency of the demo's upstream unless configured: slow enough to feel the
+/// difference, short enough that the whole demo ends within about a minute on 2 cores.
+const DEMO_LATENCY: Duration = Duration::from_millis(200);
+
+/// Runs the demo.
+pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
+    let settings = Settings::resolve(flags)?;
+    // A fresh temporary database unless one is named on the command line: the demo never
+    // touches the user's configured cache.
+    let temporary =
+        tempfile::tempdir().context("cannot create a temporary folder for the demo database")?;
+    let database_url = match &flags.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            temporary.path().join("demo.sqlite").display()
+        ),
+    };
+    let mut synthetic = settings.synthetic;
+    if !settings.latency_configured {
+        synthetic.latency = DEMO_LATENCY;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let source = Arc::new(SyntheticSource::new(synthetic, clock.clone()));
+
+    println!("marketcache demo: the user's 'analyze AAPL 1990-2025', before and after caching\n");
+    println!(
+        "Upstream: synthetic provider, one request per {} days, {} ms per request, {} at a time (offline)",
+        synthetic.max_span_days,
+        synthetic.latency.as_millis(),
+        synthetic.concurrency
+    );
+    let store = marketcache_store::connect(&database_url).await?;
+    let steps = store.migrate().await?;
+    print_migration(&store.describe(), &steps);
+    let cache = MarketDataCache::new(store, source, clock);
+
+    let span = DateRange::new(day(1990, 1, 1), day(2025, 12, 31))?;
+    let tickers = &settings.tickers;
+    println!(
+        "\nStep 1: warm {} tickers, {} to {}",
+        tickers.len(),
+        span.start(),
+        span.end()
+    );
+    let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let warm_started = Instant::now();
+    let outcomes = cache
+        .warm(tickers, span, |symbol| {
+            Box::new(SymbolProgress::new(&group, symbol))
+        })
+        .await;
+    let warm_elapsed = warm_started.elapsed();
+    let mut warm_bars = 0;
+    let mut warm_requests = 0;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok((bars, first, last, report)) => {
+                warm_bars += bars;
+                warm_requests += report.upstream_requests;
+                let first = first.map(|d| d.to_string()).unwrap_or_default();
+                let last = last.map(|d| d.to_string()).unwrap_or_default();
+                println!(
+                    "  {:<6} {:>6} bars  {first} .. {last}  {:>3} API calls  {:>8}",
+                    outcome.symbol.as_str(),
+                    bars,
+                    report.upstream_requests,
+                    human_duration(report.elapsed)
+                );
+            }
+            Err(error) => println!("  {:<6} failed: {error}", outcome.symbol.as_str()),
+        }
+    }
+    println!(
+        "  total  {warm_bars} bars, {warm_requests} API calls, {}",
+        human_duration(warm_elapsed)
+    );
+
+    let aapl = Symbol::parse("AAPL")?;
+    let cold = outcomes
+        .iter()
+        .find(|o| o.symbol == aapl)
+        .and_then(|o| o.result.as_ref().ok())
+        .map(|(bars, _, _, r)| (*bars, r.clone()));
+    let (cold_bars, cold_report) = match cold {
+        Some(found) => found,
+        None => {
+            // AAPL was not in the configured ticker list: measure it cold now.
+            let response = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+            (response.bars.len(), response.report)
+        }
+    };
+    let mut cached_times = Vec::new();
+    let mut cached = None;
+    for _ in 0..5 {
+        let response = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+        cached_times.push(response.report.elapsed);
+        cached = Some(response);
+    }
+    cached_times.sort();
+    let cached_median = cached_times[cached_times.len() / 2];
+    let cached = cached.context("no cached read was made")?;
+    let speedup = cold_report.elapsed.as_secs_f64() / cached_median.as_secs_f64().max(1e-9);
+
+    println!(
+        "\nStep 2: Performance Expectations, measured (AAPL {} to {})",
+        span.start(),
+        span.end()
+    );
+    println!(
+        "  First run (cold cache):  {:>9}, {:>3} API calls, {} bars stored",
+        human_duration(cold_report.elapsed),
+        cold_report.upstream_requests,
+        cold_bars
+    );
+    println!(
+        "  Subsequent runs:         {:>9}, {:>3} API calls, {} bars from the database (median of 5)",
+        human_duration(cached_median),
+        cached.report.upstream_requests,
+        cached.report.cached_bars
+    );
+    println!("  Speed-up:                {speedup:.0}x");
+
+    let stats = cache.stats().await?;
+    let per_bar = stats.bar_table_bytes as f64 / stats.total_bars.max(1) as f64;
+    println!(
+        "\nStep 3: storage: {} bars of {} symbols, {} on disk, bars table {:.1} bytes per bar (the note estimated ~50; its PostgreSQL stack measured 203)",
+        stats.total_bars,
+        stats.symbols.len(),
+        human_bytes(stats.bytes_on_disk),
+        per_bar
+    );
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    println!("\nTry next:");
+    println!(
+        "  cargo run --release -- warm AAPL MSFT --start 2000-01-01     # your own cache, fetching only what is missing"
+    );
+    println!("  cargo run --release -- get AAPL --start 2020-01-01 --format json");
+    println!("  cargo run --release -- stats");
+    println!(
+        "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -- migrate"
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn day(year: i32, month: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(year, month, day).unwrap_or_default()
+}

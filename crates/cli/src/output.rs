@@ -1,0 +1,63 @@
+//! Text shapes of command output: bars as CSV or JSON, sizes and durations for people.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use marketcache_cache::SymbolBars;
+
+/// The bars as `date,open,high,low,close,volume` CSV with a header line.
+pub fn bars_csv(response: &SymbolBars) -> String {
+    let mut text = String::with_capacity(48 * (response.bars.len() + 1));
+    text.push_str("date,open,high,low,close,volume\n");
+    for bar in &response.bars {
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{}",
+            bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume
+        );
+    }
+    text
+}
+
+/// The bars and report as one JSON object.
+pub fn bars_json(response: &SymbolBars) -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string(response)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// `1.5 MB`, `820 kB`, `12 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.0} kB", b as f64 / 1e3),
+        b => format!("{b} B"),
+    }
+}
+
+/// `812 µs`, `4.2 ms`, `3.10 s`.
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    if seconds >= 1.0 {
+        format!("{seconds:.2} s")
+    } else if seconds >= 0.001 {
+        format!("{:.1} ms", seconds * 1e3)
+    } else {
+        format!("{:.0} µs", seconds * 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_read_naturally() {
+        assert_eq!(human_bytes(3_456_789), "3.5 MB");
+        assert_eq!(human_bytes(820_400), "820 kB");
+        assert_eq!(human_duration(Duration::from_micros(812)), "812 µs");
+        assert_eq!(human_duration(Duration::from_micros(4_240)), "4.2 ms");
+        assert_eq!(human_duration(Duration::from_millis(3_100)), "3.10 s");
+    }
+}

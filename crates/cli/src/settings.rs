@@ -1,0 +1,204 @@
+//! Settings from flags, then the environment (and a `.env` file), then `marketcache.toml`
+//! (working directory, then the platform config directory), then defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use marketcache_domain::Symbol;
+use marketcache_providers::SyntheticConfig;
+use serde::Deserialize;
+
+use crate::UsageError;
+use crate::args::GlobalOptions;
+
+/// The nine tickers of the user's original warm list.
+pub const SEED_TICKERS: [&str; 9] = [
+    "AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ",
+];
+
+/// The upstream to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderChoice {
+    Synthetic,
+    Csv,
+}
+
+/// Everything a command needs to know, resolved once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Database URL (may hold a password: show it only through `redact_url`).
+    pub database_url: String,
+    pub provider: ProviderChoice,
+    pub synthetic: SyntheticConfig,
+    pub csv_dir: Option<PathBuf>,
+    /// Symbols `warm` uses when given none.
+    pub tickers: Vec<Symbol>,
+    /// Whether the synthetic latency was configured anywhere (the demo has its own default).
+    pub latency_configured: bool,
+}
+
+/// The shape of `marketcache.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    database_url: Option<String>,
+    provider: Option<String>,
+    csv_dir: Option<PathBuf>,
+    tickers: Option<Vec<String>>,
+    synthetic: Option<SyntheticSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyntheticSection {
+    latency_ms: Option<u64>,
+    max_span_days: Option<u32>,
+    concurrency: Option<u16>,
+}
+
+/// Where a default SQLite file lives when nothing else is configured.
+pub fn default_database_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("marketcache")
+        .join("marketcache.sqlite")
+}
+
+fn config_file_path() -> Option<PathBuf> {
+    let local = PathBuf::from("marketcache.toml");
+    if local.is_file() {
+        return Some(local);
+    }
+    dirs::config_dir()
+        .map(|dir| dir.join("marketcache").join("marketcache.toml"))
+        .filter(|path| path.is_file())
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("config file {}: {e}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|e| UsageError(format!("config file {}: {}", path.display(), e.message())))
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, rule: &str) -> Result<Option<T>, UsageError> {
+    match env_var(name) {
+        None => Ok(None),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| UsageError(format!("{name}='{value}' is invalid: must be {rule}"))),
+    }
+}
+
+impl Settings {
+    /// Resolves every setting; the `.env` file must already be loaded into the environment.
+    pub fn resolve(flags: &GlobalOptions) -> Result<Self, UsageError> {
+        let config_file = config_file_path();
+        let file = match &config_file {
+            Some(path) => read_config(path)?,
+            None => ConfigFile::default(),
+        };
+        let database_url = flags
+            .database_url
+            .clone()
+            .or_else(|| env_var("DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", default_database_path().display()));
+        if !(database_url.starts_with("sqlite://")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(UsageError(
+                "database URL is invalid: must start with sqlite:// or postgres://".to_string(),
+            ));
+        }
+        let provider_name = flags
+            .provider
+            .clone()
+            .or_else(|| env_var("MARKETCACHE_PROVIDER"))
+            .or(file.provider)
+            .unwrap_or_else(|| "synthetic".into());
+        let provider = match provider_name.to_ascii_lowercase().as_str() {
+            "synthetic" => ProviderChoice::Synthetic,
+            "csv" => ProviderChoice::Csv,
+            other => {
+                return Err(UsageError(format!(
+                    "provider '{other}' is invalid: must be one of synthetic, csv"
+                )));
+            }
+        };
+        let section = file.synthetic.unwrap_or_default();
+        let defaults = SyntheticConfig::default();
+        let latency_ms = match flags.latency_ms {
+            Some(ms) => Some(ms),
+            None => env_number::<u64>(
+                "MARKETCACHE_SYNTHETIC_LATENCY_MS",
+                "a whole number of milliseconds",
+            )?
+            .or(section.latency_ms),
+        };
+        let max_span_days = match flags.max_span_days {
+            Some(days) => days,
+            None => env_number::<u32>(
+                "MARKETCACHE_SYNTHETIC_MAX_SPAN_DAYS",
+                "a whole number of days >= 1",
+            )?
+            .or(section.max_span_days)
+            .unwrap_or(defaults.max_span_days),
+        };
+        let concurrency = match flags.concurrency {
+            Some(n) => n,
+            None => env_number::<u16>("MARKETCACHE_SYNTHETIC_CONCURRENCY", "a whole number >= 1")?
+                .or(section.concurrency)
+                .unwrap_or(u16::try_from(defaults.concurrency).unwrap_or(4)),
+        };
+        if max_span_days == 0 || concurrency == 0 {
+            return Err(UsageError(
+                "synthetic max_span_days and concurrency are invalid: must be >= 1".to_string(),
+            ));
+        }
+        let synthetic = SyntheticConfig {
+            latency: Duration::from_millis(latency_ms.unwrap_or(0)),
+            max_span_days,
+            concurrency: usize::from(concurrency),
+        };
+        let csv_dir = flags
+            .csv_dir
+            .clone()
+            .or_else(|| env_var("MARKETCACHE_CSV_DIR").map(PathBuf::from))
+            .or(file.csv_dir);
+        let tickers = match file.tickers {
+            Some(names) => names
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    Symbol::parse(name)
+                        .map_err(|e| UsageError(format!("config tickers[{index}]: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => SEED_TICKERS
+                .iter()
+                .filter_map(|name| Symbol::parse(name).ok())
+                .collect(),
+        };
+        if let Some(path) = &config_file {
+            tracing::info!(config_file = %path.display(), "read settings from the config file");
+        }
+        Ok(Self {
+            database_url,
+            provider,
+            synthetic,
+            csv_dir,
+            tickers,
+            latency_configured: latency_ms.is_some(),
+        })
+    }
+}
