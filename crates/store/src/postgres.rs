@@ -158,39 +158,58 @@ impl BarStore for PostgresStore {
     async fn read_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, StoreError> {
         let failed = pg_error("reading bars");
         let client = self.client().await?;
+        // One row of six arrays instead of a row per bar: the wire protocol's per-row cost
+        // dominated a 9,000-bar read.
         let statement = client
             .prepare_cached(
-                "SELECT date, open, high, low, close, volume FROM market_data_cache
-                 WHERE symbol = $1 AND date BETWEEN $2 AND $3 ORDER BY date",
+                "SELECT COALESCE(array_agg(date), '{}'), COALESCE(array_agg(open), '{}'),
+                        COALESCE(array_agg(high), '{}'), COALESCE(array_agg(low), '{}'),
+                        COALESCE(array_agg(close), '{}'), COALESCE(array_agg(volume), '{}')
+                 FROM (SELECT date, open, high, low, close, volume FROM market_data_cache
+                       WHERE symbol = $1 AND date BETWEEN $2 AND $3 ORDER BY date) AS in_order",
             )
             .await
             .map_err(&failed)?;
-        let rows = client
-            .query(
+        let row = client
+            .query_one(
                 &statement,
                 &[&symbol.as_str(), &range.start(), &range.end()],
             )
             .await
             .map_err(&failed)?;
-        rows.iter()
-            .map(|row| {
-                let date: NaiveDate = row.try_get(0).map_err(&failed)?;
-                let volume: i64 = row.try_get(5).map_err(&failed)?;
+        let dates: Vec<NaiveDate> = row.try_get(0).map_err(&failed)?;
+        let opens: Vec<f64> = row.try_get(1).map_err(&failed)?;
+        let highs: Vec<f64> = row.try_get(2).map_err(&failed)?;
+        let lows: Vec<f64> = row.try_get(3).map_err(&failed)?;
+        let closes: Vec<f64> = row.try_get(4).map_err(&failed)?;
+        let volumes: Vec<i64> = row.try_get(5).map_err(&failed)?;
+        let mut bars = (0..dates.len())
+            .map(|i| {
+                let price = |column: &[f64]| column.get(i).copied().unwrap_or(f64::NAN);
+                let volume = volumes
+                    .get(i)
+                    .and_then(|v| u64::try_from(*v).ok())
+                    .unwrap_or(0);
                 Bar::try_new(
-                    date,
-                    row.try_get(1).map_err(&failed)?,
-                    row.try_get(2).map_err(&failed)?,
-                    row.try_get(3).map_err(&failed)?,
-                    row.try_get(4).map_err(&failed)?,
-                    u64::try_from(volume).unwrap_or(0),
+                    dates[i],
+                    price(&opens),
+                    price(&highs),
+                    price(&lows),
+                    price(&closes),
+                    volume,
                 )
                 .map_err(|e| StoreError::InvalidRow {
                     symbol: symbol.to_string(),
-                    date: date.to_string(),
+                    date: dates[i].to_string(),
                     message: e.to_string(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Bar>, StoreError>>()?;
+        // Aggregates over a sorted subquery keep its order in practice, but SQL does not promise it.
+        if !bars.is_sorted_by_key(|bar| bar.date) {
+            bars.sort_by_key(|bar| bar.date);
+        }
+        Ok(bars)
     }
 
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
@@ -231,16 +250,45 @@ impl BarStore for PostgresStore {
                 .iter()
                 .map(|b| i64::try_from(b.volume).unwrap_or(i64::MAX))
                 .collect();
-            let upsert = transaction
-                .prepare_cached(
-                    "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
-                     SELECT $1, d, o, h, l, c, v, $8, $8
-                     FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
-                          AS t (d, o, h, l, c, v)
-                     ON CONFLICT (symbol, date) DO UPDATE SET
-                         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
-                         close = EXCLUDED.close, volume = EXCLUDED.volume, updated_at = EXCLUDED.updated_at",
+            // Writers of one symbol take turns, so inserts of one (symbol, date) cannot collide
+            // and no INSERT ... ON CONFLICT is needed: its per-row speculative insertion makes
+            // bulk loads about twice as slow.
+            transaction
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))",
+                    &[&symbol.as_str()],
                 )
+                .await
+                .map_err(&failed)?;
+            let first = dates.iter().min();
+            let last = dates.iter().max();
+            let overlapping: i64 = transaction
+                .query_one(
+                    "SELECT COUNT(*) FROM market_data_cache WHERE symbol = $1 AND date BETWEEN $2 AND $3",
+                    &[&symbol.as_str(), &first, &last],
+                )
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(&failed)?;
+            // New days (a cold fetch) take a plain insert; re-fetched days a MERGE that updates them.
+            let statement = if overlapping == 0 {
+                "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
+                 SELECT $1, d, o, h, l, c, v, $8, $8
+                 FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
+                      AS t (d, o, h, l, c, v)"
+            } else {
+                "MERGE INTO market_data_cache AS cached
+                 USING (SELECT * FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[],
+                                             $6::float8[], $7::int8[]) AS t (d, o, h, l, c, v)) AS fetched
+                 ON cached.symbol = $1 AND cached.date = fetched.d
+                 WHEN MATCHED THEN UPDATE SET
+                     open = fetched.o, high = fetched.h, low = fetched.l, close = fetched.c,
+                     volume = fetched.v, updated_at = $8
+                 WHEN NOT MATCHED THEN INSERT (symbol, date, open, high, low, close, volume, created_at, updated_at)
+                     VALUES ($1, fetched.d, fetched.o, fetched.h, fetched.l, fetched.c, fetched.v, $8, $8)"
+            };
+            let upsert = transaction
+                .prepare_cached(statement)
                 .await
                 .map_err(&failed)?;
             transaction

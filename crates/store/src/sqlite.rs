@@ -13,6 +13,7 @@ use marketcache_domain::{
     Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
     Symbol, SymbolStats,
 };
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend_error;
@@ -136,11 +137,33 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 
 /// `YYYY-MM-DD`, written by hand because it sits on the upsert hot path.
 fn iso_date(date: NaiveDate) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+    String::from_utf8_lossy(&iso_date_bytes(date)).into_owned()
+}
+
+/// `YYYY-MM-DD` on the stack: the upsert loop formats one per bar.
+fn iso_date_bytes(date: NaiveDate) -> [u8; 10] {
+    let digit = |value: u32| b'0' + (value % 10) as u8;
+    let year = u32::try_from(date.year()).unwrap_or(0);
+    let (month, day) = (date.month(), date.day());
+    [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ]
 }
 
 fn parse_iso_date(text: &str) -> Option<NaiveDate> {
-    let bytes = text.as_bytes();
+    parse_iso_date_bytes(text.as_bytes())
+}
+
+fn parse_iso_date_bytes(bytes: &[u8]) -> Option<NaiveDate> {
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
     }
@@ -235,26 +258,34 @@ impl BarStore for SqliteStore {
                 .map_err(&failed)?;
             let mut bars =
                 Vec::with_capacity(usize::try_from(range.len_days()).unwrap_or(0) * 5 / 7 + 1);
+            // The hot loop of every cached read: values are taken as SQLite hands them over,
+            // without rusqlite's per-column type conversions.
             while let Some(row) = rows.next().map_err(&failed)? {
-                let date_text = row
-                    .get_ref(0)
-                    .and_then(|v| v.as_str().map_err(Into::into))
-                    .map_err(&failed)?;
-                let date = date_column(&symbol, date_text)?;
-                let volume: i64 = row.get(5).map_err(&failed)?;
-                let bar = Bar::try_new(
-                    date,
-                    row.get(1).map_err(&failed)?,
-                    row.get(2).map_err(&failed)?,
-                    row.get(3).map_err(&failed)?,
-                    row.get(4).map_err(&failed)?,
-                    u64::try_from(volume).unwrap_or(0),
-                )
-                .map_err(|e| StoreError::InvalidRow {
+                let date = match row.get_ref_unwrap(0) {
+                    ValueRef::Text(text) => parse_iso_date_bytes(text),
+                    _ => None,
+                };
+                let price = |index: usize| match row.get_ref_unwrap(index) {
+                    ValueRef::Real(value) => value,
+                    ValueRef::Integer(value) => value as f64,
+                    _ => f64::NAN,
+                };
+                let volume = match row.get_ref_unwrap(5) {
+                    ValueRef::Integer(value) => u64::try_from(value).unwrap_or(0),
+                    ValueRef::Real(value) if value >= 0.0 => value as u64,
+                    _ => 0,
+                };
+                let invalid = |date: String, message: String| StoreError::InvalidRow {
                     symbol: symbol.clone(),
-                    date: date.to_string(),
-                    message: e.to_string(),
-                })?;
+                    date,
+                    message,
+                };
+                let Some(date) = date else {
+                    let raw = format!("{:?}", row.get_ref_unwrap(0));
+                    return Err(invalid(raw, "date is not YYYY-MM-DD".to_string()));
+                };
+                let bar = Bar::try_new(date, price(1), price(2), price(3), price(4), volume)
+                    .map_err(|e| invalid(date.to_string(), e.to_string()))?;
                 bars.push(bar);
             }
             Ok(bars)
@@ -326,10 +357,18 @@ impl BarStore for SqliteStore {
                          open = excluded.open, high = excluded.high, low = excluded.low,
                          close = excluded.close, volume = excluded.volume, updated_at = excluded.updated_at",
                 )?;
-                let now = written_at.timestamp();
+                // Symbol and time are bound once; each bar rebinds only its own values.
+                upsert.raw_bind_parameter(1, &symbol)?;
+                upsert.raw_bind_parameter(8, written_at.timestamp())?;
                 for bar in &bars {
-                    let volume = i64::try_from(bar.volume).unwrap_or(i64::MAX);
-                    upsert.execute(params![symbol, iso_date(bar.date), bar.open, bar.high, bar.low, bar.close, volume, now])?;
+                    let date = iso_date_bytes(bar.date);
+                    upsert.raw_bind_parameter(2, std::str::from_utf8(&date).unwrap_or_default())?;
+                    upsert.raw_bind_parameter(3, bar.open)?;
+                    upsert.raw_bind_parameter(4, bar.high)?;
+                    upsert.raw_bind_parameter(5, bar.low)?;
+                    upsert.raw_bind_parameter(6, bar.close)?;
+                    upsert.raw_bind_parameter(7, i64::try_from(bar.volume).unwrap_or(i64::MAX))?;
+                    upsert.raw_execute()?;
                 }
             }
             if let Some(span) = coverage {
