@@ -1,5 +1,5 @@
 //! The hot paths of the cache, on SQLite and PostgreSQL in one run: a cached read of AAPL
-//! 1990–2025 (9,067 bars) through `get_bars`, and bulk upserts of the same bars.
+//! 1990–2025 (9,067 bars) through `get_bars` and straight from the store, and bulk upserts.
 //!
 //! PostgreSQL benches use `MARKETCACHE_TEST_POSTGRES_URL` (a fresh database, dropped after)
 //! and are skipped with a notice without it.
@@ -49,6 +49,17 @@ fn bench_backend(
             assert!(
                 response.is_ok_and(|r| r.report.upstream_requests == 0 && r.bars.len() == 9067)
             );
+        })
+    });
+    group.finish();
+
+    // The database path alone, without the in-memory copy that get_bars keeps.
+    let mut group = c.benchmark_group("store_read_bars_aapl_1990_2025");
+    group.throughput(Throughput::Elements(9067));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let bars = runtime.block_on(store.read_bars(&aapl, span()));
+            assert!(bars.is_ok_and(|bars| bars.len() == 9067));
         })
     });
     group.finish();

@@ -6,6 +6,7 @@
 //! This crate knows the ports only: it never names SQLite, PostgreSQL or an HTTP provider.
 
 mod error;
+mod hot;
 mod service;
 
 pub use error::CacheError;

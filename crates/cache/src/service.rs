@@ -14,6 +14,7 @@ use marketcache_domain::{
 use serde::Serialize;
 
 use crate::CacheError;
+use crate::hot::{HotCache, HotSeries};
 
 /// Days before today (New York) within which a provider may still publish or correct bars:
 /// there, days without a bar are never recorded as covered, so they are asked again.
@@ -88,6 +89,7 @@ pub struct MarketDataCache {
     // One lock per symbol makes concurrent callers asking for the same missing days share one
     // upstream fetch: the first fetches, the others wait and then find the days covered.
     symbol_locks: Mutex<HashMap<Symbol, Arc<tokio::sync::Mutex<()>>>>,
+    hot: Mutex<HotCache>,
 }
 
 impl MarketDataCache {
@@ -102,6 +104,7 @@ impl MarketDataCache {
             source,
             clock,
             symbol_locks: Mutex::new(HashMap::new()),
+            hot: Mutex::new(HotCache::default()),
         }
     }
 
@@ -136,11 +139,18 @@ impl MarketDataCache {
     ) -> Result<SymbolBars, CacheError> {
         let started = Instant::now();
         let mut report = FetchReport::default();
+        let version = self.store.symbol_version(symbol).await?;
+        let hot = self.hot_cache().get(symbol, version);
+        let covered = match &hot {
+            Some(series) => Arc::clone(&series.covered),
+            None => Arc::new(self.covered_ranges(symbol).await?),
+        };
         let missing = if options.force_refresh {
             trading_parts(&[range])
         } else {
-            self.missing_ranges(symbol, range).await?
+            trading_parts(&subtract(range, &covered))
         };
+        let mut wrote = false;
         if options.offline {
             report.missing = missing;
         } else if !missing.is_empty() {
@@ -157,10 +167,25 @@ impl MarketDataCache {
                 .await?;
             report.upstream_requests = requests;
             report.fetched_bars = fetched;
+            wrote = requests > 0;
         } else {
             progress.planned(0);
         }
-        let bars = self.store.read_bars(symbol, range).await?;
+        let served_hot = if wrote {
+            None
+        } else {
+            hot.as_ref().and_then(|series| series.slice(range))
+        };
+        let bars = match served_hot {
+            Some(bars) => bars,
+            None if wrote => {
+                // Version first: a write landing after it makes the kept copy look stale, never current.
+                let version = self.store.symbol_version(symbol).await?;
+                let covered = Arc::new(self.covered_ranges(symbol).await?);
+                self.read_and_keep(symbol, range, version, covered).await?
+            }
+            None => self.read_and_keep(symbol, range, version, covered).await?,
+        };
         report.cached_bars = bars.len().saturating_sub(report.fetched_bars);
         report.elapsed = started.elapsed();
         Ok(SymbolBars {
@@ -176,14 +201,42 @@ impl MarketDataCache {
         symbol: &Symbol,
         range: DateRange,
     ) -> Result<Vec<DateRange>, CacheError> {
-        let covered: Vec<DateRange> = self
-            .store
-            .read_coverage(symbol)
-            .await?
-            .into_iter()
-            .map(|span| span.range)
-            .collect();
-        Ok(trading_parts(&subtract(range, &union(covered))))
+        Ok(trading_parts(&subtract(
+            range,
+            &self.covered_ranges(symbol).await?,
+        )))
+    }
+
+    /// The union of the ledger's ranges for `symbol`.
+    async fn covered_ranges(&self, symbol: &Symbol) -> Result<Vec<DateRange>, CacheError> {
+        let spans = self.store.read_coverage(symbol).await?;
+        Ok(union(spans.into_iter().map(|span| span.range)))
+    }
+
+    /// Reads the stored bars of `range` and keeps them in memory under `version`.
+    async fn read_and_keep(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+        version: i64,
+        covered: Arc<Vec<DateRange>>,
+    ) -> Result<Vec<Bar>, CacheError> {
+        let bars = self.store.read_bars(symbol, range).await?;
+        let series = HotSeries {
+            version,
+            covered,
+            range,
+            bars: Arc::new(bars.clone()),
+        };
+        self.hot_cache().put(symbol, series);
+        Ok(bars)
+    }
+
+    fn hot_cache(&self) -> std::sync::MutexGuard<'_, HotCache> {
+        match self.hot.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     fn symbol_lock(&self, symbol: &Symbol) -> Arc<tokio::sync::Mutex<()>> {

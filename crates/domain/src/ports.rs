@@ -132,6 +132,10 @@ pub trait BarStore: Send + Sync {
     /// Stored bars of `symbol` within `range`, in date order.
     async fn read_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Vec<Bar>, StoreError>;
 
+    /// A number that changes whenever the bars or coverage of `symbol` change, in any process
+    /// sharing the database; 0 for a symbol never written.
+    async fn symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError>;
+
     /// Every ledger entry of `symbol`.
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError>;
 

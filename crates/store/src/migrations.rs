@@ -32,6 +32,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0002_coverage_ledger.sql"),
         creates: &["table coverage_ledger", "index idx_coverage_ledger_symbol"],
     },
+    Migration {
+        version: 3,
+        name: "symbol_versions",
+        sqlite: include_str!("../migrations/sqlite/0003_symbol_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0003_symbol_versions.sql"),
+        creates: &["table symbol_versions"],
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

@@ -212,6 +212,20 @@ impl BarStore for PostgresStore {
         Ok(bars)
     }
 
+    async fn symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
+        let failed = pg_error("reading the symbol version");
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = $1")
+            .await
+            .map_err(&failed)?;
+        let row = client
+            .query_opt(&statement, &[&symbol.as_str()])
+            .await
+            .map_err(&failed)?;
+        row.map_or(Ok(0), |row| row.try_get(0).map_err(&failed))
+    }
+
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
         let client = self.client().await?;
         let rows = client
@@ -319,6 +333,14 @@ impl BarStore for PostgresStore {
                 .await
                 .map_err(&failed)?;
         }
+        transaction
+            .execute(
+                "INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
+                 ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1",
+                &[&symbol.as_str()],
+            )
+            .await
+            .map_err(&failed)?;
         transaction.commit().await.map_err(&failed)
     }
 
@@ -352,6 +374,13 @@ impl BarStore for PostgresStore {
                 "UPDATE coverage_ledger SET start_date = $2
                  WHERE $2::date IS NOT NULL AND ($1::text IS NULL OR symbol = $1) AND start_date < $2",
                 &[&symbol, &before],
+            )
+            .await
+            .map_err(&failed)?;
+        transaction
+            .execute(
+                "UPDATE symbol_versions SET version = version + 1 WHERE $1::text IS NULL OR symbol = $1",
+                &[&symbol],
             )
             .await
             .map_err(&failed)?;

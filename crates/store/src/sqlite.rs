@@ -293,6 +293,22 @@ impl BarStore for SqliteStore {
         .await
     }
 
+    async fn symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading the symbol version", move |connection| {
+            let failed = query_error("reading the symbol version");
+            let mut statement = connection
+                .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = ?1")
+                .map_err(&failed)?;
+            let version = statement
+                .query_row(params![symbol], |row| row.get::<_, i64>(0))
+                .optional()
+                .map_err(&failed)?;
+            Ok(version.unwrap_or(0))
+        })
+        .await
+    }
+
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
         let symbol = symbol.to_string();
         self.with_reader("reading coverage", move |connection| {
@@ -385,6 +401,11 @@ impl BarStore for SqliteStore {
                     ],
                 )?;
             }
+            transaction.execute(
+                "INSERT INTO symbol_versions (symbol, version) VALUES (?1, 1)
+                 ON CONFLICT (symbol) DO UPDATE SET version = version + 1",
+                params![symbol],
+            )?;
             transaction.commit()
         })
         .await
@@ -411,6 +432,10 @@ impl BarStore for SqliteStore {
                 "UPDATE coverage_ledger SET start_date = ?2
                  WHERE ?2 IS NOT NULL AND (?1 IS NULL OR symbol = ?1) AND start_date < ?2",
                 params![symbol, before],
+            )?;
+            transaction.execute(
+                "UPDATE symbol_versions SET version = version + 1 WHERE ?1 IS NULL OR symbol = ?1",
+                params![symbol],
             )?;
             transaction.commit()?;
             Ok(ClearReport {

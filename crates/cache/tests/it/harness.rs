@@ -32,6 +32,20 @@ impl Backend {
         }
     }
 
+    /// A second store on the same database, as another process would open it.
+    pub async fn second_store(&self) -> Arc<dyn BarStore> {
+        match self {
+            Backend::Sqlite(db) => Arc::new(
+                marketcache_store::SqliteStore::open(db.folder.path().join("cache.sqlite"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            Backend::Postgres(db) => Arc::new(
+                marketcache_store::PostgresStore::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}")),
+            ),
+        }
+    }
+
     /// Runs `sql` through the backend's own client and returns every value as text, as
     /// `sqlite3` and `psql` would print them.
     pub async fn query_text(&self, sql: &str) -> Vec<Vec<String>> {

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Whole-process benchmarks of the `marketcache` binary, medians of repeated runs.
+
+- `warm` of the nine seed tickers (1990-01-01..2025-12-31) with a zero-latency synthetic
+  provider into an empty SQLite file;
+- `get AAPL` 1990-2025 from a warm cache as a whole process, CSV to a file;
+- bytes on disk per bar (bars table with its index) on SQLite and, when
+  MARKETCACHE_TEST_POSTGRES_URL is set, on PostgreSQL (pg_total_relation_size).
+
+Run from the repository root after `cargo build --release`: python3 bench/whole_process.py
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+BIN = os.path.join("target", "release", "marketcache")
+RANGE = ["--start", "1990-01-01", "--end", "2025-12-31"]
+
+
+def run(args, env=None):
+    started = time.perf_counter()
+    result = subprocess.run([BIN, *args], capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return elapsed, result.stdout
+
+
+def clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETCACHE_") and k != "DATABASE_URL"}
+    env["MARKETCACHE_SYNTHETIC_LATENCY_MS"] = "0"
+    return env
+
+
+def main():
+    env = clean_env()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        warm_times = []
+        for attempt in range(5):
+            url = f"sqlite://{folder}/warm{attempt}.sqlite"
+            elapsed, _ = run(["--database-url", url, "warm", *RANGE], env)
+            warm_times.append(elapsed)
+        rows.append(("warm 9 tickers, zero-latency synthetic, empty SQLite", f"{statistics.median(warm_times):.2f} s", "<= 3 s"))
+
+        url = f"sqlite://{folder}/warm0.sqlite"
+        output = os.path.join(folder, "aapl.csv")
+        get_times = []
+        for _ in range(30):
+            elapsed, _ = run(["--database-url", url, "get", "AAPL", *RANGE, "--output", output], env)
+            get_times.append(elapsed)
+        lines = sum(1 for _ in open(output)) - 1
+        rows.append((f"`marketcache get AAPL` 1990-2025 cached, CSV to a file ({lines} bars), whole process",
+                     f"{statistics.median(get_times) * 1000:.1f} ms", "<= 20 ms"))
+
+        _, stats = run(["--database-url", url, "stats", "--json"], env)
+        stats = json.loads(stats)
+        rows.append((f"SQLite bytes per bar ({stats['total_bars']} bars, table + primary key)",
+                     f"{stats['bar_table_bytes'] / stats['total_bars']:.1f}", "<= 80"))
+
+    admin = os.environ.get("MARKETCACHE_TEST_POSTGRES_URL")
+    if admin:
+        name = f"marketcache_bench_{uuid.uuid4().hex[:10]}"
+        base = admin.rsplit("/", 1)[0]
+        subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True)
+        try:
+            url = f"{base}/{name}"
+            elapsed, _ = run(["--database-url", url, "warm", *RANGE], env)
+            rows.append(("warm 9 tickers into empty PostgreSQL (one run)", f"{elapsed:.2f} s", "-"))
+            _, stats = run(["--database-url", url, "stats", "--json"], env)
+            stats = json.loads(stats)
+            rows.append((f"PostgreSQL bytes per bar ({stats['total_bars']} bars, pg_total_relation_size)",
+                         f"{stats['bar_table_bytes'] / stats['total_bars']:.1f}", "<= 120"))
+        finally:
+            subprocess.run(["psql", admin, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], check=False)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+    print("| measure | median | target |\n|---|---|---|")
+    for measure, value, target in rows:
+        print(f"| {measure} | {value} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
