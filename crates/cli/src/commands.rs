@@ -150,7 +150,9 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     if symbols.is_empty() {
         symbols = settings.tickers.clone();
     }
-    symbols.dedup();
+    // Drop repeats wherever they are (arguments and --file may both name a symbol), keeping order.
+    let mut seen = std::collections::HashSet::new();
+    symbols.retain(|symbol| seen.insert(symbol.clone()));
     let cache = open_cache(settings).await?;
     println!(
         "Warming {} symbol(s) from {} to {} via {} into {}",

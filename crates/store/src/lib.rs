@@ -26,8 +26,29 @@ pub async fn connect(url: &str) -> Result<Arc<dyn BarStore>, StoreError> {
     }
 }
 
-/// Hides the password of a database URL so it can be shown in messages.
+/// Hides the password of a database URL (in the credentials or a `password=` parameter) so it
+/// can be shown in messages.
 pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = redact_credentials(base);
+    if let Some(query) = query {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => parameter.to_string(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&parameters.join("&"));
+    }
+    redacted
+}
+
+fn redact_credentials(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -57,6 +78,10 @@ mod tests {
 
     #[test]
     fn passwords_never_appear_in_redacted_urls() {
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable&password=s3cret"),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
         assert_eq!(
             redact_url("postgres://app:s3cret@db:5432/cache"),
             "postgres://app:***@db:5432/cache"

@@ -41,7 +41,9 @@ impl Backend {
                     .unwrap_or_else(|e| panic!("{e}")),
             ),
             Backend::Postgres(db) => Arc::new(
-                marketcache_store::PostgresStore::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}")),
+                marketcache_store::PostgresStore::connect(&db.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
             ),
         }
     }

@@ -409,15 +409,45 @@ async fn changes_made_by_another_process_are_seen_at_once(backend: Backend) {
     let repeated = get(&harness, "AAPL", year).await;
     assert_eq!(repeated.bars.len(), 253);
     let other_process = harness.backend.second_store().await;
-    other_process.clear(Some(&symbol("AAPL")), None).await.unwrap_or_else(|e| panic!("{e}"));
-    let offline = GetOptions { force_refresh: false, offline: true };
-    let after_clear = harness.cache.get_bars(&symbol("AAPL"), year, offline).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(after_clear.bars.is_empty(), "a cleared symbol must not be served from memory");
-    assert_eq!(after_clear.report.missing, vec![range(date(2020, 1, 2), date(2020, 12, 31))]);
-    let other_cache = MarketDataCache::new(other_process, harness.upstream.clone(), harness.clock.clone());
-    other_cache.get_bars(&symbol("AAPL"), year, CACHED).await.unwrap_or_else(|e| panic!("{e}"));
-    let refilled = harness.cache.get_bars(&symbol("AAPL"), year, offline).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(refilled.bars, harness.truth.bars_between(&symbol("AAPL"), year));
+    other_process
+        .clear(Some(&symbol("AAPL")), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let offline = GetOptions {
+        force_refresh: false,
+        offline: true,
+    };
+    let after_clear = harness
+        .cache
+        .get_bars(&symbol("AAPL"), year, offline)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        after_clear.bars.is_empty(),
+        "a cleared symbol must not be served from memory"
+    );
+    assert_eq!(
+        after_clear.report.missing,
+        vec![range(date(2020, 1, 2), date(2020, 12, 31))]
+    );
+    let other_cache = MarketDataCache::new(
+        other_process,
+        harness.upstream.clone(),
+        harness.clock.clone(),
+    );
+    other_cache
+        .get_bars(&symbol("AAPL"), year, CACHED)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refilled = harness
+        .cache
+        .get_bars(&symbol("AAPL"), year, offline)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        refilled.bars,
+        harness.truth.bars_between(&symbol("AAPL"), year)
+    );
 }
 
 on_both_backends!(

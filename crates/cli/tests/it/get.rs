@@ -1,0 +1,308 @@
+use crate::support::{Sandbox, csv_rows, day};
+
+const YEAR_2020: [&str; 5] = ["AAPL", "--start", "2020-01-01", "--end", "2020-12-31"];
+
+fn get_2020(sandbox: &Sandbox, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["get"];
+    args.extend_from_slice(&YEAR_2020);
+    args.extend_from_slice(extra);
+    sandbox.run(&args)
+}
+
+fn field<'a>(value: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    value
+        .get(key)
+        .unwrap_or_else(|| panic!("key {key} is missing from {value}"))
+}
+
+fn as_u64(value: &serde_json::Value, key: &str) -> u64 {
+    field(value, key)
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a whole number in {value}"))
+}
+
+fn as_f64(value: &serde_json::Value, key: &str) -> f64 {
+    field(value, key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {value}"))
+}
+
+#[test]
+fn get_on_an_empty_database_prints_a_year_of_csv_and_a_summary_line() {
+    let sandbox = Sandbox::new();
+
+    let run = get_2020(&sandbox, &[]);
+    run.expect_code(0);
+
+    let rows = csv_rows(&run.stdout);
+    assert_eq!(rows.len(), 253, "2020 had 253 NYSE sessions");
+    assert_eq!(rows.first().map(|r| r[0].as_str()), Some("2020-01-02"));
+    assert_eq!(rows.last().map(|r| r[0].as_str()), Some("2020-12-31"));
+    for row in &rows {
+        let numbers: Vec<f64> = row[1..5]
+            .iter()
+            .map(|n| n.parse().unwrap_or_else(|e| panic!("{n}: {e}")))
+            .collect();
+        let (open, high, low, close) = (numbers[0], numbers[1], numbers[2], numbers[3]);
+        assert!(
+            low <= open && open <= high && low <= close && close <= high,
+            "{row:?}"
+        );
+        row[5]
+            .parse::<u64>()
+            .unwrap_or_else(|e| panic!("volume {}: {e}", row[5]));
+    }
+
+    let lines = run.stderr_lines();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("Initialised the database"))
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let summaries: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("upstream requests"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{}", run.stderr);
+    let summary = summaries[0];
+    assert!(summary.starts_with("AAPL: 253 bars"), "{summary}");
+    assert!(summary.contains("0 cached, 253 fetched"), "{summary}");
+    assert!(!summary.contains(" 0 upstream requests"), "{summary}");
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+
+    // The bars printed are the bars stored.
+    let stored = sandbox.stored_bars("AAPL");
+    assert_eq!(stored.len(), 253);
+    for (bar, row) in stored.iter().zip(&rows) {
+        assert_eq!(bar.date.to_string(), row[0]);
+        assert_eq!(bar.close.to_string(), row[4]);
+        assert_eq!(bar.volume.to_string(), row[5]);
+    }
+}
+
+#[test]
+fn get_a_second_time_is_served_from_the_cache_without_upstream_requests() {
+    let sandbox = Sandbox::new();
+    let first = get_2020(&sandbox, &[]);
+    first.expect_code(0);
+
+    let second = get_2020(&sandbox, &[]);
+    second.expect_code(0);
+
+    assert_eq!(
+        second.stdout, first.stdout,
+        "cached bars differ from fetched bars"
+    );
+    assert!(
+        second.stderr.contains("253 bars (253 cached, 0 fetched)"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(", 0 upstream requests"),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("Initialised"), "{}", second.stderr);
+    assert_eq!(second.stderr_lines().len(), 1, "{}", second.stderr);
+}
+
+#[test]
+fn get_with_json_format_prints_one_object_with_bars_and_report() {
+    let sandbox = Sandbox::new();
+    let csv = get_2020(&sandbox, &[]);
+    csv.expect_code(0);
+    let csv_rows = csv_rows(&csv.stdout);
+
+    let run = get_2020(&sandbox, &["--format", "json"]);
+    run.expect_code(0);
+    let value = run.stdout_json();
+
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"));
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["bars", "report", "symbol"]);
+    assert_eq!(value["symbol"], "AAPL");
+
+    let bars = field(&value, "bars")
+        .as_array()
+        .unwrap_or_else(|| panic!("bars is not an array"));
+    assert_eq!(bars.len(), 253);
+    for (bar, row) in bars.iter().zip(&csv_rows) {
+        assert_eq!(field(bar, "date").as_str(), Some(row[0].as_str()));
+        for (index, key) in ["open", "high", "low", "close"].into_iter().enumerate() {
+            let from_csv: f64 = row[index + 1].parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(as_f64(bar, key), from_csv, "{key} of {bar}");
+        }
+        assert_eq!(as_u64(bar, "volume").to_string(), row[5]);
+    }
+
+    let report = field(&value, "report");
+    assert_eq!(as_u64(report, "cached_bars"), 253);
+    assert_eq!(as_u64(report, "fetched_bars"), 0);
+    assert_eq!(as_u64(report, "upstream_requests"), 0);
+    assert!(as_f64(report, "elapsed_ms") >= 0.0);
+    assert_eq!(field(report, "missing"), &serde_json::json!([]));
+    assert!(run.stderr.contains("0 upstream requests"), "{}", run.stderr);
+}
+
+#[test]
+fn get_with_json_format_on_an_empty_database_reports_fetched_bars() {
+    let sandbox = Sandbox::new();
+
+    let run = get_2020(&sandbox, &["--format", "json"]);
+    run.expect_code(0);
+    let value = run.stdout_json();
+
+    let report = field(&value, "report");
+    assert_eq!(as_u64(report, "cached_bars"), 0);
+    assert_eq!(as_u64(report, "fetched_bars"), 253);
+    assert!(as_u64(report, "upstream_requests") >= 1, "{report}");
+    assert_eq!(field(&value, "bars").as_array().map(Vec::len), Some(253));
+}
+
+#[test]
+fn get_offline_serves_what_is_cached_and_reports_the_missing_ranges() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&[
+            "get",
+            "AAPL",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2020-06-30",
+        ])
+        .expect_code(0);
+    let cached_before = sandbox.stored_bars("AAPL");
+    assert_eq!(cached_before.last().map(|b| b.date), Some(day(2020, 6, 30)));
+
+    let run = get_2020(&sandbox, &["--offline", "--format", "json"]);
+    run.expect_code(0);
+    let value = run.stdout_json();
+
+    let bars = field(&value, "bars")
+        .as_array()
+        .unwrap_or_else(|| panic!("bars is not an array"));
+    assert_eq!(bars.len(), cached_before.len());
+    let report = field(&value, "report");
+    assert_eq!(as_u64(report, "upstream_requests"), 0);
+    assert_eq!(as_u64(report, "fetched_bars"), 0);
+    assert_eq!(as_u64(report, "cached_bars"), cached_before.len() as u64);
+    assert_eq!(
+        field(report, "missing"),
+        &serde_json::json!([{ "start": "2020-07-01", "end": "2020-12-31" }])
+    );
+    assert!(
+        run.stderr.contains("0 upstream requests, ")
+            && run
+                .stderr
+                .contains("missing (offline): 2020-07-01..2020-12-31"),
+        "{}",
+        run.stderr
+    );
+
+    // Nothing was fetched or written.
+    assert_eq!(sandbox.stored_bars("AAPL"), cached_before);
+}
+
+#[test]
+fn get_offline_on_an_empty_database_prints_only_the_header() {
+    let sandbox = Sandbox::new();
+
+    let run = get_2020(&sandbox, &["--offline"]);
+    run.expect_code(0);
+
+    assert!(csv_rows(&run.stdout).is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("AAPL: 0 bars")
+            && run.stderr.contains("0 upstream requests")
+            && run
+                .stderr
+                .contains("missing (offline): 2020-01-02..2020-12-31"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn get_with_output_writes_the_file_and_nothing_to_stdout() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.join("aapl.csv");
+    let file_arg = file.display().to_string();
+
+    let run = get_2020(&sandbox, &["--output", &file_arg]);
+    run.expect_code(0);
+
+    assert_eq!(run.stdout, "");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(csv_rows(&text).len(), 253);
+    assert!(run.stderr.contains("AAPL: 253 bars"), "{}", run.stderr);
+
+    // JSON goes to the file too, relative paths resolve against the working directory.
+    let json = get_2020(&sandbox, &["--format", "json", "-o", "aapl.json"]);
+    json.expect_code(0);
+    assert_eq!(json.stdout, "");
+    let text = std::fs::read_to_string(sandbox.join("aapl.json")).unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(value["bars"].as_array().map(Vec::len), Some(253));
+}
+
+#[test]
+fn get_with_an_unwritable_output_path_fails_naming_the_path() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.join("no-such-folder").join("aapl.csv");
+    let file_arg = file.display().to_string();
+
+    let run = get_2020(&sandbox, &["--output", &file_arg]);
+    run.expect_code(1);
+
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("cannot write"), "{}", run.stderr);
+    assert!(run.stderr.contains(&file_arg), "{}", run.stderr);
+}
+
+#[test]
+fn get_with_force_refresh_asks_upstream_again_for_a_cached_range() {
+    let sandbox = Sandbox::new();
+    get_2020(&sandbox, &[]).expect_code(0);
+
+    let run = get_2020(&sandbox, &["--force-refresh", "--format", "json"]);
+    run.expect_code(0);
+
+    let report = field(&run.stdout_json(), "report").clone();
+    assert!(as_u64(&report, "upstream_requests") >= 1, "{report}");
+    assert_eq!(as_u64(&report, "fetched_bars"), 253);
+    assert_eq!(sandbox.stored_bars("AAPL").len(), 253);
+}
+
+#[test]
+fn get_of_an_unknown_symbol_fails_naming_the_symbol() {
+    let sandbox = Sandbox::new();
+
+    let run = get_2020(&sandbox, &[]);
+    run.expect_code(0);
+    let run = sandbox.run(&[
+        "get",
+        "ZZTOP",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-12-31",
+    ]);
+    run.expect_code(1);
+
+    assert_eq!(run.stdout, "", "no CSV is printed for a failed get");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].starts_with("error:"), "{}", run.stderr);
+    assert!(lines[0].contains("ZZTOP"), "{}", run.stderr);
+    assert!(lines[0].contains("unknown"), "{}", run.stderr);
+    assert!(sandbox.stored_bars("ZZTOP").is_empty());
+}

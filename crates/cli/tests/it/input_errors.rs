@@ -1,0 +1,160 @@
+use crate::support::{Run, Sandbox};
+
+/// Runs `args` on a fresh sandbox and checks the usage-error contract: exit code 2, the
+/// message names `names`, and neither the named database nor the default one was created.
+#[track_caller]
+fn rejects(args: &[&str], names: &[&str]) -> Run {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(args);
+    run.expect_code(2);
+    for name in names {
+        assert!(
+            run.stderr.contains(name),
+            "stderr of {args:?} does not name {name}:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.starts_with("error:"),
+        "stderr of {args:?}:\n{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "", "stdout of {args:?}");
+    assert!(
+        !sandbox.db_path().exists(),
+        "{args:?} created the database file"
+    );
+    assert!(
+        !sandbox.default_db_path().exists(),
+        "{args:?} created the default database file"
+    );
+    run
+}
+
+#[test]
+fn a_date_that_does_not_exist_is_a_usage_error_naming_the_field() {
+    rejects(
+        &["get", "AAPL", "--start", "2020-13-01"],
+        &["--start", "2020-13-01", "YYYY-MM-DD"],
+    );
+    rejects(
+        &["warm", "AAPL", "--end", "2020-02-30"],
+        &["end", "2020-02-30"],
+    );
+    rejects(
+        &["clear", "--before", "yesterday", "--yes"],
+        &["before", "yesterday"],
+    );
+}
+
+#[test]
+fn a_start_after_the_end_is_a_usage_error_naming_both_days() {
+    let run = rejects(
+        &[
+            "get",
+            "AAPL",
+            "--start",
+            "2020-06-01",
+            "--end",
+            "2020-01-01",
+        ],
+        &["start 2020-06-01", "end 2020-01-01"],
+    );
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    rejects(
+        &[
+            "warm",
+            "AAPL",
+            "--start",
+            "2020-06-01",
+            "--end",
+            "2020-01-01",
+        ],
+        &["start 2020-06-01", "end 2020-01-01"],
+    );
+}
+
+#[test]
+fn a_symbol_outside_the_safe_alphabet_is_a_usage_error_naming_the_symbol() {
+    rejects(&["get", "AA PL"], &["symbol", "'AA PL'"]);
+    rejects(&["get", "../x"], &["symbol", "'../x'"]);
+    rejects(&["warm", "AAPL", "MS/FT"], &["symbol", "'MS/FT'"]);
+    rejects(&["clear", "--symbol", "a;b", "--yes"], &["symbol", "'a;b'"]);
+    rejects(
+        &["get", "ABCDEFGHIJKLMNOPQRSTU"],
+        &["symbol", "1-20 characters"],
+    );
+}
+
+#[test]
+fn an_unknown_subcommand_is_a_usage_error_naming_it() {
+    rejects(&["frobnicate"], &["frobnicate", "subcommand"]);
+}
+
+#[test]
+fn a_missing_subcommand_or_symbol_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("Usage: marketcache"), "{}", run.stderr);
+    assert!(!sandbox.db_path().exists());
+
+    rejects(&["get"], &["required", "<SYMBOL>"]);
+}
+
+#[test]
+fn an_unknown_format_or_flag_is_a_usage_error_naming_it() {
+    rejects(&["get", "AAPL", "--format", "xml"], &["--format", "xml"]);
+    rejects(&["get", "AAPL", "--colour"], &["--colour"]);
+    rejects(
+        &["get", "AAPL", "--offline", "--force-refresh"],
+        &["--offline", "--force-refresh"],
+    );
+}
+
+#[test]
+fn an_unknown_provider_is_a_usage_error_naming_the_provider() {
+    rejects(
+        &["--provider", "nope", "get", "AAPL"],
+        &["provider 'nope'", "synthetic, csv"],
+    );
+    rejects(&["migrate", "--provider", "nope"], &["provider 'nope'"]);
+}
+
+#[test]
+fn a_database_url_with_an_unknown_scheme_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run_bare(&["--database-url", "mysql://localhost/x", "migrate"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("database URL"), "{}", run.stderr);
+    assert!(run.stderr.contains("sqlite://"), "{}", run.stderr);
+}
+
+#[test]
+fn out_of_range_synthetic_flags_are_usage_errors_naming_the_flag() {
+    rejects(&["get", "AAPL", "--concurrency", "0"], &["--concurrency"]);
+    rejects(
+        &["get", "AAPL", "--max-span-days", "0"],
+        &["--max-span-days"],
+    );
+    rejects(&["get", "AAPL", "--latency-ms", "-5"], &["-5"]);
+}
+
+#[test]
+fn help_and_version_exit_zero_without_touching_a_database() {
+    let sandbox = Sandbox::new();
+    let help = sandbox.run(&["--help"]);
+    help.expect_code(0);
+    for command in ["migrate", "warm", "get", "stats", "clear", "demo"] {
+        assert!(help.stdout.contains(command), "{}", help.stdout);
+    }
+    let version = sandbox.run(&["--version"]);
+    version.expect_code(0);
+    assert!(
+        version.stdout.starts_with("marketcache "),
+        "{}",
+        version.stdout
+    );
+    assert!(!sandbox.db_path().exists());
+    assert!(!sandbox.default_db_path().exists());
+}

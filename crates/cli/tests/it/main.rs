@@ -1,0 +1,14 @@
+//! Integration tests of the `marketcache` binary: each test runs the real executable in a
+//! sandbox of its own (working directory, home, data and config folders, environment).
+
+mod support;
+
+mod demo;
+mod get;
+mod input_errors;
+mod migrate;
+mod postgres;
+mod providers;
+mod settings;
+mod stats_and_clear;
+mod warm;

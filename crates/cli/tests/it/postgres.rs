@@ -1,0 +1,170 @@
+use marketcache_domain::BarStore;
+
+use crate::support::{Sandbox, csv_rows};
+
+#[tokio::test]
+async fn migrate_and_get_work_against_a_fresh_postgres_database() {
+    let Some(pg) = marketcache_testkit::fresh_postgres().await else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let run_pg = |args: &[&str]| {
+        sandbox.output(
+            sandbox
+                .command()
+                .args(["--database-url", &pg.url])
+                .args(args),
+        )
+    };
+
+    // The testkit migrated the database already.
+    let migrate = run_pg(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout.contains(&format!("Database: {}", pg.url)),
+        "{}",
+        migrate.stdout
+    );
+    assert!(
+        migrate.stdout.contains("market_data_cache already applied"),
+        "{}",
+        migrate.stdout
+    );
+    assert!(
+        migrate.stdout.contains("already up to date"),
+        "{}",
+        migrate.stdout
+    );
+
+    let get = [
+        "get",
+        "AAPL",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-03-31",
+    ];
+    let first = run_pg(&get);
+    first.expect_code(0);
+    let rows = csv_rows(&first.stdout);
+    assert_eq!(rows.len(), 62, "NYSE had 62 sessions in 2020 Q1");
+    assert!(
+        first
+            .stderr
+            .contains("AAPL: 62 bars (0 cached, 62 fetched)"),
+        "{}",
+        first.stderr
+    );
+    assert!(!first.stderr.contains("Initialised"), "{}", first.stderr);
+
+    let second = run_pg(&get);
+    second.expect_code(0);
+    assert_eq!(second.stdout, first.stdout);
+    assert!(
+        second
+            .stderr
+            .contains("62 cached, 0 fetched), 0 upstream requests"),
+        "{}",
+        second.stderr
+    );
+
+    // The bars are in the database itself.
+    let stats = pg.store.stats().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stats.total_bars, 62);
+    assert_eq!(
+        stats
+            .symbols
+            .iter()
+            .map(|s| s.symbol.as_str())
+            .collect::<Vec<_>>(),
+        ["AAPL"]
+    );
+
+    let json = run_pg(&["stats", "--json"]);
+    json.expect_code(0);
+    assert_eq!(json.stdout_json()["total_bars"], 62);
+
+    // Nothing was written next to the test.
+    assert!(!sandbox.db_path().exists());
+    assert!(!sandbox.default_db_path().exists());
+}
+
+#[test]
+fn an_unreachable_database_fails_in_one_line_naming_it_without_the_password() {
+    let sandbox = Sandbox::new();
+
+    let run = sandbox.run_bare(&[
+        "--database-url",
+        "postgres://user:s3cret@127.0.0.1:1/x",
+        "get",
+        "AAPL",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-01-31",
+    ]);
+    run.expect_code(1);
+
+    assert_eq!(run.stdout, "");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].starts_with("error: database "), "{}", run.stderr);
+    assert!(lines[0].contains("127.0.0.1:1/x"), "{}", run.stderr);
+    assert!(lines[0].contains("unreachable"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+    assert!(!run.stdout.contains("s3cret"), "{}", run.stdout);
+}
+
+#[test]
+fn an_unreachable_database_never_shows_its_password_even_with_debug_logging() {
+    let sandbox = Sandbox::new();
+    for command in ["migrate", "stats", "warm"] {
+        let run = sandbox.run_bare(&[
+            "-vv",
+            "--database-url",
+            "postgresql://user:s3cret@127.0.0.1:1/x",
+            command,
+        ]);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains("postgresql://user:***@127.0.0.1:1/x"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+        assert!(!run.stdout.contains("s3cret"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn an_unreachable_database_without_a_password_is_named_as_given() {
+    let sandbox = Sandbox::new();
+
+    let run = sandbox.run_bare(&[
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/x",
+        "migrate",
+    ]);
+    run.expect_code(1);
+
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].contains("database postgres://nobody@127.0.0.1:1/x is unreachable"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_password_given_as_a_url_parameter_is_hidden_too() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run_bare(&[
+        "--database-url",
+        "postgres://user@127.0.0.1:1/x?password=s3cret",
+        "stats",
+    ]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("password=***"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+}
