@@ -11,6 +11,6 @@ mod service;
 
 pub use error::CacheError;
 pub use service::{
-    FetchProgress, FetchReport, GetOptions, MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars,
-    WarmOutcome,
+    BarlessDays, CoverageExplanation, FetchProgress, FetchReport, GetOptions, MarketDataCache,
+    NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome,
 };

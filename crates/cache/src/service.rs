@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use chrono::{Duration as Days, NaiveDate};
 use futures::StreamExt;
 use marketcache_domain::calendar::trim_to_trading_days;
+use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::{subtract, union};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, Clock, CoverageSpan, DateRange, PriceSource, StoreStats, Symbol,
+    Bar, BarStore, ClearReport, Clock, CoverageReason, CoverageSpan, DateRange, PriceSource,
+    StoreStats, Symbol,
 };
 use serde::Serialize;
 
@@ -71,6 +73,32 @@ pub struct NoProgress;
 impl FetchProgress for NoProgress {
     fn planned(&self, _requests: usize) {}
     fn request_done(&self, _bars: usize) {}
+}
+
+/// Consecutive covered trading days without a bar, with the reason they have none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BarlessDays {
+    pub range: DateRange,
+    pub reason: CoverageReason,
+    /// Trading days in `range` (weekends and holidays inside it are not counted).
+    pub trading_days: usize,
+}
+
+/// What the ledger says about one symbol: which ranges were asked of which provider, and why
+/// covered days hold no bar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverageExplanation {
+    pub symbol: Symbol,
+    /// Ledger entries in start order.
+    pub spans: Vec<CoverageSpan>,
+    /// Their union.
+    pub covered: Vec<DateRange>,
+    /// Covered weekdays the exchange was closed (holidays and closures).
+    pub holidays: usize,
+    /// Covered Saturdays and Sundays.
+    pub weekend_days: usize,
+    /// Covered trading days without a bar: before the first trade, or the provider had none.
+    pub barless: Vec<BarlessDays>,
 }
 
 /// The result of warming one symbol.
@@ -150,6 +178,7 @@ impl MarketDataCache {
         } else {
             trading_parts(&subtract(range, &covered))
         };
+        tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
         let mut wrote = false;
         if options.offline {
             report.missing = missing;
@@ -263,6 +292,7 @@ impl MarketDataCache {
             .flat_map(|range| range.chunks(limits.max_span_days))
             .collect();
         progress.planned(chunks.len());
+        tracing::info!(%symbol, provider = self.source.name(), requests = chunks.len(), "fetching missing days");
         let settled_through = self.clock.today_in_new_york() - Days::days(SETTLING_DAYS);
         // Requests run concurrently, but answers are written in date order: appending in key
         // order keeps the stores' B-tree pages full (fewer bytes per bar on disk).
@@ -320,6 +350,66 @@ impl MarketDataCache {
             });
         }
         outcomes
+    }
+
+    /// The ledger of `symbol` and the reason each covered day without a bar has none.
+    pub async fn explain_coverage(
+        &self,
+        symbol: &Symbol,
+    ) -> Result<CoverageExplanation, CacheError> {
+        let spans = self.store.read_coverage(symbol).await?;
+        let covered = union(spans.iter().map(|span| span.range));
+        let mut bar_days = std::collections::HashSet::new();
+        for range in &covered {
+            bar_days.extend(
+                self.store
+                    .read_bars(symbol, *range)
+                    .await?
+                    .into_iter()
+                    .map(|bar| bar.date),
+            );
+        }
+        let first_bar = bar_days.iter().min().copied();
+        let (mut holidays, mut weekend_days) = (0, 0);
+        let mut barless: Vec<BarlessDays> = Vec::new();
+        for range in &covered {
+            // A group of barless days ends at the next day with a bar or the end of a covered range.
+            let mut open_group: Option<BarlessDays> = None;
+            for day in range.days() {
+                if bar_days.contains(&day) {
+                    barless.extend(open_group.take());
+                    continue;
+                }
+                match reason_for_missing_bar(day, first_bar) {
+                    CoverageReason::Weekend => weekend_days += 1,
+                    CoverageReason::Holiday(_) => holidays += 1,
+                    reason => match open_group.as_mut() {
+                        Some(group) if group.reason == reason => {
+                            group.range =
+                                DateRange::new(group.range.start(), day).unwrap_or(group.range);
+                            group.trading_days += 1;
+                        }
+                        _ => {
+                            barless.extend(open_group.take());
+                            open_group = Some(BarlessDays {
+                                range: DateRange::single(day),
+                                reason,
+                                trading_days: 1,
+                            });
+                        }
+                    },
+                }
+            }
+            barless.extend(open_group);
+        }
+        Ok(CoverageExplanation {
+            symbol: symbol.clone(),
+            spans,
+            covered,
+            holidays,
+            weekend_days,
+            barless,
+        })
     }
 
     /// Figures of the whole store.

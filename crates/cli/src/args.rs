@@ -16,8 +16,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every subcommand accepts.
-#[derive(Debug, Args)]
+/// Options every subcommand accepts. `Debug` is written by hand: the database URL may hold a password.
+#[derive(Args)]
 pub struct GlobalOptions {
     /// Database: sqlite://PATH or postgres://USER@HOST/DB [default: $DATABASE_URL, marketcache.toml,
     /// then a SQLite file in the platform's data directory]
@@ -41,6 +41,26 @@ pub struct GlobalOptions {
     /// More logging (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl std::fmt::Debug for GlobalOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalOptions")
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(marketcache_store::redact_url),
+            )
+            .field("provider", &self.provider)
+            .field("csv_dir", &self.csv_dir)
+            .field("latency_ms", &self.latency_ms)
+            .field("max_span_days", &self.max_span_days)
+            .field("concurrency", &self.concurrency)
+            .field("verbose", &self.verbose)
+            .finish()
+    }
 }
 
 /// What to do.
@@ -117,6 +137,9 @@ pub struct StatsArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Show one symbol's coverage ledger and why covered days have no bar
+    #[arg(long, value_parser = parse_symbol)]
+    pub symbol: Option<Symbol>,
 }
 
 /// Arguments of `clear`.

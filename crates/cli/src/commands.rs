@@ -260,6 +260,9 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
 }
 
 async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
+    if let Some(symbol) = &args.symbol {
+        return symbol_coverage(settings, symbol, args.json).await;
+    }
     let store = open_store(&settings.database_url).await?;
     let stats = store.stats().await?;
     let bytes_per_bar = if stats.total_bars > 0 {
@@ -341,5 +344,59 @@ async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
         "Deleted {what}: {} bars, {} coverage entries changed.",
         report.bars_deleted, report.coverage_spans_changed
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -> Result<ExitCode> {
+    let cache = open_cache(settings).await?;
+    let explanation = cache.explain_coverage(symbol).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let covered: Vec<String> = explanation
+        .covered
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "{symbol}: covered {}",
+        if covered.is_empty() {
+            "nothing".to_string()
+        } else {
+            covered.join(", ")
+        }
+    );
+    println!("\nLedger ({} entries):", explanation.spans.len());
+    println!(
+        "  {:<23}  {:<10}  {:<19}  {:>5}",
+        "range", "provider", "fetched at (UTC)", "bars"
+    );
+    for span in &explanation.spans {
+        println!(
+            "  {:<23}  {:<10}  {:<19}  {:>5}",
+            span.range.to_string(),
+            span.provider,
+            span.fetched_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            span.bars
+        );
+    }
+    println!(
+        "\nCovered days without a bar: {} weekend days, {} holidays",
+        explanation.weekend_days, explanation.holidays
+    );
+    for days in &explanation.barless {
+        let reason = match days.reason {
+            marketcache_domain::CoverageReason::BeforeFirstTrade => "before the first trade",
+            marketcache_domain::CoverageReason::ProviderHadNone => "the provider had none",
+            marketcache_domain::CoverageReason::Weekend => "weekend",
+            marketcache_domain::CoverageReason::Holiday(name) => name,
+        };
+        println!(
+            "  {:<23}  {:>5} trading days: {reason}",
+            days.range.to_string(),
+            days.trading_days
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,8 +23,8 @@ pub enum ProviderChoice {
     Csv,
 }
 
-/// Everything a command needs to know, resolved once.
-#[derive(Debug, Clone)]
+/// Everything a command needs to know, resolved once. `Debug` hides the database password.
+#[derive(Clone)]
 pub struct Settings {
     /// Database URL (may hold a password: show it only through `redact_url`).
     pub database_url: String,
@@ -37,8 +37,24 @@ pub struct Settings {
     pub latency_configured: bool,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "database_url",
+                &marketcache_store::redact_url(&self.database_url),
+            )
+            .field("provider", &self.provider)
+            .field("synthetic", &self.synthetic)
+            .field("csv_dir", &self.csv_dir)
+            .field("tickers", &self.tickers)
+            .field("latency_configured", &self.latency_configured)
+            .finish()
+    }
+}
+
 /// The shape of `marketcache.toml`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     database_url: Option<String>,
@@ -200,5 +216,25 @@ impl Settings {
             tickers,
             latency_configured: latency_ms.is_some(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let settings = Settings {
+            database_url: "postgres://app:s3cret@db/cache".to_string(),
+            provider: ProviderChoice::Synthetic,
+            synthetic: SyntheticConfig::default(),
+            csv_dir: None,
+            tickers: Vec::new(),
+            latency_configured: false,
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/cache"), "{shown}");
     }
 }

@@ -12,6 +12,11 @@ pub enum DomainError {
     InvalidSymbol { input: String },
     #[error("{field} '{input}' is invalid: dates are YYYY-MM-DD")]
     InvalidDate { field: &'static str, input: String },
+    #[error("{field} {date} is out of range: dates must be between 1900-01-01 and 2199-12-31")]
+    DateOutOfRange {
+        field: &'static str,
+        date: NaiveDate,
+    },
     #[error("start {start} is after end {end}: start must be on or before end")]
     InvertedRange { start: NaiveDate, end: NaiveDate },
     #[error("bar for {date} is invalid: {rule}")]

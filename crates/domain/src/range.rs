@@ -91,11 +91,29 @@ pub fn parse_date(field: &'static str, input: &str) -> Result<NaiveDate, DomainE
             input: input.to_string(),
         });
     }
-    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").map_err(|_| DomainError::InvalidDate {
-        field,
-        input: input.to_string(),
-    })
+    let date =
+        NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").map_err(|_| DomainError::InvalidDate {
+            field,
+            input: input.to_string(),
+        })?;
+    // No exchange has daily bars before 1900; an earlier start would only cost empty requests.
+    if !(FIRST_DATE..=LAST_DATE).contains(&date) {
+        return Err(DomainError::DateOutOfRange { field, date });
+    }
+    Ok(date)
 }
+
+/// The earliest date accepted from input.
+pub const FIRST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(date) => date,
+    None => NaiveDate::MIN,
+};
+
+/// The latest date accepted from input.
+pub const LAST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2199, 12, 31) {
+    Some(date) => date,
+    None => NaiveDate::MAX,
+};
 
 /// Sorts and merges ranges that overlap or touch into disjoint, non-adjacent ranges.
 pub fn union(ranges: impl IntoIterator<Item = DateRange>) -> Vec<DateRange> {
@@ -176,6 +194,8 @@ mod tests {
         assert!(DateRange::new(day(2), day(1)).is_err());
         assert!(parse_date("start", "2025-02-30").is_err());
         assert!(parse_date("start", "25-01-01").is_err());
+        assert!(parse_date("start", "1899-12-31").is_err());
+        assert!(parse_date("end", "2200-01-01").is_err());
         assert_eq!(
             parse_date("start", "2025-01-31").ok(),
             NaiveDate::from_ymd_opt(2025, 1, 31)

@@ -112,6 +112,25 @@ impl BarStore for PostgresStore {
     async fn migrate(&self) -> Result<Vec<MigrationStep>, StoreError> {
         let failed = pg_error("migrating");
         let mut client = self.client().await?;
+        // The common case, a database already up to date, is answered without the lock.
+        if let Ok(rows) = client
+            .query("SELECT version FROM schema_migrations", &[])
+            .await
+        {
+            let recorded: HashSet<i32> = rows
+                .iter()
+                .filter_map(|row| row.try_get::<_, i32>(0).ok())
+                .collect();
+            let current = |m: &&crate::migrations::Migration| {
+                i32::try_from(m.version).is_ok_and(|version| recorded.contains(&version))
+            };
+            if MIGRATIONS.iter().all(|m| current(&m)) {
+                return Ok(MIGRATIONS
+                    .iter()
+                    .map(|migration| step(migration, false))
+                    .collect());
+            }
+        }
         let transaction = client.transaction().await.map_err(&failed)?;
         transaction
             .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])

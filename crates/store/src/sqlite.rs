@@ -209,6 +209,13 @@ impl BarStore for SqliteStore {
                 Err(poisoned) => poisoned.into_inner(),
             };
             let failed = query_error("migrating");
+            // The common case, a database already up to date, is answered without the write lock.
+            let recorded = guard.prepare("SELECT version FROM schema_migrations").and_then(|mut statement| {
+                statement.query_map([], |row| row.get::<_, u32>(0))?.collect::<rusqlite::Result<HashSet<u32>>>()
+            });
+            if recorded.is_ok_and(|versions| MIGRATIONS.iter().all(|m| versions.contains(&m.version))) {
+                return Ok(MIGRATIONS.iter().map(|migration| step(migration, false)).collect());
+            }
             guard.execute_batch(CREATE_SCHEMA_MIGRATIONS).map_err(&failed)?;
             // IMMEDIATE takes the write lock first, so two processes migrating at once take turns.
             let transaction = guard.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&failed)?;

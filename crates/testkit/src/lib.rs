@@ -152,6 +152,17 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 /// Creates and migrates a fresh database on the test server, or `None` when PostgreSQL tests skip.
 pub async fn fresh_postgres() -> Option<TestPostgres> {
+    let database = fresh_postgres_unmigrated().await?;
+    database
+        .store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    Some(database)
+}
+
+/// Creates a fresh, empty database on the test server (no schema), or `None` when PostgreSQL tests skip.
+pub async fn fresh_postgres_unmigrated() -> Option<TestPostgres> {
     let admin_url = postgres_admin_url()?;
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
@@ -178,7 +189,6 @@ pub async fn fresh_postgres() -> Option<TestPostgres> {
     let store = PostgresStore::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
     Some(TestPostgres {
         store: Arc::new(store),
         url,

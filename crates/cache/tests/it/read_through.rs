@@ -131,6 +131,24 @@ async fn a_symbol_listed_in_2023_is_not_asked_again_for_the_years_before(backend
     let second = get(&harness, "ARM", thirty_five_years()).await;
     assert_eq!(harness.upstream.count(), 0);
     assert_eq!(second.bars, first.bars);
+    let explanation = harness
+        .cache
+        .explain_coverage(&symbol("ARM"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        explanation.covered,
+        vec![range(date(1990, 1, 2), date(2025, 12, 31))]
+    );
+    assert_eq!(explanation.barless.len(), 1, "{:?}", explanation.barless);
+    assert_eq!(
+        explanation.barless[0].range,
+        range(date(1990, 1, 2), date(2023, 9, 13))
+    );
+    assert_eq!(
+        explanation.barless[0].reason,
+        marketcache_domain::CoverageReason::BeforeFirstTrade
+    );
 }
 
 async fn force_refresh_fetches_every_chunk_again_without_duplicating_rows(backend: Backend) {

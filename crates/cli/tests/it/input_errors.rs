@@ -158,3 +158,21 @@ fn help_and_version_exit_zero_without_touching_a_database() {
     assert!(!sandbox.db_path().exists());
     assert!(!sandbox.default_db_path().exists());
 }
+
+#[test]
+fn dates_before_1900_are_rejected_naming_the_field_and_the_rule() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["get", "AAPL", "--start", "1899-12-31"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("start 1899-12-31 is out of range"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("between 1900-01-01 and 2199-12-31"),
+        "{}",
+        run.stderr
+    );
+    assert!(!sandbox.db_path().exists());
+}

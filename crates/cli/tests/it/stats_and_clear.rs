@@ -284,3 +284,33 @@ fn clear_of_one_symbol_before_a_day_leaves_other_symbols_alone() {
     );
     assert_eq!(sandbox.stored_bars("MSFT").len(), 253);
 }
+
+#[test]
+fn stats_for_one_symbol_explains_the_days_before_its_listing() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["get", "ARM", "--start", "2023-01-01", "--end", "2023-12-31"])
+        .expect_code(0);
+
+    let run = sandbox.run(&["stats", "--symbol", "arm"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("ARM: covered 2023-01-03..2023-12-29"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("synthetic"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("2023-01-03..2023-09-13")
+            && run.stdout.contains("before the first trade"),
+        "{}",
+        run.stdout
+    );
+
+    let json = sandbox.run(&["stats", "--symbol", "ARM", "--json"]);
+    json.expect_code(0);
+    let value = json.stdout_json();
+    assert_eq!(value["barless"][0]["reason"], "before_first_trade");
+    assert_eq!(value["barless"][0]["range"]["end"], "2023-09-13");
+    assert_eq!(value["spans"].as_array().map(Vec::len), Some(2));
+}
