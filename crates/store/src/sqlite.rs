@@ -131,6 +131,10 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     connection
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
+    // A 32 MiB page cache (allocated only as used) keeps the B-tree pages of bulk upserts in
+    // memory; checkpoints every 16 MiB of WAL instead of 4 amortise their fsyncs over more bars.
+    connection.pragma_update(None, "cache_size", -32_768)?;
+    connection.pragma_update(None, "wal_autocheckpoint", 4_096)?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(connection)
 }
