@@ -53,7 +53,7 @@ pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
     let store = marketcache_store::connect(&database_url).await?;
     let steps = store.migrate().await?;
     print_migration(&store.describe(), &steps);
-    let cache = MarketDataCache::new(store, source, clock);
+    let cache = MarketDataCache::new(store, source, clock.clone());
 
     let span = DateRange::new(day(1990, 1, 1), day(2025, 12, 31))?;
     let tickers = &settings.tickers;
@@ -110,17 +110,31 @@ pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
             (response.bars.len(), response.report)
         }
     };
-    let mut cached_times = Vec::new();
-    let mut cached = None;
+    // A later analysis in a new process finds nothing in memory and reads the database; one in
+    // the same long-running process (server, optimizer) is served from the in-memory copy.
+    let mut database_times = Vec::new();
+    let mut memory_times = Vec::new();
+    let mut last = None;
     for _ in 0..5 {
-        let response = cache.get_bars(&aapl, span, GetOptions::default()).await?;
-        cached_times.push(response.report.elapsed);
-        cached = Some(response);
+        let fresh_process =
+            MarketDataCache::new(cache.store().clone(), cache.source().clone(), clock.clone());
+        let from_database = fresh_process
+            .get_bars(&aapl, span, GetOptions::default())
+            .await?;
+        database_times.push(from_database.report.elapsed);
+        let from_memory = fresh_process
+            .get_bars(&aapl, span, GetOptions::default())
+            .await?;
+        memory_times.push(from_memory.report.elapsed);
+        last = Some(from_database);
     }
-    cached_times.sort();
-    let cached_median = cached_times[cached_times.len() / 2];
-    let cached = cached.context("no cached read was made")?;
-    let speedup = cold_report.elapsed.as_secs_f64() / cached_median.as_secs_f64().max(1e-9);
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (database_median, memory_median) = (median(&mut database_times), median(&mut memory_times));
+    let cached = last.context("no cached read was made")?;
+    let speedup = cold_report.elapsed.as_secs_f64() / database_median.as_secs_f64().max(1e-9);
 
     println!(
         "\nStep 2: Performance Expectations, measured (AAPL {} to {})",
@@ -135,11 +149,16 @@ pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
     );
     println!(
         "  Subsequent runs:         {:>9}, {:>3} API calls, {} bars from the database (median of 5)",
-        human_duration(cached_median),
+        human_duration(database_median),
         cached.report.upstream_requests,
         cached.report.cached_bars
     );
-    println!("  Speed-up:                {speedup:.0}x");
+    println!(
+        "  Same process again:      {:>9}, {:>3} API calls (in-memory copy, checked against the database)",
+        human_duration(memory_median),
+        0
+    );
+    println!("  Speed-up:                {speedup:.0}x (cold vs. database)");
 
     let stats = cache.stats().await?;
     let per_bar = stats.bar_table_bytes as f64 / stats.total_bars.max(1) as f64;
