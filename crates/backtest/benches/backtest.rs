@@ -1,0 +1,56 @@
+//! Where the backtest CPU goes, on the shared 9,067-bar fixture: one SMA-crossover backtest,
+//! and the whole 11,900-combination grid (fast 5..100 × slow 10..300:2, fast < slow).
+
+#[path = "../tests/it/fixture.rs"]
+mod fixture;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use marketcache_backtest::{
+    ParamRange, PriceSeries, RankMetric, Settings, SmaCross, SmaCrossGrid, run,
+};
+
+fn single_backtest(c: &mut Criterion) {
+    let bars = fixture::aapl_bars();
+    let strategy = SmaCross::new(50, 200).unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("sma_cross_backtest_9067_bars");
+    group.throughput(Throughput::Elements(bars.len() as u64));
+    group.bench_function("fast_50_slow_200", |b| {
+        b.iter(|| {
+            let series = PriceSeries::new(black_box(&bars));
+            let report = series.and_then(|series| run(&series, &strategy, &Settings::default()));
+            assert!(report.is_ok_and(|r| r.metrics.trades == 22));
+        })
+    });
+    group.finish();
+}
+
+fn whole_grid(c: &mut Criterion) {
+    let bars = fixture::aapl_bars();
+    let range = |parameter: &str, text: &str| {
+        ParamRange::parse(parameter, text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (fast, slow) = (range("fast", "5..100"), range("slow", "10..300:2"));
+    let mut group = c.benchmark_group("sma_cross_grid_11900_combinations");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
+    // Elements are combinations, so criterion's throughput reads as combinations per second.
+    group.throughput(Throughput::Elements(11_900));
+    group.bench_function("build_and_rank_top_10_by_sharpe", |b| {
+        b.iter(|| {
+            let series = PriceSeries::new(black_box(&bars)).unwrap_or_else(|e| panic!("{e}"));
+            let grid = SmaCrossGrid::new(&series, fast, slow, Settings::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let outcome = grid.rank(RankMetric::Sharpe, 10);
+            assert_eq!(outcome.evaluated, 11_900);
+            outcome
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, single_backtest, whole_grid);
+criterion_main!(benches);

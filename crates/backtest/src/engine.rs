@@ -1,0 +1,526 @@
+//! The engine: fills signals at the close, long-only, all in and all out, and the runner around it.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::BacktestError;
+use crate::metrics::{Metrics, TradeTally};
+use crate::params::ParamValue;
+use crate::series::PriceSeries;
+use crate::strategy::{Signals, Strategy};
+
+/// Cash and costs of a backtest; vectorbt's `from_signals` defaults unless changed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Settings {
+    initial_cash: f64,
+    fees: f64,
+    slippage: f64,
+}
+
+impl Default for Settings {
+    /// 10,000 of cash, no fees, no slippage.
+    fn default() -> Self {
+        Self {
+            initial_cash: 10_000.0,
+            fees: 0.0,
+            slippage: 0.0,
+        }
+    }
+}
+
+impl Settings {
+    /// Checked settings: `initial_cash` finite and positive, `fees` (a fraction of the traded
+    /// value, paid on both sides) and `slippage` (a fraction of the close, against the trader)
+    /// in `[0, 1)`.
+    pub fn new(initial_cash: f64, fees: f64, slippage: f64) -> Result<Self, BacktestError> {
+        let invalid = |setting, value, rule| {
+            Err(BacktestError::InvalidSetting {
+                setting,
+                value,
+                rule,
+            })
+        };
+        if !(initial_cash.is_finite() && initial_cash > 0.0) {
+            return invalid("initial_cash", initial_cash, "must be finite and positive");
+        }
+        if !(0.0..1.0).contains(&fees) {
+            return invalid("fees", fees, "must be a fraction in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&slippage) {
+            return invalid("slippage", slippage, "must be a fraction in [0, 1)");
+        }
+        Ok(Self {
+            initial_cash,
+            fees,
+            slippage,
+        })
+    }
+
+    /// The cash at the start.
+    pub fn initial_cash(&self) -> f64 {
+        self.initial_cash
+    }
+
+    /// Fees as a fraction of the traded value.
+    pub fn fees(&self) -> f64 {
+        self.fees
+    }
+
+    /// Slippage as a fraction of the close.
+    pub fn slippage(&self) -> f64 {
+        self.slippage
+    }
+}
+
+/// One round trip: bought at an entry signal, sold at the next exit signal or still open.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Trade {
+    /// The bar whose close filled the entry.
+    pub entry_date: NaiveDate,
+    /// The fill price of the entry, slippage included.
+    pub entry_price: f64,
+    /// Shares bought (fractional).
+    pub shares: f64,
+    /// Fees paid on entry.
+    pub entry_fees: f64,
+    /// The bar whose close filled the exit; `None` while the trade is open at the end.
+    pub exit_date: Option<NaiveDate>,
+    /// The fill price of the exit; for an open trade, the last close.
+    pub exit_price: f64,
+    /// Fees paid on exit (none for an open trade).
+    pub exit_fees: f64,
+    /// Profit or loss in cash, fees included; an open trade is valued at the last close.
+    pub pnl: f64,
+    /// `pnl` as a fraction of the cash spent on entry, fees included.
+    pub return_rate: f64,
+}
+
+/// The account at one bar's close, after that bar's fill.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EquityPoint {
+    /// The bar's date.
+    pub date: NaiveDate,
+    /// Cash held.
+    pub cash: f64,
+    /// Shares held.
+    pub shares: f64,
+    /// `cash + shares * close` at the bar's close.
+    pub equity: f64,
+}
+
+/// Everything a single backtest produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestReport {
+    /// The strategy's catalog name.
+    pub strategy: &'static str,
+    /// The strategy's parameter values.
+    pub parameters: Vec<(&'static str, ParamValue)>,
+    /// The settings it ran with.
+    pub settings: Settings,
+    /// The summary numbers.
+    pub metrics: Metrics,
+    /// Every round trip, the open one last.
+    pub trades: Vec<Trade>,
+    /// The account at every bar.
+    pub equity_curve: Vec<EquityPoint>,
+}
+
+/// Backtests `strategy` over `series` with `settings`.
+pub fn run(
+    series: &PriceSeries<'_>,
+    strategy: &dyn Strategy,
+    settings: &Settings,
+) -> Result<BacktestReport, BacktestError> {
+    let signals = strategy.signals(series);
+    if signals.entries.len() != series.len() || signals.exits.len() != series.len() {
+        return Err(BacktestError::SignalLength {
+            strategy: strategy.name().to_owned(),
+            bars: series.len(),
+            entries: signals.entries.len(),
+            exits: signals.exits.len(),
+        });
+    }
+    let closes = series.closes();
+    let dates = series.dates();
+    let mut equity = vec![0.0; series.len()];
+    let mut recorder = FullRecorder::new(series);
+    let feed = &mut SliceFeed::new(&signals);
+    let tally = simulate(closes, settings, feed, &mut recorder, &mut equity);
+    let metrics = Metrics::new(&tally, &equity, |index| dates[index], settings);
+    let (trades, equity_curve) = recorder.finish();
+    Ok(BacktestReport {
+        strategy: strategy.name(),
+        parameters: strategy.parameters(),
+        settings: *settings,
+        metrics,
+        trades,
+        equity_curve,
+    })
+}
+
+/// What a strategy asks for at one bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Hold,
+    Enter,
+    Exit,
+}
+
+/// Signals bar by bar; a trait so the grid can compute them on the fly without a vector.
+pub(crate) trait SignalFeed {
+    fn signal(&mut self, index: usize) -> Signal;
+}
+
+/// Signals read from a [`Signals`] computed beforehand.
+pub(crate) struct SliceFeed<'a> {
+    entries: &'a [bool],
+    exits: &'a [bool],
+}
+
+impl<'a> SliceFeed<'a> {
+    pub(crate) fn new(signals: &'a Signals) -> Self {
+        Self {
+            entries: &signals.entries,
+            exits: &signals.exits,
+        }
+    }
+}
+
+impl SignalFeed for SliceFeed<'_> {
+    #[inline(always)]
+    fn signal(&mut self, index: usize) -> Signal {
+        match (self.entries[index], self.exits[index]) {
+            (true, false) => Signal::Enter,
+            (false, true) => Signal::Exit,
+            // Both at once cancel out, as in vectorbt's default `conflict_mode='ignore'`.
+            _ => Signal::Hold,
+        }
+    }
+}
+
+/// Observes fills and the account; the grid passes `()` so the loop records nothing.
+pub(crate) trait Recorder {
+    fn entered(&mut self, _index: usize, _price: f64, _shares: f64, _fees: f64, _cost: f64) {}
+    fn exited(&mut self, _index: usize, _price: f64, _fees: f64, _proceeds: f64) {}
+    fn marked(&mut self, _index: usize, _cash: f64, _shares: f64, _equity: f64) {}
+}
+
+impl Recorder for () {}
+
+/// The one simulation loop behind both single backtests and the grid; writes the equity at
+/// each bar's close into `equity` (one slot per close).
+///
+/// Per bar: apply the signal at the close (entry only when flat, exit only when long), then
+/// value the account at the close. Entries spend all cash on fractional shares; exits sell all.
+#[inline(always)]
+pub(crate) fn simulate<F: SignalFeed, R: Recorder>(
+    closes: &[f64],
+    settings: &Settings,
+    feed: &mut F,
+    recorder: &mut R,
+    equity: &mut [f64],
+) -> TradeTally {
+    let buy_factor = 1.0 + settings.slippage;
+    let sell_factor = 1.0 - settings.slippage;
+    let fees = settings.fees;
+    let mut cash = settings.initial_cash;
+    let mut shares = 0.0;
+    let mut long = false;
+    let mut entry_cost = 0.0;
+    let mut tally = TradeTally::default();
+    for (index, (&close, equity)) in closes.iter().zip(equity.iter_mut()).enumerate() {
+        match feed.signal(index) {
+            Signal::Enter if !long => {
+                let price = close * buy_factor;
+                // With no fees and no slippage this is exactly cash / close, vectorbt's route.
+                shares = cash / (price * (1.0 + fees));
+                recorder.entered(index, price, shares, shares * price * fees, cash);
+                entry_cost = cash;
+                cash = 0.0;
+                long = true;
+                tally.trades += 1;
+            }
+            Signal::Exit if long => {
+                let price = close * sell_factor;
+                let gross = shares * price;
+                let paid = gross * fees;
+                cash = gross - paid;
+                recorder.exited(index, price, paid, cash);
+                tally.closed_trades += 1;
+                tally.winning_trades += usize::from(cash > entry_cost);
+                tally.closed_return_sum += cash / entry_cost - 1.0;
+                shares = 0.0;
+                long = false;
+            }
+            _ => {}
+        }
+        *equity = cash + shares * close;
+        tally.bars_in_market += usize::from(long);
+        recorder.marked(index, cash, shares, *equity);
+    }
+    tally
+}
+
+/// Records trades and the equity curve for a [`BacktestReport`].
+struct FullRecorder<'a> {
+    dates: &'a [NaiveDate],
+    closes: &'a [f64],
+    trades: Vec<Trade>,
+    equity_curve: Vec<EquityPoint>,
+    open_cost: f64,
+}
+
+impl<'a> FullRecorder<'a> {
+    fn new(series: &'a PriceSeries<'_>) -> Self {
+        Self {
+            dates: series.dates(),
+            closes: series.closes(),
+            trades: Vec::new(),
+            equity_curve: Vec::with_capacity(series.len()),
+            open_cost: 0.0,
+        }
+    }
+
+    /// The trades, a still-open one valued at the last close, and the equity curve.
+    fn finish(mut self) -> (Vec<Trade>, Vec<EquityPoint>) {
+        if let (Some(trade), Some(last_close)) = (self.trades.last_mut(), self.closes.last())
+            && trade.exit_date.is_none()
+        {
+            trade.exit_price = *last_close;
+            trade.pnl = trade.shares * last_close - self.open_cost;
+            trade.return_rate = trade.pnl / self.open_cost;
+        }
+        (self.trades, self.equity_curve)
+    }
+}
+
+impl Recorder for FullRecorder<'_> {
+    fn entered(&mut self, index: usize, price: f64, shares: f64, fees: f64, cost: f64) {
+        self.open_cost = cost;
+        self.trades.push(Trade {
+            entry_date: self.dates[index],
+            entry_price: price,
+            shares,
+            entry_fees: fees,
+            exit_date: None,
+            exit_price: f64::NAN,
+            exit_fees: 0.0,
+            pnl: 0.0,
+            return_rate: 0.0,
+        });
+    }
+
+    fn exited(&mut self, index: usize, price: f64, fees: f64, proceeds: f64) {
+        if let Some(trade) = self.trades.last_mut() {
+            trade.exit_date = Some(self.dates[index]);
+            trade.exit_price = price;
+            trade.exit_fees = fees;
+            trade.pnl = proceeds - self.open_cost;
+            trade.return_rate = proceeds / self.open_cost - 1.0;
+        }
+    }
+
+    fn marked(&mut self, index: usize, cash: f64, shares: f64, equity: f64) {
+        self.equity_curve.push(EquityPoint {
+            date: self.dates[index],
+            cash,
+            shares,
+            equity,
+        });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::strategies::{BuyAndHold, SmaCross};
+    use marketcache_domain::Bar;
+
+    /// Bars on consecutive days from 2024-01-01 with the given closes (open = high = low = close).
+    pub(crate) fn bars_from_closes(closes: &[f64]) -> Vec<Bar> {
+        let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
+        closes
+            .iter()
+            .zip(start.iter_days())
+            .map(|(close, date)| {
+                Bar::try_new(date, *close, *close, *close, *close, 1)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
+    }
+
+    /// Runs hand-made signals through the engine.
+    pub(crate) fn run_signals(
+        closes: &[f64],
+        entries: &[usize],
+        exits: &[usize],
+        settings: &Settings,
+    ) -> BacktestReport {
+        #[derive(Debug)]
+        struct Fixed(Signals);
+        impl Strategy for Fixed {
+            fn name(&self) -> &'static str {
+                "fixed"
+            }
+            fn parameters(&self) -> Vec<(&'static str, ParamValue)> {
+                Vec::new()
+            }
+            fn signals(&self, _: &PriceSeries<'_>) -> Signals {
+                self.0.clone()
+            }
+        }
+        let mut signals = Signals::none(closes.len());
+        entries.iter().for_each(|i| signals.entries[*i] = true);
+        exits.iter().for_each(|i| signals.exits[*i] = true);
+        let bars = bars_from_closes(closes);
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        run(&series, &Fixed(signals), settings).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_round_trip_buys_all_at_the_entry_close_and_sells_all_at_the_exit_close() {
+        let report = run_signals(
+            &[10.0, 8.0, 10.0, 12.0, 6.0],
+            &[1],
+            &[3],
+            &Settings::default(),
+        );
+        let trade = report.trades[0];
+        assert_eq!(trade.shares, 1250.0);
+        assert_eq!(trade.exit_price, 12.0);
+        assert_eq!(trade.pnl, 5000.0);
+        assert_eq!(trade.return_rate, 0.5);
+        let equity: Vec<f64> = report.equity_curve.iter().map(|p| p.equity).collect();
+        assert_eq!(
+            equity,
+            vec![10_000.0, 10_000.0, 12_500.0, 15_000.0, 15_000.0]
+        );
+        assert_eq!(report.metrics.final_equity, 15_000.0);
+    }
+
+    #[test]
+    fn entries_while_long_and_exits_while_flat_do_nothing() {
+        let report = run_signals(
+            &[10.0, 10.0, 20.0, 20.0, 40.0],
+            &[1, 2, 4],
+            &[0, 3],
+            &Settings::default(),
+        );
+        assert_eq!(report.trades.len(), 2, "entry at 1, exit at 3, entry at 4");
+        assert_eq!(
+            report.trades[0].exit_date,
+            Some(report.equity_curve[3].date)
+        );
+        assert_eq!(report.trades[0].pnl, 10_000.0);
+    }
+
+    #[test]
+    fn an_entry_and_an_exit_on_the_same_bar_cancel_out() {
+        let report = run_signals(
+            &[10.0, 20.0, 40.0],
+            &[0, 1, 2],
+            &[1, 2],
+            &Settings::default(),
+        );
+        assert_eq!(
+            (report.metrics.trades, report.metrics.closed_trades),
+            (1, 0)
+        );
+        assert_eq!(report.metrics.final_equity, 40_000.0);
+    }
+
+    #[test]
+    fn an_open_position_is_valued_at_the_last_close_and_counted_as_a_trade() {
+        let bars = bars_from_closes(&[10.0, 12.0, 15.0]);
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        let report =
+            run(&series, &BuyAndHold, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.metrics.trades, 1);
+        assert_eq!(report.metrics.closed_trades, 0);
+        let trade = report.trades[0];
+        assert_eq!(
+            (trade.exit_date, trade.exit_price, trade.pnl),
+            (None, 15.0, 5000.0)
+        );
+        assert_eq!(report.metrics.final_equity, 15_000.0);
+    }
+
+    #[test]
+    fn fees_and_slippage_are_charged_on_both_sides() {
+        let settings = Settings::new(1000.0, 0.01, 0.1).unwrap_or_else(|e| panic!("{e}"));
+        let report = run_signals(&[10.0, 20.0], &[0], &[1], &settings);
+        let trade = report.trades[0];
+        // Buy at 11 with 1% fees: 1000 / 11.11 shares; sell at 18, keep 99%.
+        let shares = 1000.0 / (11.0 * 1.01);
+        assert!((trade.shares - shares).abs() < 1e-12);
+        assert!((trade.entry_fees - shares * 11.0 * 0.01).abs() < 1e-12);
+        assert!((report.metrics.final_equity - shares * 18.0 * 0.99).abs() < 1e-9);
+        // The entry bar is valued at the close, not the fill: 10 * shares.
+        assert!((report.equity_curve[0].equity - shares * 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_naming_the_setting() {
+        for (cash, fees, slippage, named) in [
+            (0.0, 0.0, 0.0, "initial_cash"),
+            (f64::INFINITY, 0.0, 0.0, "initial_cash"),
+            (1.0, -0.1, 0.0, "fees"),
+            (1.0, 1.0, 0.0, "fees"),
+            (1.0, 0.0, f64::NAN, "slippage"),
+        ] {
+            let message = Settings::new(cash, fees, slippage)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                message.as_deref().is_some_and(|m| m.contains(named)),
+                "{message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_or_unordered_bars_are_refused() {
+        assert_eq!(PriceSeries::new(&[]), Err(BacktestError::NoBars));
+        let mut bars = bars_from_closes(&[1.0, 2.0, 3.0]);
+        bars.swap(1, 2);
+        assert!(matches!(
+            PriceSeries::new(&bars),
+            Err(BacktestError::BarsOutOfOrder { previous, date }) if previous > date
+        ));
+        bars[2] = bars[1];
+        assert!(
+            PriceSeries::new(&bars).is_err(),
+            "a repeated date is out of order too"
+        );
+    }
+
+    #[test]
+    fn a_strategy_returning_the_wrong_number_of_signals_is_refused() {
+        #[derive(Debug)]
+        struct Short;
+        impl Strategy for Short {
+            fn name(&self) -> &'static str {
+                "short"
+            }
+            fn parameters(&self) -> Vec<(&'static str, ParamValue)> {
+                Vec::new()
+            }
+            fn signals(&self, _: &PriceSeries<'_>) -> Signals {
+                Signals::none(1)
+            }
+        }
+        let bars = bars_from_closes(&[1.0, 2.0]);
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        let error = run(&series, &Short, &Settings::default()).err();
+        assert!(matches!(
+            error,
+            Some(BacktestError::SignalLength {
+                bars: 2,
+                entries: 1,
+                ..
+            })
+        ));
+        let strategy = SmaCross::new(2, 3).unwrap_or_else(|e| panic!("{e}"));
+        assert!(run(&series, &strategy, &Settings::default()).is_ok());
+    }
+}

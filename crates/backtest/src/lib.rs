@@ -1,0 +1,42 @@
+//! Backtests over daily bars: the strategies, the engine that fills their signals, the metrics
+//! of a run, and the SMA-crossover grid optimizer.
+//!
+//! The engine follows vectorbt's `Portfolio.from_signals` defaults exactly, so results can be
+//! checked against it: signals on each bar's close are filled at that close; long-only, one
+//! position at a time; all cash in on entry (fractional shares), all out on exit; a position
+//! still open at the end is valued at the last close and counted as an open trade; fees and
+//! slippage are optional fractions, zero by default; 10,000 of initial cash by default.
+//!
+//! # Layout
+//! - [`PriceSeries`]: the bars, checked (non-empty, dates strictly increasing) and laid out
+//!   as columns once for every run over them.
+//! - [`Strategy`] and [`catalog`]: a strategy turns bars into signals; new ones plug in by
+//!   implementing the trait and adding a [`StrategyInfo`], without touching the engine.
+//! - [`run`]: one backtest, with its trades, equity curve and [`Metrics`].
+//! - [`SmaCrossGrid`]: thousands of SMA-crossover backtests over shared SMAs, on all cores, keeping
+//!   the best N by a [`RankMetric`]. A grid cell and a single run share one simulation loop, so
+//!   they agree to the bit.
+//!
+//! This crate must stay pure and synchronous: it never does I/O, SQL or async, and knows
+//! nothing of the cache; callers hand it bars (from `get_bars`) and get values back. Every
+//! input (strategy name, parameter, setting, grid range) is checked before anything runs, and
+//! its error names the culprit.
+
+mod engine;
+mod error;
+mod grid;
+pub mod indicators;
+mod metrics;
+mod params;
+mod series;
+mod strategies;
+mod strategy;
+
+pub use engine::{BacktestReport, EquityPoint, Settings, Trade, run};
+pub use error::BacktestError;
+pub use grid::{GridEntry, GridOutcome, SmaCrossGrid};
+pub use metrics::{Metrics, RankMetric, TRADING_DAYS_PER_YEAR};
+pub use params::{ParamKind, ParamRange, ParamSpec, ParamValue, Params, parse_assignment};
+pub use series::PriceSeries;
+pub use strategies::{BuyAndHold, SmaCross};
+pub use strategy::{Signals, Strategy, StrategyInfo, build_strategy, catalog, find_strategy};

@@ -1,0 +1,458 @@
+//! Performance metrics, accumulated bar by bar in one pass and without allocation.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::BacktestError;
+use crate::engine::Settings;
+
+/// Trading days per year, for annualising volatility, Sharpe and Sortino.
+pub const TRADING_DAYS_PER_YEAR: f64 = 252.0;
+
+/// The summary of one backtest.
+///
+/// Returns are per bar: `r[i] = V[i] / V[i-1] - 1` with `V[-1]` the initial cash (as vectorbt),
+/// where `V[i]` is the equity at bar `i`'s close. A metric that is undefined for the run (no
+/// closed trade, no variance, no drawdown) is `None` rather than NaN or infinity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Number of bars simulated.
+    pub bars: usize,
+    /// Date of the first bar.
+    pub first_date: NaiveDate,
+    /// Date of the last bar.
+    pub last_date: NaiveDate,
+    /// Cash at the start.
+    pub initial_cash: f64,
+    /// Cash plus the position valued at the last close.
+    pub final_equity: f64,
+    /// `final_equity / initial_cash - 1`.
+    pub total_return: f64,
+    /// Compound annual growth over calendar time: `(1 + total_return)^(365.25 / days) - 1` with
+    /// `days` from the first to the last date; `None` for a single day.
+    pub cagr: Option<f64>,
+    /// Sample standard deviation (n − 1) of the per-bar returns × √252; `None` under two bars.
+    pub annualized_volatility: Option<f64>,
+    /// Mean per-bar return / its sample standard deviation × √252 (risk-free rate 0).
+    pub sharpe: Option<f64>,
+    /// Mean per-bar return / downside deviation × √252, where the downside deviation is
+    /// √(mean over all bars of min(r, 0)²) (vectorbt's); `None` without a losing bar.
+    pub sortino: Option<f64>,
+    /// The deepest fall from a running peak: min over bars of `V[i] / max(V[0..=i]) - 1`;
+    /// 0 or negative.
+    pub max_drawdown: f64,
+    /// The last bar at the peak before the deepest fall; `None` without a drawdown.
+    pub drawdown_peak: Option<NaiveDate>,
+    /// The bar at the bottom of the deepest fall; `None` without a drawdown.
+    pub drawdown_trough: Option<NaiveDate>,
+    /// CAGR / |max drawdown|; `None` without a drawdown or a CAGR.
+    pub calmar: Option<f64>,
+    /// Entries filled, including a position still open at the end.
+    pub trades: usize,
+    /// Round trips whose exit filled.
+    pub closed_trades: usize,
+    /// Share of closed trades with a positive profit (fees included).
+    pub win_rate: Option<f64>,
+    /// Mean return of the closed trades, each on the cash it spent.
+    pub average_trade_return: Option<f64>,
+    /// Share of bars that ended in the market (entry bars count, exit bars do not).
+    pub exposure: f64,
+}
+
+/// The trade counts behind [`Metrics`], kept by the engine as it fills.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TradeTally {
+    pub(crate) trades: usize,
+    pub(crate) closed_trades: usize,
+    pub(crate) winning_trades: usize,
+    pub(crate) closed_return_sum: f64,
+    pub(crate) bars_in_market: usize,
+}
+
+/// Independent accumulators for the return sums: short dependency chains that the compiler
+/// turns into SIMD, in a pass run once per grid cell.
+const LANES: usize = 4;
+
+/// What the equity series alone decides: per-bar return sums and the deepest drawdown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EquityStats {
+    bars: usize,
+    final_equity: f64,
+    return_sum: f64,
+    return_square_sum: f64,
+    downside_square_sum: f64,
+    max_drawdown: f64,
+    drawdown_peak_index: usize,
+    drawdown_trough_index: usize,
+}
+
+impl EquityStats {
+    /// Reads the equity at each bar's close of a run that started with `initial_cash`.
+    ///
+    /// Variance comes from the sums of returns and of their squares rather than Welford's
+    /// update, which needs a division per bar: daily returns (|r| ≪ 1, mean ≪ sd) lose nothing
+    /// to cancellation at f64.
+    pub(crate) fn of(initial_cash: f64, equity: &[f64]) -> Self {
+        let mut sum = [0.0; LANES];
+        let mut squares = [0.0; LANES];
+        let mut downside = [0.0; LANES];
+        let mut add = |lane: usize, current: f64, previous: f64| {
+            let bar_return = current / previous - 1.0;
+            sum[lane] += bar_return;
+            squares[lane] += bar_return * bar_return;
+            let loss = bar_return.min(0.0);
+            downside[lane] += loss * loss;
+        };
+        if let Some(first) = equity.first() {
+            add(0, *first, initial_cash);
+        }
+        let previous = equity
+            .get(..equity.len().saturating_sub(1))
+            .unwrap_or_default();
+        let current = equity.get(1..).unwrap_or_default();
+        let mut previous_chunks = previous.chunks_exact(LANES);
+        let mut current_chunks = current.chunks_exact(LANES);
+        for (previous, current) in (&mut previous_chunks).zip(&mut current_chunks) {
+            for lane in 0..LANES {
+                add(lane, current[lane], previous[lane]);
+            }
+        }
+        for (previous, current) in previous_chunks
+            .remainder()
+            .iter()
+            .zip(current_chunks.remainder())
+        {
+            add(0, *current, *previous);
+        }
+        let total = |lanes: [f64; LANES]| (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+
+        let mut stats = Self {
+            bars: equity.len(),
+            final_equity: equity.last().copied().unwrap_or(initial_cash),
+            return_sum: total(sum),
+            return_square_sum: total(squares),
+            downside_square_sum: total(downside),
+            max_drawdown: 0.0,
+            drawdown_peak_index: 0,
+            drawdown_trough_index: 0,
+        };
+        stats.find_max_drawdown(equity);
+        stats
+    }
+
+    /// min over bars of `V[i] / max(V[0..=i]) - 1`, with the bars of its peak and trough.
+    fn find_max_drawdown(&mut self, equity: &[f64]) {
+        let mut peak = f64::NEG_INFINITY;
+        let mut peak_index = 0;
+        // Below `peak * floor_factor`, and only there, `equity / peak - 1` can be below the
+        // deepest fall so far, so most bars skip the division. The 1e-12 margin exceeds the
+        // rounding of this product and of the division it stands for: no deeper fall is missed.
+        let mut floor_factor = 1.0 + 1e-12;
+        for (index, value) in equity.iter().enumerate() {
+            // Selects rather than a branch: new peaks come at random while long. `>=` keeps
+            // the last bar at the peak, the day the fall began.
+            let rising = *value >= peak;
+            peak = if rising { *value } else { peak };
+            peak_index = if rising { index } else { peak_index };
+            if *value < peak * floor_factor {
+                let drawdown = value / peak - 1.0;
+                if drawdown < self.max_drawdown {
+                    self.max_drawdown = drawdown;
+                    self.drawdown_peak_index = peak_index;
+                    self.drawdown_trough_index = index;
+                    floor_factor = 1.0 + drawdown + 1e-12;
+                }
+            }
+        }
+    }
+}
+
+impl Metrics {
+    /// The metrics of a run over at least one bar: its trades, its equity at each bar's close,
+    /// the date of each bar by index, and its settings.
+    pub(crate) fn new(
+        trades: &TradeTally,
+        equity: &[f64],
+        date_of: impl Fn(usize) -> NaiveDate,
+        settings: &Settings,
+    ) -> Self {
+        let stats = EquityStats::of(settings.initial_cash(), equity);
+        let first_date = date_of(0);
+        let last_date = date_of(stats.bars.saturating_sub(1));
+        let initial_cash = settings.initial_cash();
+        let final_equity = stats.final_equity;
+        let total_return = final_equity / initial_cash - 1.0;
+        let days = (last_date - first_date).num_days();
+        let cagr =
+            (days > 0).then(|| (final_equity / initial_cash).powf(365.25 / days as f64) - 1.0);
+
+        let count = stats.bars as f64;
+        let mean = stats.return_sum / count;
+        let annualiser = TRADING_DAYS_PER_YEAR.sqrt();
+        let deviation = (stats.bars >= 2).then(|| {
+            let variance = (stats.return_square_sum - stats.return_sum * mean) / (count - 1.0);
+            variance.max(0.0).sqrt()
+        });
+        let downside = (stats.downside_square_sum / count).sqrt();
+
+        let drew_down = stats.max_drawdown < 0.0;
+        let date = |index: usize| drew_down.then(|| date_of(index));
+        let closed = trades.closed_trades as f64;
+        Self {
+            bars: stats.bars,
+            first_date,
+            last_date,
+            initial_cash,
+            final_equity,
+            total_return,
+            cagr,
+            annualized_volatility: deviation.map(|d| d * annualiser),
+            sharpe: deviation
+                .filter(|d| *d > 0.0)
+                .map(|d| mean / d * annualiser),
+            sortino: (downside > 0.0).then(|| mean / downside * annualiser),
+            max_drawdown: stats.max_drawdown,
+            drawdown_peak: date(stats.drawdown_peak_index),
+            drawdown_trough: date(stats.drawdown_trough_index),
+            calmar: cagr
+                .filter(|_| drew_down)
+                .map(|c| c / stats.max_drawdown.abs()),
+            trades: trades.trades,
+            closed_trades: trades.closed_trades,
+            win_rate: (trades.closed_trades > 0).then(|| trades.winning_trades as f64 / closed),
+            average_trade_return: (trades.closed_trades > 0)
+                .then(|| trades.closed_return_sum / closed),
+            exposure: trades.bars_in_market as f64 / count,
+        }
+    }
+}
+
+/// The metric a grid is ranked by; higher is better for every one (drawdowns are negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RankMetric {
+    /// [`Metrics::sharpe`], the default.
+    #[default]
+    Sharpe,
+    /// [`Metrics::sortino`].
+    Sortino,
+    /// [`Metrics::calmar`].
+    Calmar,
+    /// [`Metrics::cagr`].
+    Cagr,
+    /// [`Metrics::total_return`].
+    TotalReturn,
+    /// [`Metrics::final_equity`].
+    FinalEquity,
+    /// [`Metrics::max_drawdown`] (the shallowest ranks first).
+    MaxDrawdown,
+    /// [`Metrics::win_rate`].
+    WinRate,
+    /// [`Metrics::average_trade_return`].
+    AverageTradeReturn,
+}
+
+impl RankMetric {
+    /// Every metric, in the order of help texts.
+    pub const ALL: [RankMetric; 9] = [
+        Self::Sharpe,
+        Self::Sortino,
+        Self::Calmar,
+        Self::Cagr,
+        Self::TotalReturn,
+        Self::FinalEquity,
+        Self::MaxDrawdown,
+        Self::WinRate,
+        Self::AverageTradeReturn,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sharpe => "sharpe",
+            Self::Sortino => "sortino",
+            Self::Calmar => "calmar",
+            Self::Cagr => "cagr",
+            Self::TotalReturn => "total-return",
+            Self::FinalEquity => "final-equity",
+            Self::MaxDrawdown => "max-drawdown",
+            Self::WinRate => "win-rate",
+            Self::AverageTradeReturn => "average-trade-return",
+        }
+    }
+
+    /// This metric's value in `metrics`; `None` where it is undefined (ranks last).
+    pub fn value(self, metrics: &Metrics) -> Option<f64> {
+        match self {
+            Self::Sharpe => metrics.sharpe,
+            Self::Sortino => metrics.sortino,
+            Self::Calmar => metrics.calmar,
+            Self::Cagr => metrics.cagr,
+            Self::TotalReturn => Some(metrics.total_return),
+            Self::FinalEquity => Some(metrics.final_equity),
+            Self::MaxDrawdown => Some(metrics.max_drawdown),
+            Self::WinRate => metrics.win_rate,
+            Self::AverageTradeReturn => metrics.average_trade_return,
+        }
+    }
+}
+
+impl fmt::Display for RankMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for RankMetric {
+    type Err = BacktestError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let wanted = text.trim().to_ascii_lowercase().replace('_', "-");
+        Self::ALL
+            .into_iter()
+            .find(|metric| metric.name() == wanted)
+            .ok_or_else(|| BacktestError::UnknownMetric {
+                name: text.to_owned(),
+                known: Self::ALL.map(Self::name).join(", "),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::tests::run_signals;
+
+    fn close(actual: f64, expected: f64) -> bool {
+        (actual - expected).abs() <= 1e-12 * expected.abs().max(1.0)
+    }
+
+    fn assert_close(actual: Option<f64>, expected: f64, what: &str) {
+        assert!(
+            actual.is_some_and(|a| close(a, expected)),
+            "{what}: {actual:?}, expected {expected}"
+        );
+    }
+
+    /// Closes 10, 11, 9, 12, 8 on 2024-01-01..05; long from bar 0's close to bar 3's close.
+    /// Equity: 10000, 11000, 9000, 12000, 12000.
+    fn round_trip() -> Metrics {
+        run_signals(
+            &[10.0, 11.0, 9.0, 12.0, 8.0],
+            &[0],
+            &[3],
+            &Settings::default(),
+        )
+        .metrics
+    }
+
+    #[test]
+    fn total_return_and_final_equity_follow_the_last_equity() {
+        let metrics = round_trip();
+        assert_eq!(metrics.final_equity, 12_000.0);
+        assert!(close(metrics.total_return, 0.2));
+    }
+
+    #[test]
+    fn cagr_compounds_over_calendar_days() {
+        // Four days from the first to the last bar.
+        assert_close(round_trip().cagr, 1.2_f64.powf(365.25 / 4.0) - 1.0, "cagr");
+    }
+
+    #[test]
+    fn volatility_sharpe_and_sortino_use_per_bar_returns_annualised_over_252_days() {
+        let returns = [0.0, 0.1, -2.0 / 11.0, 1.0 / 3.0, 0.0];
+        let mean = returns.iter().sum::<f64>() / 5.0;
+        let variance = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / 4.0;
+        let downside = ((2.0_f64 / 11.0).powi(2) / 5.0).sqrt();
+        let metrics = round_trip();
+        assert_close(
+            metrics.annualized_volatility,
+            variance.sqrt() * 252f64.sqrt(),
+            "volatility",
+        );
+        assert_close(
+            metrics.sharpe,
+            mean / variance.sqrt() * 252f64.sqrt(),
+            "sharpe",
+        );
+        assert_close(metrics.sortino, mean / downside * 252f64.sqrt(), "sortino");
+    }
+
+    #[test]
+    fn max_drawdown_reports_its_depth_peak_and_trough_dates_and_calmar() {
+        let metrics = round_trip();
+        assert!(close(metrics.max_drawdown, 9000.0 / 11_000.0 - 1.0));
+        assert_eq!(metrics.drawdown_peak, NaiveDate::from_ymd_opt(2024, 1, 2));
+        assert_eq!(metrics.drawdown_trough, NaiveDate::from_ymd_opt(2024, 1, 3));
+        let cagr = 1.2_f64.powf(365.25 / 4.0) - 1.0;
+        assert_close(metrics.calmar, cagr / (2.0 / 11.0), "calmar");
+    }
+
+    #[test]
+    fn the_peak_date_is_the_last_bar_at_the_peak_before_the_fall() {
+        // Flat in cash for three bars, then long into a loss: the peak is the entry bar.
+        let metrics = run_signals(&[5.0, 6.0, 10.0, 5.0], &[2], &[], &Settings::default()).metrics;
+        assert_eq!(metrics.max_drawdown, -0.5);
+        assert_eq!(metrics.drawdown_peak, NaiveDate::from_ymd_opt(2024, 1, 3));
+        assert_eq!(metrics.drawdown_trough, NaiveDate::from_ymd_opt(2024, 1, 4));
+    }
+
+    #[test]
+    fn trade_counts_win_rate_and_average_trade_cover_closed_trades() {
+        // Win +20% (10 -> 12), loss -50% (12 -> 6), then an open trade (6 -> 9).
+        let closes = [10.0, 12.0, 12.0, 6.0, 6.0, 9.0];
+        let metrics = run_signals(&closes, &[0, 2, 4], &[1, 3], &Settings::default()).metrics;
+        assert_eq!((metrics.trades, metrics.closed_trades), (2 + 1, 2));
+        assert_close(metrics.win_rate, 0.5, "win rate");
+        assert_close(
+            metrics.average_trade_return,
+            (0.2 - 0.5) / 2.0,
+            "average trade",
+        );
+        assert_eq!(metrics.final_equity, 9000.0);
+    }
+
+    #[test]
+    fn exposure_counts_bars_that_end_in_the_market() {
+        // Long at the close of bars 1 and 2; the exit bar 3 ends flat: 2 of 5 bars.
+        let metrics =
+            run_signals(&[1.0, 1.0, 1.0, 1.0, 1.0], &[1], &[3], &Settings::default()).metrics;
+        assert_eq!(metrics.exposure, 0.4);
+    }
+
+    #[test]
+    fn metrics_without_a_meaning_for_the_run_are_none() {
+        let metrics = run_signals(&[10.0, 11.0, 12.0], &[], &[], &Settings::default()).metrics;
+        assert_eq!(metrics.total_return, 0.0);
+        assert_eq!(metrics.annualized_volatility, Some(0.0));
+        assert_eq!(
+            (metrics.sharpe, metrics.sortino, metrics.calmar),
+            (None, None, None)
+        );
+        assert_eq!(
+            (metrics.win_rate, metrics.average_trade_return),
+            (None, None)
+        );
+        assert_eq!(
+            (metrics.drawdown_peak, metrics.drawdown_trough),
+            (None, None)
+        );
+        let single = run_signals(&[10.0], &[0], &[], &Settings::default()).metrics;
+        assert_eq!((single.cagr, single.annualized_volatility), (None, None));
+    }
+
+    #[test]
+    fn rank_metrics_parse_by_name_and_unknown_ones_are_named() {
+        assert_eq!(
+            "total_return".parse::<RankMetric>(),
+            Ok(RankMetric::TotalReturn)
+        );
+        assert_eq!("Sharpe".parse::<RankMetric>(), Ok(RankMetric::Sharpe));
+        let message = "omega".parse::<RankMetric>().err().map(|e| e.to_string());
+        assert!(message.as_deref().is_some_and(|m| m.contains("'omega'")));
+    }
+}

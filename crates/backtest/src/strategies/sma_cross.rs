@@ -1,0 +1,301 @@
+//! SMA crossover: long while the fast simple moving average is above the slow one.
+
+use std::cmp::Ordering;
+
+use crate::BacktestError;
+use crate::engine::Signal;
+use crate::indicators::{prefix_sums, sma_at};
+use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
+use crate::series::PriceSeries;
+use crate::strategy::{Signals, Strategy, StrategyInfo};
+
+/// Enters when the fast SMA of closes crosses above the slow one, exits when it crosses below.
+///
+/// The crossing rule is vectorbt's `crossed_above`: at bar `i`, `fast[i] > slow[i]` and
+/// `fast[i-1] <= slow[i-1]`, and fast has been strictly below slow on some bar since both SMAs
+/// became defined. The exit is the mirror image. So the first signal after the warm-up is never
+/// an entry into a trend already under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmaCross {
+    fast: usize,
+    slow: usize,
+}
+
+/// The fast window's spec.
+pub(crate) const FAST: ParamSpec = ParamSpec {
+    name: "fast",
+    description: "fast SMA window in bars",
+    kind: ParamKind::Integer { min: 1, max: 9_999 },
+};
+/// The slow window's spec.
+pub(crate) const SLOW: ParamSpec = ParamSpec {
+    name: "slow",
+    description: "slow SMA window in bars (above fast)",
+    kind: ParamKind::Integer {
+        min: 2,
+        max: 10_000,
+    },
+};
+
+impl SmaCross {
+    /// Its catalog entry.
+    pub const INFO: StrategyInfo = StrategyInfo {
+        name: "sma-cross",
+        description: "Long while the fast SMA of closes is above the slow SMA",
+        parameters: &[FAST, SLOW],
+        build,
+    };
+
+    /// An SMA crossover; windows must be within their ranges and `fast < slow`.
+    pub fn new(fast: usize, slow: usize) -> Result<Self, BacktestError> {
+        for (spec, value) in [(FAST, fast), (SLOW, slow)] {
+            spec.parse(&value.to_string())?;
+        }
+        if fast >= slow {
+            return Err(BacktestError::Constraint {
+                parameter: FAST.name,
+                reason: format!("fast ({fast}) must be below slow ({slow})"),
+            });
+        }
+        Ok(Self { fast, slow })
+    }
+
+    /// The fast window in bars.
+    pub fn fast(&self) -> usize {
+        self.fast
+    }
+
+    /// The slow window in bars.
+    pub fn slow(&self) -> usize {
+        self.slow
+    }
+}
+
+fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
+    let window = |spec: ParamSpec| {
+        params
+            .integer(spec.name)
+            .and_then(|value| usize::try_from(value).ok())
+            .ok_or(BacktestError::MissingParameter {
+                strategy: SmaCross::INFO.name,
+                parameter: spec.name,
+            })
+    };
+    Ok(Box::new(SmaCross::new(window(FAST)?, window(SLOW)?)?))
+}
+
+impl Strategy for SmaCross {
+    fn name(&self) -> &'static str {
+        Self::INFO.name
+    }
+
+    fn parameters(&self) -> Vec<(&'static str, ParamValue)> {
+        // Windows are at most 10,000 (checked in `new`), so they always fit an i64.
+        let integer = |value: usize| ParamValue::Integer(i64::try_from(value).unwrap_or(i64::MAX));
+        vec![
+            (FAST.name, integer(self.fast)),
+            (SLOW.name, integer(self.slow)),
+        ]
+    }
+
+    fn signals(&self, series: &PriceSeries<'_>) -> Signals {
+        let sums = prefix_sums(series.closes());
+        let mut crossing = Crossing::default();
+        let mut signals = Signals::none(series.len());
+        for bar in 0..series.len() {
+            match crossing.step(sma_relation(&sums, self.fast, self.slow, bar)) {
+                Signal::Enter => signals.entries[bar] = true,
+                Signal::Exit => signals.exits[bar] = true,
+                Signal::Hold => {}
+            }
+        }
+        signals
+    }
+}
+
+/// How the fast SMA compares with the slow one at `bar` (`None` while either is undefined):
+/// exactly the comparison of the two [`sma_at`] values, mostly without their divisions.
+///
+/// The SMAs are `a / fast` and `b / slow` for window sums `a`, `b` ≥ 0, so `a * slow` against
+/// `b * fast` orders them whenever the products differ by more than 1e-12 relative, far beyond
+/// their rounding and that of the divisions. Near-ties, where rounding decides, take the
+/// divisions themselves. Two divisions per bar were most of a single backtest's time.
+#[inline(always)]
+pub(crate) fn sma_relation(sums: &[f64], fast: usize, slow: usize, bar: usize) -> Option<Ordering> {
+    let window_sum = |window: usize| match (bar + 1).cmp(&window) {
+        Ordering::Less => None,
+        Ordering::Equal => Some(sums[bar]),
+        Ordering::Greater => Some(sums[bar] - sums[bar - window]),
+    };
+    let (fast_sum, slow_sum) = (window_sum(fast)?, window_sum(slow)?);
+    let fast_scaled = fast_sum * slow as f64;
+    let slow_scaled = slow_sum * fast as f64;
+    if fast_scaled > slow_scaled * (1.0 + 1e-12) {
+        Some(Ordering::Greater)
+    } else if slow_scaled > fast_scaled * (1.0 + 1e-12) {
+        Some(Ordering::Less)
+    } else {
+        sma_at(sums, fast, bar).partial_cmp(&sma_at(sums, slow, bar))
+    }
+}
+
+/// The state of the crossover rule as it walks the bars, fed how fast compares with slow.
+///
+/// `None` (an SMA not yet defined) is neither below nor above, so warm-up bars neither signal
+/// nor count as "fast was below slow".
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Crossing {
+    previous_at_or_below: bool,
+    previous_at_or_above: bool,
+    seen_below: bool,
+    seen_above: bool,
+}
+
+impl Crossing {
+    /// The signal at a bar where fast compares with slow as `relation`.
+    #[inline(always)]
+    pub(crate) fn step(&mut self, relation: Option<Ordering>) -> Signal {
+        self.step_flags(
+            relation == Some(Ordering::Greater),
+            relation == Some(Ordering::Less),
+            matches!(relation, Some(Ordering::Less | Ordering::Equal)),
+            matches!(relation, Some(Ordering::Greater | Ordering::Equal)),
+        )
+    }
+
+    /// The signal at a bar whose SMAs are `fast` and `slow` (`NaN` while undefined); the
+    /// grid's form, the same as `step(fast.partial_cmp(&slow))` without its branches.
+    #[inline(always)]
+    pub(crate) fn step_values(&mut self, fast: f64, slow: f64) -> Signal {
+        self.step_flags(fast > slow, fast < slow, fast <= slow, fast >= slow)
+    }
+
+    #[inline(always)]
+    fn step_flags(
+        &mut self,
+        above: bool,
+        below: bool,
+        at_or_below: bool,
+        at_or_above: bool,
+    ) -> Signal {
+        // `&` rather than `&&`: flags, not branches, in the grid's hot loop.
+        let enter = above & self.previous_at_or_below & self.seen_below;
+        let exit = below & self.previous_at_or_above & self.seen_above;
+        self.seen_below |= below;
+        self.seen_above |= above;
+        self.previous_at_or_below = at_or_below;
+        self.previous_at_or_above = at_or_above;
+        if enter {
+            Signal::Enter
+        } else if exit {
+            Signal::Exit
+        } else {
+            Signal::Hold
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The signals of a crossover of two given series.
+    fn crossing_signals(fast: &[f64], slow: &[f64]) -> Signals {
+        let mut crossing = Crossing::default();
+        let mut signals = Signals::none(fast.len());
+        for (index, (fast, slow)) in fast.iter().zip(slow).enumerate() {
+            match crossing.step_values(*fast, *slow) {
+                Signal::Enter => signals.entries[index] = true,
+                Signal::Exit => signals.exits[index] = true,
+                Signal::Hold => {}
+            }
+        }
+        signals
+    }
+
+    fn flags(values: &[bool]) -> Vec<usize> {
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(index, flag)| flag.then_some(index))
+            .collect()
+    }
+
+    #[test]
+    fn crossings_signal_on_the_bar_where_fast_passes_slow() {
+        // fast - slow: undefined, -1, 0, +1, +2, -1, 0, 0, +1
+        let nan = f64::NAN;
+        let fast = [nan, 1.0, 2.0, 4.0, 5.0, 2.0, 3.0, 3.0, 4.0];
+        let slow = [nan, 2.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0];
+        let signals = crossing_signals(&fast, &slow);
+        // Entry at 3 (previous tie after a bar below); exit at 5; entry at 8 after two ties.
+        assert_eq!(flags(&signals.entries), vec![3, 8]);
+        assert_eq!(flags(&signals.exits), vec![5]);
+    }
+
+    #[test]
+    fn no_entry_into_a_trend_already_under_way_when_the_smas_appear() {
+        // Fast is above slow from the first defined bar: vectorbt waits for a bar below first.
+        let fast = [f64::NAN, 5.0, 6.0, 5.0, 2.0, 4.0];
+        let slow = [f64::NAN, 3.0, 3.0, 3.0, 3.0, 3.0];
+        let signals = crossing_signals(&fast, &slow);
+        assert_eq!(flags(&signals.entries), vec![5]);
+        assert_eq!(flags(&signals.exits), vec![4]);
+    }
+
+    #[test]
+    fn a_tie_then_a_rise_is_no_entry_without_a_bar_below() {
+        let fast = [3.0, 3.0, 4.0];
+        let slow = [3.0, 3.0, 3.0];
+        assert!(crossing_signals(&fast, &slow).entries.iter().all(|e| !e));
+    }
+
+    #[test]
+    fn sma_cross_signals_on_a_hand_computed_series() {
+        // closes 5 4 3 2 3 4 5 4 3 2; SMA2 from bar 1, SMA3 from bar 2:
+        // SMA2: -, 4.5, 3.5, 2.5, 2.5, 3.5, 4.5, 4.5, 3.5, 2.5
+        // SMA3: -, -,   4,   3,   2.667, 3, 4, 4.333, 4, 3
+        // fast - slow from bar 2: -, -, <, <, <, >, >, >, <, <  -> entry at 5, exit at 8.
+        let closes = [5.0, 4.0, 3.0, 2.0, 3.0, 4.0, 5.0, 4.0, 3.0, 2.0];
+        let bars = crate::engine::tests::bars_from_closes(&closes);
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        let strategy = SmaCross::new(2, 3).unwrap_or_else(|e| panic!("{e}"));
+        let signals = strategy.signals(&series);
+        assert_eq!(flags(&signals.entries), vec![5]);
+        assert_eq!(flags(&signals.exits), vec![8]);
+    }
+
+    #[test]
+    fn the_fast_sma_comparison_equals_comparing_the_divided_smas() {
+        // Prices on a coarse tick grid make the SMAs tie exactly now and then.
+        let closes: Vec<f64> = (0..400)
+            .map(|i| f64::from((i * 7919 % 13) + 40) / 4.0)
+            .collect();
+        let sums = prefix_sums(&closes);
+        let mut ties = 0;
+        for (fast, slow) in [(2, 4), (3, 6), (4, 8), (5, 13), (13, 26)] {
+            for bar in 0..closes.len() {
+                let exact = sma_at(&sums, fast, bar).partial_cmp(&sma_at(&sums, slow, bar));
+                assert_eq!(
+                    sma_relation(&sums, fast, slow, bar),
+                    exact,
+                    "{fast}/{slow} at {bar}"
+                );
+                ties += usize::from(exact == Some(Ordering::Equal));
+            }
+        }
+        assert!(ties > 0, "the series should exercise exact ties");
+    }
+
+    #[test]
+    fn sma_cross_refuses_fast_at_or_above_slow_naming_fast() {
+        for (fast, slow) in [(50, 50), (60, 50)] {
+            let error = SmaCross::new(fast, slow).err().map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|m| m.contains("'fast'")),
+                "{error:?}"
+            );
+        }
+        assert!(SmaCross::new(0, 5).is_err());
+    }
+}

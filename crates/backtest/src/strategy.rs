@@ -1,0 +1,138 @@
+//! The `Strategy` trait, the signals it emits, and the catalog that builds strategies by name.
+
+use std::fmt;
+
+use crate::BacktestError;
+use crate::params::{ParamSpec, ParamValue, Params};
+use crate::series::PriceSeries;
+use crate::strategies::{BuyAndHold, SmaCross};
+
+/// Entry and exit signals, one of each per bar, both computed on that bar's close.
+///
+/// A bar with both an entry and an exit does nothing (vectorbt's default conflict handling).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Signals {
+    /// `true` where the strategy wants to be long from this bar's close.
+    pub entries: Vec<bool>,
+    /// `true` where the strategy wants to be flat from this bar's close.
+    pub exits: Vec<bool>,
+}
+
+impl Signals {
+    /// No signal on any of `bars` bars.
+    pub fn none(bars: usize) -> Self {
+        Self {
+            entries: vec![false; bars],
+            exits: vec![false; bars],
+        }
+    }
+}
+
+/// A trading rule: turns bars into entry and exit signals.
+///
+/// New strategies implement this and add a [`StrategyInfo`] to [`catalog`]; the engine, runner
+/// and metrics never change for them.
+pub trait Strategy: fmt::Debug + Send + Sync {
+    /// The catalog name, e.g. `sma-cross`.
+    fn name(&self) -> &'static str;
+
+    /// The parameter values, in the order of the strategy's specs.
+    fn parameters(&self) -> Vec<(&'static str, ParamValue)>;
+
+    /// The signals for `series`: exactly one entry and one exit flag per bar, and no signal
+    /// before its indicators are defined.
+    fn signals(&self, series: &PriceSeries<'_>) -> Signals;
+}
+
+/// How the catalog describes and builds one strategy.
+#[derive(Debug, Clone, Copy)]
+pub struct StrategyInfo {
+    /// The name used to pick it, e.g. `sma-cross`.
+    pub name: &'static str,
+    /// One line for help texts.
+    pub description: &'static str,
+    /// Its parameters, with types and valid ranges.
+    pub parameters: &'static [ParamSpec],
+    /// Builds it from parameters already checked against `parameters`; checks the constraints
+    /// between them (such as fast < slow).
+    pub build: fn(&Params) -> Result<Box<dyn Strategy>, BacktestError>,
+}
+
+/// Every strategy that can be built by name.
+pub fn catalog() -> &'static [StrategyInfo] {
+    const CATALOG: &[StrategyInfo] = &[SmaCross::INFO, BuyAndHold::INFO];
+    CATALOG
+}
+
+/// Looks a strategy up by name.
+pub fn find_strategy(name: &str) -> Result<&'static StrategyInfo, BacktestError> {
+    catalog()
+        .iter()
+        .find(|info| info.name == name.trim())
+        .ok_or_else(|| BacktestError::UnknownStrategy {
+            name: name.to_owned(),
+            known: catalog()
+                .iter()
+                .map(|info| info.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Builds the strategy `name` from `(parameter, value)` pairs, checking every parameter; the
+/// error names the strategy or parameter at fault.
+pub fn build_strategy(
+    name: &str,
+    parameters: &[(&str, &str)],
+) -> Result<Box<dyn Strategy>, BacktestError> {
+    let info = find_strategy(name)?;
+    let params = Params::parse(info.name, info.parameters, parameters)?;
+    (info.build)(&params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_are_built_by_name_with_checked_parameters() {
+        let strategy = build_strategy("sma-cross", &[("fast", "10"), ("slow", "50")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(strategy.name(), "sma-cross");
+        assert_eq!(
+            strategy.parameters(),
+            vec![
+                ("fast", ParamValue::Integer(10)),
+                ("slow", ParamValue::Integer(50))
+            ]
+        );
+        let baseline = build_strategy("buy-and-hold", &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(baseline.name(), "buy-and-hold");
+    }
+
+    #[test]
+    fn bad_strategies_and_parameters_are_named_in_the_error() {
+        let message = |name: &str, given: &[(&str, &str)]| {
+            build_strategy(name, given)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(message("sma", &[]).contains("'sma'"));
+        assert!(
+            message(
+                "sma-cross",
+                &[("fast", "10"), ("slow", "50"), ("signal", "9")]
+            )
+            .contains("'signal'")
+        );
+        assert!(message("sma-cross", &[("fast", "0"), ("slow", "50")]).contains("'fast'"));
+        assert!(message("sma-cross", &[("fast", "10")]).contains("'slow'"));
+        let inverted = message("sma-cross", &[("fast", "50"), ("slow", "50")]);
+        assert!(
+            inverted.contains("'fast'") && inverted.contains("below slow"),
+            "{inverted}"
+        );
+        assert!(message("buy-and-hold", &[("fast", "1")]).contains("'fast'"));
+    }
+}
