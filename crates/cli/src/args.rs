@@ -76,6 +76,10 @@ pub enum Command {
     Stats(StatsArgs),
     /// Delete cached bars and their coverage
     Clear(ClearArgs),
+    /// Backtest one strategy over a symbol's bars, read through the cache, against buy-and-hold
+    Backtest(BacktestArgs),
+    /// Search a grid of SMA-crossover windows over a symbol's bars, ranked by a metric
+    Optimize(OptimizeArgs),
     /// Run the whole job offline on a fresh SQLite file: warm nine tickers, then measure cold vs cached
     /// (synthetic latency: --latency-ms, default 200 ms per request)
     Demo,
@@ -154,6 +158,85 @@ pub struct ClearArgs {
     /// Do not ask for confirmation
     #[arg(long, short)]
     pub yes: bool,
+}
+
+/// Money settings shared by `backtest` and `optimize`.
+#[derive(Debug, Args)]
+pub struct TradingArgs {
+    /// Fees as a fraction of traded value, e.g. 0.001
+    #[arg(long, default_value_t = 0.0)]
+    pub fees: f64,
+    /// Slippage as a fraction of the fill price
+    #[arg(long, default_value_t = 0.0)]
+    pub slippage: f64,
+    /// Cash at the start
+    #[arg(long, default_value_t = 10_000.0)]
+    pub initial_cash: f64,
+}
+
+/// Arguments of `backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The symbol, e.g. AAPL
+    #[arg(value_parser = parse_symbol)]
+    pub symbol: Symbol,
+    /// Strategy name (sma-cross, buy-and-hold)
+    #[arg(long, default_value = "sma-cross")]
+    pub strategy: String,
+    /// A strategy parameter, NAME=VALUE (repeat for each), e.g. --param fast=20 --param slow=50
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    #[arg(long, value_parser = parse_end)]
+    pub end: Option<NaiveDate>,
+    #[command(flatten)]
+    pub trading: TradingArgs,
+    /// List every trade
+    #[arg(long)]
+    pub trades: bool,
+    /// Print JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `optimize`.
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// The symbol, e.g. AAPL
+    #[arg(value_parser = parse_symbol)]
+    pub symbol: Symbol,
+    /// Strategy name (the grid search supports sma-cross)
+    #[arg(long, default_value = "sma-cross")]
+    pub strategy: String,
+    /// Fast window range, START..END[:STEP]
+    #[arg(long, default_value = "5..100")]
+    pub fast: String,
+    /// Slow window range, START..END[:STEP]
+    #[arg(long, default_value = "10..300:2")]
+    pub slow: String,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    #[arg(long, value_parser = parse_end)]
+    pub end: Option<NaiveDate>,
+    /// Metric to rank by: sharpe, sortino, calmar, cagr, total-return, final-equity, max-drawdown, win-rate, average-trade-return
+    #[arg(long, default_value = "sharpe")]
+    pub metric: String,
+    /// How many of the best combinations to show
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub top: u32,
+    #[command(flatten)]
+    pub trading: TradingArgs,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Write every combination's parameters and metrics to this CSV file
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 fn parse_symbol(input: &str) -> Result<Symbol, String> {

@@ -38,12 +38,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get(args) => get(&settings, args).await,
         Command::Stats(args) => stats(&settings, args).await,
         Command::Clear(args) => clear(&settings, args).await,
+        Command::Backtest(args) => crate::backtest::backtest(&settings, args).await,
+        Command::Optimize(args) => crate::backtest::optimize(&settings, args).await,
         Command::Demo => crate::demo::run(&cli.global).await,
     }
 }
 
 /// `start..=end`, with the defaults filled in; an inverted range is a usage error.
-fn requested_range(
+pub fn requested_range(
     start: Option<NaiveDate>,
     end: Option<NaiveDate>,
     clock: &dyn Clock,
@@ -84,7 +86,7 @@ pub fn build_source(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dy
     })
 }
 
-async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
+pub async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let source = build_source(settings, clock.clone())?;
     let store = open_store(&settings.database_url).await?;

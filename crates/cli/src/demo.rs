@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressDrawTarget};
+use marketcache_backtest::{
+    ParamRange, PriceSeries, RankMetric, Settings as TradingSettings, SmaCrossGrid,
+};
 use marketcache_cache::{GetOptions, MarketDataCache};
 use marketcache_domain::{Clock, DateRange, Symbol, SystemClock};
 use marketcache_providers::SyntheticSource;
@@ -169,6 +172,36 @@ pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
         human_bytes(stats.bytes_on_disk),
         per_bar
     );
+
+    // The analysis the user ran: an SMA-crossover grid over the cached bars.
+    let analysis_started = Instant::now();
+    let analysed = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+    let series = PriceSeries::new(&analysed.bars)?;
+    let fast = ParamRange::parse("fast", "5..100")?;
+    let slow = ParamRange::parse("slow", "10..300:2")?;
+    let grid = SmaCrossGrid::new(&series, fast, slow, TradingSettings::default())?;
+    let outcome = grid.rank(RankMetric::Sharpe, 1);
+    let analysis_elapsed = analysis_started.elapsed();
+    println!(
+        "\nStep 4: analyze AAPL: SMA crossover, fast 5..100 x slow 10..300 step 2 ({} combinations), {} API calls",
+        outcome.evaluated, analysed.report.upstream_requests
+    );
+    if let Some(best) = outcome.top.first() {
+        println!(
+            "  best by Sharpe: fast {} / slow {}: Sharpe {:.3}, total return {:.1}%, max drawdown {:.1}%, {} trades",
+            best.fast,
+            best.slow,
+            best.metrics.sharpe.unwrap_or(f64::NAN),
+            best.metrics.total_return * 100.0,
+            best.metrics.max_drawdown * 100.0,
+            best.metrics.trades
+        );
+    }
+    println!(
+        "  whole analysis (read + {} backtests): {}",
+        outcome.evaluated,
+        human_duration(analysis_elapsed)
+    );
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     println!("\nTry next:");
     println!(
@@ -176,6 +209,10 @@ pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
     );
     println!("  cargo run --release -- get AAPL --start 2020-01-01 --format json");
     println!("  cargo run --release -- stats");
+    println!(
+        "  cargo run --release -- backtest AAPL --param fast=20 --param slow=50 --start 2000-01-01"
+    );
+    println!("  cargo run --release -- optimize AAPL --fast 5..100 --slow 10..300:2 --top 10");
     println!(
         "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -- migrate"
     );

@@ -2,6 +2,7 @@
 //! settings, and is the only place that picks concrete stores and providers.
 
 mod args;
+mod backtest;
 mod commands;
 mod demo;
 mod output;

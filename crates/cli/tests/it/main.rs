@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backtest;
 mod demo;
 mod get;
 mod input_errors;

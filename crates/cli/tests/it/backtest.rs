@@ -1,0 +1,163 @@
+//! `backtest` and `optimize` over bars read through the cache.
+
+use crate::support::Sandbox;
+
+/// The shared 35-year fixture series, served by the csv provider.
+fn fixture_folder() -> String {
+    let folder = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/vectorbt-sma"
+    );
+    assert!(
+        std::path::Path::new(folder).join("AAPL.csv").is_file(),
+        "fixture {folder}/AAPL.csv is missing"
+    );
+    folder.to_string()
+}
+
+fn relative_difference(ours: f64, theirs: f64) -> f64 {
+    ((ours - theirs) / theirs).abs()
+}
+
+#[test]
+fn a_backtest_through_the_cache_matches_vectorbt_on_the_fixture() {
+    let sandbox = Sandbox::new();
+    let folder = fixture_folder();
+    let args = [
+        "--provider",
+        "csv",
+        "--csv-dir",
+        &folder,
+        "backtest",
+        "AAPL",
+        "--param",
+        "fast=10",
+        "--param",
+        "slow=50",
+        "--start",
+        "1990-01-01",
+        "--end",
+        "2025-12-31",
+        "--json",
+    ];
+    let first = sandbox.run(&args);
+    first.expect_code(0);
+    let value = first.stdout_json();
+    // vectorbt 1.0's Portfolio.from_signals on the same series (reference.json, 10/50).
+    let final_equity = value["metrics"]["final_equity"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(
+        relative_difference(final_equity, 25788.365855695716) < 1e-9,
+        "{final_equity}"
+    );
+    assert_eq!(value["metrics"]["trades"], 131);
+    assert_eq!(value["data"]["upstream_requests"], 1);
+    assert_eq!(value["buy_and_hold"]["trades"], 1);
+
+    let again = sandbox.run(&args);
+    again.expect_code(0);
+    assert_eq!(
+        again.stdout_json()["data"]["upstream_requests"],
+        0,
+        "the second run reads the cache"
+    );
+}
+
+#[test]
+fn a_backtest_prints_metrics_beside_buy_and_hold_and_its_trades() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&[
+        "backtest",
+        "MSFT",
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-12-31",
+        "--trades",
+    ]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("buy-and-hold"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Sharpe") && run.stdout.contains("max drawdown"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("entry px"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Data: MSFT, 253 bars"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn bad_strategy_parameters_are_usage_errors_naming_them_before_anything_is_written() {
+    let sandbox = Sandbox::new();
+    let cases: [(&[&str], &str); 5] = [
+        (&["backtest", "AAPL", "--strategy", "nope"], "'nope'"),
+        (
+            &[
+                "backtest", "AAPL", "--param", "fast=50", "--param", "slow=20",
+            ],
+            "'fast'",
+        ),
+        (
+            &[
+                "backtest", "AAPL", "--param", "speed=5", "--param", "slow=20",
+            ],
+            "'speed'",
+        ),
+        (&["optimize", "AAPL", "--fast", "50..10"], "fast"),
+        (&["optimize", "AAPL", "--metric", "luck"], "luck"),
+    ];
+    for (args, named) in cases {
+        let run = sandbox.run(args);
+        run.expect_code(2);
+        assert!(run.stderr.contains(named), "{args:?}: {}", run.stderr);
+        assert!(!sandbox.db_path().exists(), "{args:?} created the database");
+    }
+}
+
+#[test]
+fn optimize_ranks_the_grid_and_writes_every_combination() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.join("all.csv");
+    let output_text = output.display().to_string();
+    let run = sandbox.run(&[
+        "optimize",
+        "AAPL",
+        "--fast",
+        "5..20:5",
+        "--slow",
+        "20..60:10",
+        "--start",
+        "2015-01-01",
+        "--end",
+        "2020-12-31",
+        "--top",
+        "3",
+        "--json",
+        "--output",
+        &output_text,
+    ]);
+    run.expect_code(0);
+    let value = run.stdout_json();
+    // fast 5, 10, 15, 20 × slow 20..60 step 10, keeping fast < slow: 3 + 4 × 4 = 19.
+    assert_eq!(value["evaluated"], 19);
+    let top = value["top"].as_array().cloned().unwrap_or_default();
+    assert_eq!(top.len(), 3);
+    let sharpe = |entry: &serde_json::Value| {
+        entry["metrics"]["sharpe"]
+            .as_f64()
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    assert!(sharpe(&top[0]) >= sharpe(&top[1]) && sharpe(&top[1]) >= sharpe(&top[2]));
+    let csv = std::fs::read_to_string(&output).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(csv.lines().count(), 20, "header and 19 combinations");
+    assert!(csv.starts_with("fast,slow,trades,"));
+}
