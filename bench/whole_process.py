@@ -4,6 +4,8 @@
 - `warm` of the nine seed tickers (1990-01-01..2025-12-31) with a zero-latency synthetic
   provider into an empty SQLite file;
 - `get AAPL` 1990-2025 from a warm cache as a whole process, CSV to a file;
+- `optimize AAPL` over the SMA-crossover grid (11,900 combinations) as a whole process, and its
+  peak memory;
 - bytes on disk per bar (bars table with its index) on SQLite and, when
   MARKETCACHE_TEST_POSTGRES_URL is set, on PostgreSQL (pg_total_relation_size).
 
@@ -33,6 +35,14 @@ def run(args, env=None):
     return elapsed, result.stdout
 
 
+def peak_rss_mb(args, env):
+    """Max resident set size of one run, read by a wrapper process from its only child."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True, check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", probe, BIN, *args], capture_output=True, text=True, env=env, check=True)
+    return int(result.stdout.strip()) / 1024
+
+
 def clean_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETCACHE_") and k != "DATABASE_URL"}
     env["MARKETCACHE_SYNTHETIC_LATENCY_MS"] = "0"
@@ -59,6 +69,12 @@ def main():
         lines = sum(1 for _ in open(output)) - 1
         rows.append((f"`marketcache get AAPL` 1990-2025 cached, CSV to a file ({lines} bars), whole process",
                      f"{statistics.median(get_times) * 1000:.1f} ms", "<= 20 ms"))
+
+        optimize = ["--database-url", url, "optimize", "AAPL", *RANGE, "--fast", "5..100", "--slow", "10..300:2"]
+        optimize_times = [run(optimize, env)[0] for _ in range(5)]
+        rows.append(("`marketcache optimize AAPL` 11,900 SMA combinations over 9,067 cached bars, whole process",
+                     f"{statistics.median(optimize_times):.2f} s", "<= 1 s"))
+        rows.append(("peak memory (max RSS) of that optimize process", f"{peak_rss_mb(optimize, env):.0f} MB", "<= 200 MB"))
 
         _, stats = run(["--database-url", url, "stats", "--json"], env)
         stats = json.loads(stats)
