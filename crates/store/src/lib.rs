@@ -11,7 +11,10 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use marketcache_domain::{BarStore, StoreError};
+use std::collections::BTreeMap;
+
+use marketcache_domain::range::union;
+use marketcache_domain::{BarStore, DateRange, StoreError, SymbolStats};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -63,6 +66,27 @@ fn redact_credentials(url: &str) -> String {
             format!("{scheme}://{user}{hidden}@{host}")
         }
         None => url.to_string(),
+    }
+}
+
+/// Adds each symbol's covered ranges (their union) to its figures, creating figures for symbols
+/// that have coverage but no bar (a range asked before the listing, say).
+fn attach_coverage(
+    per_symbol: &mut BTreeMap<String, SymbolStats>,
+    ranges: BTreeMap<String, Vec<DateRange>>,
+) {
+    for (symbol, symbol_ranges) in ranges {
+        let entry = per_symbol
+            .entry(symbol.clone())
+            .or_insert_with(|| SymbolStats {
+                symbol,
+                bars: 0,
+                first_date: None,
+                last_date: None,
+                covered: Vec::new(),
+                last_update: None,
+            });
+        entry.covered = union(symbol_ranges);
     }
 }
 

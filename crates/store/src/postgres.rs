@@ -7,7 +7,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use marketcache_domain::range::union;
 use marketcache_domain::{
     Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
     Symbol, SymbolStats,
@@ -458,19 +457,7 @@ impl BarStore for PostgresStore {
                 ranges.entry(symbol).or_default().push(range);
             }
         }
-        for (symbol, symbol_ranges) in ranges {
-            let entry = per_symbol
-                .entry(symbol.clone())
-                .or_insert_with(|| SymbolStats {
-                    symbol,
-                    bars: 0,
-                    first_date: None,
-                    last_date: None,
-                    covered: Vec::new(),
-                    last_update: None,
-                });
-            entry.covered = union(symbol_ranges);
-        }
+        crate::attach_coverage(&mut per_symbol, ranges);
         let sizes = client
             .query_one(
                 "SELECT pg_total_relation_size('market_data_cache')::int8,

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use marketcache_domain::range::union;
 use marketcache_domain::{
     Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
     Symbol, SymbolStats,
@@ -511,19 +510,7 @@ impl BarStore for SqliteStore {
                     ranges.entry(symbol).or_default().push(range);
                 }
             }
-            for (symbol, symbol_ranges) in ranges {
-                let entry = per_symbol
-                    .entry(symbol.clone())
-                    .or_insert_with(|| SymbolStats {
-                        symbol,
-                        bars: 0,
-                        first_date: None,
-                        last_date: None,
-                        covered: Vec::new(),
-                        last_update: None,
-                    });
-                entry.covered = union(symbol_ranges);
-            }
+            crate::attach_coverage(&mut per_symbol, ranges);
             let pragma = |name: &str| {
                 connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
             };
