@@ -226,6 +226,9 @@ pub struct OptimizeArgs {
     /// Metric to rank by: sharpe, sortino, calmar, cagr, total-return, final-equity, max-drawdown, win-rate, average-trade-return
     #[arg(long, default_value = "sharpe")]
     pub metric: String,
+    /// Rank on bars up to this day and report each top combination's metrics on the later bars too
+    #[arg(long, value_name = "DATE", value_parser = parse_train_until)]
+    pub train_until: Option<NaiveDate>,
     /// How many of the best combinations to show
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub top: u32,
@@ -249,6 +252,10 @@ fn parse_start(input: &str) -> Result<NaiveDate, String> {
 
 fn parse_end(input: &str) -> Result<NaiveDate, String> {
     parse_date("end", input).map_err(|e| e.to_string())
+}
+
+fn parse_train_until(input: &str) -> Result<NaiveDate, String> {
+    parse_date("train-until", input).map_err(|e| e.to_string())
 }
 
 fn parse_before(input: &str) -> Result<NaiveDate, String> {

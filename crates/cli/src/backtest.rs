@@ -8,10 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use marketcache_backtest::{
     BacktestError, BuyAndHold, Metrics, ParamRange, PriceSeries, RankMetric, Settings as Trading,
-    SmaCrossGrid, build_strategy, parse_assignment, run,
+    SmaCross, SmaCrossGrid, build_strategy, parse_assignment, run,
 };
 use marketcache_cache::{FetchReport, GetOptions, SymbolBars};
-use marketcache_domain::{Symbol, SystemClock};
+use marketcache_domain::bar::fingerprint;
+use marketcache_domain::{Bar, Symbol, SystemClock};
 
 use crate::UsageError;
 use crate::args::{BacktestArgs, OptimizeArgs, TradingArgs};
@@ -45,9 +46,28 @@ async fn bars_through_cache(
     Ok(response)
 }
 
-fn data_line(symbol: &Symbol, bars: usize, report: &FetchReport) -> String {
+/// What a run read: enough to reproduce it and to tell whether two runs saw the same bars.
+fn data_fingerprint(symbol: &Symbol, bars: &[Bar]) -> serde_json::Value {
+    serde_json::json!({
+        "symbol": symbol,
+        "first_date": bars.first().map(|bar| bar.date),
+        "last_date": bars.last().map(|bar| bar.date),
+        "bars": bars.len(),
+        "hash": format!("{:016x}", fingerprint(bars)),
+    })
+}
+
+fn data_line(symbol: &Symbol, bars: &[Bar], report: &FetchReport) -> String {
     format!(
-        "Data: {symbol}, {bars} bars ({} cached, {} fetched), {} upstream requests, {}",
+        "Data: {symbol}, {} bars {}..{}, fingerprint {:016x} ({} cached, {} fetched), {} upstream requests, {}",
+        bars.len(),
+        bars.first()
+            .map(|bar| bar.date.to_string())
+            .unwrap_or_default(),
+        bars.last()
+            .map(|bar| bar.date.to_string())
+            .unwrap_or_default(),
+        fingerprint(bars),
         report.cached_bars,
         report.fetched_bars,
         report.upstream_requests,
@@ -110,6 +130,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
             "buy_and_hold": baseline.metrics,
             "trades": if args.trades { Some(&report.trades) } else { None },
             "data": response.report,
+            "fingerprint": data_fingerprint(&args.symbol, &response.bars),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
@@ -159,7 +180,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
     }
     println!(
         "\n{}",
-        data_line(&args.symbol, response.bars.len(), &response.report)
+        data_line(&args.symbol, &response.bars, &response.report)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -180,12 +201,40 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     let money = trading(&args.trading)?;
 
     let response = bars_through_cache(settings, &args.symbol, range).await?;
-    let series = PriceSeries::new(&response.bars)?;
+    // With --train-until the grid ranks on the earlier bars only; the later ones test the winners.
+    let split = match args.train_until {
+        Some(day) => response.bars.partition_point(|bar| bar.date <= day),
+        None => response.bars.len(),
+    };
+    let (train, test) = response.bars.split_at(split);
+    if args.train_until.is_some() && (train.is_empty() || test.is_empty()) {
+        return Err(UsageError(format!(
+            "train-until {} is invalid: it must leave bars on both sides within {}..{}",
+            args.train_until.map(|d| d.to_string()).unwrap_or_default(),
+            range.start(),
+            range.end()
+        ))
+        .into());
+    }
+    let series = PriceSeries::new(train)?;
     let started = Instant::now();
     let grid = SmaCrossGrid::new(&series, fast, slow, money).map_err(usage)?;
     let outcome = grid.rank(metric, args.top as usize);
     let elapsed = started.elapsed();
     let per_second = outcome.evaluated as f64 / elapsed.as_secs_f64().max(1e-9);
+    let out_of_sample: Vec<Option<Metrics>> = if test.is_empty() {
+        vec![None; outcome.top.len()]
+    } else {
+        let test_series = PriceSeries::new(test)?;
+        outcome
+            .top
+            .iter()
+            .map(|entry| {
+                let strategy = SmaCross::new(entry.fast, entry.slow)?;
+                Ok(Some(run(&test_series, &strategy, &money)?.metrics))
+            })
+            .collect::<Result<_, BacktestError>>()?
+    };
 
     if let Some(path) = &args.output {
         write_all_combinations(&grid, path)?;
@@ -199,8 +248,15 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
             "bars": outcome.bars,
             "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
             "combinations_per_second": per_second,
-            "top": outcome.top,
+            "top": outcome.top.iter().zip(&out_of_sample).map(|(entry, test)| serde_json::json!({
+                "fast": entry.fast,
+                "slow": entry.slow,
+                "metrics": entry.metrics,
+                "out_of_sample": test,
+            })).collect::<Vec<_>>(),
+            "train_until": args.train_until,
             "data": response.report,
+            "fingerprint": data_fingerprint(&args.symbol, &response.bars),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
@@ -209,8 +265,20 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         "{} sma-cross, fast {} × slow {} (fast < slow), ranked by {}",
         args.symbol, args.fast, args.slow, metric
     );
+    if let Some(day) = args.train_until {
+        println!(
+            "In-sample: {} bars up to {day}; out-of-sample: the {} bars after it",
+            train.len(),
+            test.len()
+        );
+    }
+    let test_header = if test.is_empty() {
+        String::new()
+    } else {
+        format!(" {:>12} {:>10}", "OOS Sharpe", "OOS return")
+    };
     println!(
-        "\n{:>4} {:>5} {:>5} {:>12} {:>10} {:>8} {:>10} {:>7}",
+        "\n{:>4} {:>5} {:>5} {:>12} {:>10} {:>8} {:>10} {:>7}{test_header}",
         "rank",
         "fast",
         "slow",
@@ -220,9 +288,16 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         "max dd",
         "trades"
     );
-    for (rank, entry) in outcome.top.iter().enumerate() {
+    for (rank, (entry, test_metrics)) in outcome.top.iter().zip(&out_of_sample).enumerate() {
+        let test_columns = test_metrics.as_ref().map_or_else(String::new, |m| {
+            format!(
+                " {:>12} {:>10}",
+                number(m.sharpe),
+                percent(Some(m.total_return))
+            )
+        });
         println!(
-            "{:>4} {:>5} {:>5} {:>12} {:>10} {:>8} {:>10} {:>7}",
+            "{:>4} {:>5} {:>5} {:>12} {:>10} {:>8} {:>10} {:>7}{test_columns}",
             rank + 1,
             entry.fast,
             entry.slow,
@@ -243,7 +318,7 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     );
     println!(
         "{}",
-        data_line(&args.symbol, response.bars.len(), &response.report)
+        data_line(&args.symbol, &response.bars, &response.report)
     );
     Ok(ExitCode::SUCCESS)
 }

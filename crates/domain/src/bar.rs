@@ -47,9 +47,40 @@ impl Bar {
     }
 }
 
+/// A stable 64-bit fingerprint of a series (FNV-1a over each bar's date and exact values), so a
+/// result can name the data it was computed from and be reproduced or compared later.
+pub fn fingerprint(bars: &[Bar]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for bar in bars {
+        feed(bar.date.to_string().as_bytes());
+        for price in [bar.open, bar.high, bar.low, bar.close] {
+            feed(&price.to_bits().to_le_bytes());
+        }
+        feed(&bar.volume.to_le_bytes());
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_change_with_any_value_and_only_then() {
+        let date = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default();
+        let bar = Bar::try_new(date, 10.0, 11.0, 9.0, 10.5, 100).unwrap_or_else(|e| panic!("{e}"));
+        let same = Bar::try_new(date, 10.0, 11.0, 9.0, 10.5, 100).unwrap_or_else(|e| panic!("{e}"));
+        let other =
+            Bar::try_new(date, 10.0, 11.0, 9.0, 10.25, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fingerprint(&[bar]), fingerprint(&[same]));
+        assert_ne!(fingerprint(&[bar]), fingerprint(&[other]));
+        assert_ne!(fingerprint(&[bar]), fingerprint(&[bar, bar]));
+    }
 
     #[test]
     fn bars_break_no_price_rule() {

@@ -161,3 +161,91 @@ fn optimize_ranks_the_grid_and_writes_every_combination() {
     assert_eq!(csv.lines().count(), 20, "header and 19 combinations");
     assert!(csv.starts_with("fast,slow,trades,"));
 }
+
+#[test]
+fn optimize_with_a_train_until_date_tests_the_winners_on_the_later_bars() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&[
+        "optimize",
+        "AAPL",
+        "--fast",
+        "5..20:5",
+        "--slow",
+        "20..60:10",
+        "--start",
+        "2015-01-01",
+        "--end",
+        "2020-12-31",
+        "--train-until",
+        "2018-12-31",
+        "--top",
+        "2",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let value = run.stdout_json();
+    let top = value["top"].as_array().cloned().unwrap_or_default();
+    assert_eq!(top.len(), 2);
+    for entry in &top {
+        assert_eq!(
+            entry["metrics"]["last_date"], "2018-12-31",
+            "in-sample ends at the split"
+        );
+        assert_eq!(
+            entry["out_of_sample"]["first_date"], "2019-01-02",
+            "out-of-sample starts after it"
+        );
+        assert_eq!(entry["out_of_sample"]["last_date"], "2020-12-31");
+    }
+
+    let outside = sandbox.run(&[
+        "optimize",
+        "AAPL",
+        "--fast",
+        "5..20:5",
+        "--slow",
+        "20..60:10",
+        "--start",
+        "2015-01-01",
+        "--end",
+        "2020-12-31",
+        "--train-until",
+        "2021-06-30",
+    ]);
+    outside.expect_code(2);
+    assert!(
+        outside.stderr.contains("train-until 2021-06-30 is invalid"),
+        "{}",
+        outside.stderr
+    );
+}
+
+#[test]
+fn every_run_records_a_fingerprint_of_the_bars_it_read() {
+    let sandbox = Sandbox::new();
+    let backtest = |end: &str| {
+        let run = sandbox.run(&[
+            "backtest",
+            "AAPL",
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=20",
+            "--start",
+            "2020-01-01",
+            "--end",
+            end,
+            "--json",
+        ]);
+        run.expect_code(0);
+        run.stdout_json()["fingerprint"].clone()
+    };
+    let first = backtest("2020-12-31");
+    let again = backtest("2020-12-31");
+    let shorter = backtest("2020-06-30");
+    assert_eq!(first["bars"], 253);
+    assert_eq!(first["first_date"], "2020-01-02");
+    assert_eq!(first["hash"].as_str().map(str::len), Some(16));
+    assert_eq!(first, again, "the same bars give the same fingerprint");
+    assert_ne!(first["hash"], shorter["hash"]);
+}
