@@ -38,5 +38,5 @@ pub use grid::{GridEntry, GridOutcome, SmaCrossGrid};
 pub use metrics::{Metrics, RankMetric, TRADING_DAYS_PER_YEAR};
 pub use params::{ParamKind, ParamRange, ParamSpec, ParamValue, Params, parse_assignment};
 pub use series::PriceSeries;
-pub use strategies::{BuyAndHold, SmaCross};
+pub use strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};
 pub use strategy::{Signals, Strategy, StrategyInfo, build_strategy, catalog, find_strategy};

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::BacktestError;
 use crate::params::{ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategies::{BuyAndHold, SmaCross};
+use crate::strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};
 
 /// Entry and exit signals, one of each per bar, both computed on that bar's close.
 ///
@@ -60,7 +60,14 @@ pub struct StrategyInfo {
 
 /// Every strategy that can be built by name.
 pub fn catalog() -> &'static [StrategyInfo] {
-    const CATALOG: &[StrategyInfo] = &[SmaCross::INFO, BuyAndHold::INFO];
+    const CATALOG: &[StrategyInfo] = &[
+        SmaCross::INFO,
+        EmaCross::INFO,
+        RsiReversion::INFO,
+        Bollinger::INFO,
+        Macd::INFO,
+        BuyAndHold::INFO,
+    ];
     CATALOG
 }
 

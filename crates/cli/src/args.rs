@@ -180,7 +180,7 @@ pub struct BacktestArgs {
     /// The symbol, e.g. AAPL
     #[arg(value_parser = parse_symbol)]
     pub symbol: Symbol,
-    /// Strategy name (sma-cross, buy-and-hold)
+    /// Strategy name (sma-cross, ema-cross, rsi, bollinger, macd, buy-and-hold)
     #[arg(long, default_value = "sma-cross")]
     pub strategy: String,
     /// A strategy parameter, NAME=VALUE (repeat for each), e.g. --param fast=20 --param slow=50

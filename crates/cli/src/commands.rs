@@ -28,9 +28,6 @@ pub fn default_start() -> NaiveDate {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Demo = cli.command {
-        return crate::demo::run(&cli.global).await;
-    }
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
         Command::Migrate => migrate(&settings).await,
@@ -40,7 +37,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clear(args) => clear(&settings, args).await,
         Command::Backtest(args) => crate::backtest::backtest(&settings, args).await,
         Command::Optimize(args) => crate::backtest::optimize(&settings, args).await,
-        Command::Demo => crate::demo::run(&cli.global).await,
+        Command::Demo => crate::demo::run(&cli.global, &settings).await,
     }
 }
 

@@ -26,8 +26,7 @@ use crate::settings::Settings;
 const DEMO_LATENCY: Duration = Duration::from_millis(200);
 
 /// Runs the demo.
-pub async fn run(flags: &GlobalOptions) -> Result<ExitCode> {
-    let settings = Settings::resolve(flags)?;
+pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode> {
     // A fresh temporary database unless one is named on the command line: the demo never
     // touches the user's configured cache.
     let temporary =

@@ -249,3 +249,42 @@ fn every_run_records_a_fingerprint_of_the_bars_it_read() {
     assert_eq!(first, again, "the same bars give the same fingerprint");
     assert_ne!(first["hash"], shorter["hash"]);
 }
+
+#[test]
+fn every_strategy_of_the_catalog_runs_through_the_cli() {
+    let sandbox = Sandbox::new();
+    let strategies: [(&str, &[&str]); 5] = [
+        ("ema-cross", &["fast=12", "slow=26"]),
+        ("rsi", &["period=14", "lower=30", "upper=70"]),
+        ("bollinger", &["period=20", "k=2"]),
+        ("macd", &["fast=12", "slow=26", "signal=9"]),
+        ("buy-and-hold", &[]),
+    ];
+    for (strategy, params) in strategies {
+        let mut args = vec![
+            "backtest",
+            "MSFT",
+            "--strategy",
+            strategy,
+            "--start",
+            "2015-01-01",
+            "--end",
+            "2020-12-31",
+        ];
+        for param in params {
+            args.extend(["--param", param]);
+        }
+        args.push("--json");
+        let run = sandbox.run(&args);
+        run.expect_code(0);
+        let value = run.stdout_json();
+        assert_eq!(value["strategy"], strategy);
+        assert_eq!(value["metrics"]["bars"], 1511, "{strategy}");
+        assert!(
+            value["metrics"]["final_equity"]
+                .as_f64()
+                .is_some_and(|equity| equity > 0.0),
+            "{strategy}"
+        );
+    }
+}
