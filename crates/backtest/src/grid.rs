@@ -150,6 +150,17 @@ impl SmaCrossGrid {
     /// Memory stays at `top` entries and one equity buffer per worker, whatever the size of
     /// the grid.
     pub fn rank(&self, metric: RankMetric, top: usize) -> GridOutcome {
+        self.rank_with_progress(metric, top, &|_| {})
+    }
+
+    /// [`Self::rank`], calling `on_progress(1)` as each combination finishes (from any worker
+    /// thread), so a caller can draw a progress bar for large grids.
+    pub fn rank_with_progress(
+        &self,
+        metric: RankMetric,
+        top: usize,
+        on_progress: &(dyn Fn(usize) + Sync),
+    ) -> GridOutcome {
         let bars = self.closes.len();
         let leaders = self
             .combinations
@@ -163,6 +174,7 @@ impl SmaCrossGrid {
                         slow: self.windows[slow],
                         metrics: self.evaluate_slots(fast, slow, &mut equity),
                     });
+                    on_progress(1);
                     (leaders, equity)
                 },
             )
@@ -324,6 +336,17 @@ mod tests {
             .map(|entry| (entry.metrics.total_return, entry.fast, entry.slow))
             .collect();
         assert_eq!(top, all[..5].to_vec());
+    }
+
+    #[test]
+    fn progress_is_reported_once_per_combination_and_does_not_change_the_ranking() {
+        let grid = grid(&wave(300), "2..12", "5..30").unwrap_or_else(|e| panic!("{e}"));
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let with_progress = grid.rank_with_progress(RankMetric::Sharpe, 3, &|n| {
+            done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(done.into_inner(), grid.len());
+        assert_eq!(with_progress, grid.rank(RankMetric::Sharpe, 3));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marketcache_backtest::{
     BacktestError, BuyAndHold, Metrics, ParamRange, PriceSeries, RankMetric, Settings as Trading,
     SmaCross, SmaCrossGrid, build_strategy, parse_assignment, run,
@@ -219,7 +220,16 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     let series = PriceSeries::new(train)?;
     let started = Instant::now();
     let grid = SmaCrossGrid::new(&series, fast, slow, money).map_err(usage)?;
-    let outcome = grid.rank(metric, args.top as usize);
+    // Drawn on stderr only when it is a terminal; a grid of ~12,000 cells takes under a second.
+    let bar = ProgressBar::with_draw_target(Some(grid.len() as u64), ProgressDrawTarget::stderr())
+        .with_style(
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {pos}/{len} combinations ({per_sec}, ETA {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    let outcome = grid.rank_with_progress(metric, args.top as usize, &|done| bar.inc(done as u64));
+    bar.finish_and_clear();
     let elapsed = started.elapsed();
     let per_second = outcome.evaluated as f64 / elapsed.as_secs_f64().max(1e-9);
     let out_of_sample: Vec<Option<Metrics>> = if test.is_empty() {
