@@ -1,11 +1,12 @@
 //! EMA crossover: long while the fast exponential moving average is above the slow one.
 
 use crate::BacktestError;
-use crate::engine::Signal;
 use crate::indicators::Ema;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategies::{Crossing, integer_parameter, parameter_value};
+use crate::strategies::{
+    check_fast_below_slow, crossing_signals, integer_parameter, parameter_value,
+};
 use crate::strategy::{Signals, Strategy, StrategyInfo};
 
 /// Enters when the fast EMA of closes crosses above the slow one, exits when it crosses below.
@@ -50,12 +51,7 @@ impl EmaCross {
         for (spec, value) in [(FAST, fast), (SLOW, slow)] {
             spec.parse(&value.to_string())?;
         }
-        if fast >= slow {
-            return Err(BacktestError::Constraint {
-                parameter: FAST.name,
-                reason: format!("fast ({fast}) must be below slow ({slow})"),
-            });
-        }
+        check_fast_below_slow(fast, slow)?;
         Ok(Self { fast, slow })
     }
 
@@ -92,17 +88,11 @@ impl Strategy for EmaCross {
 
     fn signals(&self, series: &PriceSeries<'_>) -> Signals {
         let (mut fast, mut slow) = (Ema::new(self.fast), Ema::new(self.slow));
-        let mut crossing = Crossing::default();
-        let mut signals = Signals::none(series.len());
-        for (bar, close) in series.closes().iter().enumerate() {
-            // NaN while either EMA warms up: neither above nor below, so no signal.
-            match crossing.step_values(fast.next(*close), slow.next(*close)) {
-                Signal::Enter => signals.entries[bar] = true,
-                Signal::Exit => signals.exits[bar] = true,
-                Signal::Hold => {}
-            }
-        }
-        signals
+        let lines = series
+            .closes()
+            .iter()
+            .map(|close| (fast.next(*close), slow.next(*close)));
+        crossing_signals(series.len(), lines)
     }
 }
 

@@ -1,11 +1,12 @@
 //! MACD: long while the MACD line is above its signal line.
 
 use crate::BacktestError;
-use crate::engine::Signal;
 use crate::indicators::Ema;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategies::{Crossing, integer_parameter, parameter_value};
+use crate::strategies::{
+    check_fast_below_slow, crossing_signals, integer_parameter, parameter_value,
+};
 use crate::strategy::{Signals, Strategy, StrategyInfo};
 
 /// Enters when the MACD line crosses above its signal line, exits when it crosses below.
@@ -59,12 +60,7 @@ impl Macd {
         for (spec, value) in [(FAST, fast), (SLOW, slow), (SIGNAL, signal)] {
             spec.parse(&value.to_string())?;
         }
-        if fast >= slow {
-            return Err(BacktestError::Constraint {
-                parameter: FAST.name,
-                reason: format!("fast ({fast}) must be below slow ({slow})"),
-            });
-        }
+        check_fast_below_slow(fast, slow)?;
         Ok(Self { fast, slow, signal })
     }
 
@@ -138,18 +134,10 @@ impl Strategy for Macd {
 
     fn signals(&self, series: &PriceSeries<'_>) -> Signals {
         let mut lines = MacdLines::new(self);
-        let mut crossing = Crossing::default();
-        let mut signals = Signals::none(series.len());
-        for (bar, close) in series.closes().iter().enumerate() {
-            let (line, signal) = lines.next(*close);
-            // NaN until the signal line exists: neither above nor below, so no signal.
-            match crossing.step_values(line, signal) {
-                Signal::Enter => signals.entries[bar] = true,
-                Signal::Exit => signals.exits[bar] = true,
-                Signal::Hold => {}
-            }
-        }
-        signals
+        crossing_signals(
+            series.len(),
+            series.closes().iter().map(|close| lines.next(*close)),
+        )
     }
 }
 

@@ -17,7 +17,9 @@ pub use sma_cross::SmaCross;
 pub(crate) use sma_cross::{FAST, SLOW};
 
 use crate::BacktestError;
+use crate::engine::Signal;
 use crate::params::{ParamSpec, ParamValue, Params};
+use crate::strategy::Signals;
 
 /// The integer parameter `spec` of `strategy` as a bar count.
 pub(crate) fn integer_parameter(
@@ -46,6 +48,33 @@ pub(crate) fn float_parameter(
             strategy,
             parameter: spec.name,
         })
+}
+
+/// Checks that `fast` is below `slow`, the constraint of every two-line crossover; the error
+/// names the fast parameter.
+pub(crate) fn check_fast_below_slow(fast: usize, slow: usize) -> Result<(), BacktestError> {
+    if fast >= slow {
+        return Err(BacktestError::Constraint {
+            parameter: FAST.name,
+            reason: format!("fast ({fast}) must be below slow ({slow})"),
+        });
+    }
+    Ok(())
+}
+
+/// Entries where the first line crosses above the second and exits where it crosses below,
+/// one `(line, reference)` pair per bar; NaN (a line still warming up) never signals.
+pub(crate) fn crossing_signals(bars: usize, lines: impl Iterator<Item = (f64, f64)>) -> Signals {
+    let mut crossing = Crossing::default();
+    let mut signals = Signals::none(bars);
+    for (bar, (line, reference)) in lines.enumerate() {
+        match crossing.step_values(line, reference) {
+            Signal::Enter => signals.entries[bar] = true,
+            Signal::Exit => signals.exits[bar] = true,
+            Signal::Hold => {}
+        }
+    }
+    signals
 }
 
 /// A bar count as a parameter value; counts are range-checked far below `i64::MAX`.

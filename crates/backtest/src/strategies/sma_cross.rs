@@ -51,12 +51,7 @@ impl SmaCross {
         for (spec, value) in [(FAST, fast), (SLOW, slow)] {
             spec.parse(&value.to_string())?;
         }
-        if fast >= slow {
-            return Err(BacktestError::Constraint {
-                parameter: FAST.name,
-                reason: format!("fast ({fast}) must be below slow ({slow})"),
-            });
-        }
+        super::check_fast_below_slow(fast, slow)?;
         Ok(Self { fast, slow })
     }
 
@@ -72,16 +67,11 @@ impl SmaCross {
 }
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
-    let window = |spec: ParamSpec| {
-        params
-            .integer(spec.name)
-            .and_then(|value| usize::try_from(value).ok())
-            .ok_or(BacktestError::MissingParameter {
-                strategy: SmaCross::INFO.name,
-                parameter: spec.name,
-            })
-    };
-    Ok(Box::new(SmaCross::new(window(FAST)?, window(SLOW)?)?))
+    let name = SmaCross::INFO.name;
+    Ok(Box::new(SmaCross::new(
+        super::integer_parameter(params, name, FAST)?,
+        super::integer_parameter(params, name, SLOW)?,
+    )?))
 }
 
 impl Strategy for SmaCross {
@@ -90,11 +80,9 @@ impl Strategy for SmaCross {
     }
 
     fn parameters(&self) -> Vec<(&'static str, ParamValue)> {
-        // Windows are at most 10,000 (checked in `new`), so they always fit an i64.
-        let integer = |value: usize| ParamValue::Integer(i64::try_from(value).unwrap_or(i64::MAX));
         vec![
-            (FAST.name, integer(self.fast)),
-            (SLOW.name, integer(self.slow)),
+            (FAST.name, super::parameter_value(self.fast)),
+            (SLOW.name, super::parameter_value(self.slow)),
         ]
     }
 
