@@ -10,6 +10,7 @@
 pub mod bar;
 pub mod calendar;
 pub mod clock;
+pub mod corporate_action;
 pub mod coverage;
 pub mod error;
 pub mod ports;
@@ -18,11 +19,12 @@ pub mod symbol;
 
 pub use bar::Bar;
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use corporate_action::{CorporateAction, CorporateActionKind};
 pub use coverage::{CoverageReason, CoverageSpan};
 pub use error::DomainError;
 pub use ports::{
-    BarStore, ClearReport, MigrationStep, PriceSource, SourceError, SourceLimits, StoreError,
-    StoreStats, SymbolStats,
+    BarStore, ClearReport, FetchedBars, MigrationStep, PriceSource, RejectedRow, SourceError,
+    SourceLimits, StoreError, StoreStats, SymbolStats,
 };
 pub use range::{DateRange, parse_date};
 pub use symbol::Symbol;

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::{Bar, CoverageSpan, DateRange, Symbol};
+use crate::{Bar, CorporateAction, CoverageSpan, DateRange, Symbol};
 
 /// How a provider wants to be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -16,6 +16,52 @@ pub struct SourceLimits {
     pub max_span_days: u32,
     /// Most requests in flight at once.
     pub max_concurrency: usize,
+    /// Documented request budget per minute, if the provider has one.
+    pub requests_per_minute: Option<u32>,
+    /// Documented request budget per day, if the provider has one.
+    pub requests_per_day: Option<u32>,
+}
+
+impl SourceLimits {
+    /// Limits of a source with no request budget (local files, made-up data).
+    pub fn unmetered(max_span_days: u32, max_concurrency: usize) -> Self {
+        Self {
+            max_span_days,
+            max_concurrency,
+            requests_per_minute: None,
+            requests_per_day: None,
+        }
+    }
+}
+
+/// A row of a provider's payload that did not become a bar, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedRow {
+    /// The row's trading date, when it could be read.
+    pub date: Option<NaiveDate>,
+    pub reason: String,
+}
+
+/// Everything one upstream request yielded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FetchedBars {
+    /// Bars that passed the domain's checks, in date order, without duplicates.
+    pub bars: Vec<Bar>,
+    /// Splits and dividends the provider reported within the answer.
+    pub actions: Vec<CorporateAction>,
+    /// Rows dropped (nulls, broken invariants), never stored.
+    pub rejected: Vec<RejectedRow>,
+    /// Dates of bars the provider marked as not final yet (a live session's bar).
+    pub provisional: Vec<NaiveDate>,
+}
+
+impl FetchedBars {
+    pub fn from_bars(bars: Vec<Bar>) -> Self {
+        Self {
+            bars,
+            ..Self::default()
+        }
+    }
 }
 
 /// Why a provider could not answer.
@@ -52,6 +98,14 @@ pub trait PriceSource: Send + Sync {
         symbol: &Symbol,
         range: DateRange,
     ) -> Result<Vec<Bar>, SourceError>;
+
+    /// Like [`fetch_daily_bars`](Self::fetch_daily_bars), with the corporate actions, rejected
+    /// rows and provisional dates of the answer. Providers that know more override this.
+    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
+        self.fetch_daily_bars(symbol, range)
+            .await
+            .map(FetchedBars::from_bars)
+    }
 }
 
 /// Why the store failed.

@@ -104,10 +104,7 @@ impl PriceSource for CsvSource {
 
     fn limits(&self) -> SourceLimits {
         // A file holds its whole history, so one request per symbol is always enough.
-        SourceLimits {
-            max_span_days: 366 * 200,
-            max_concurrency: 4,
-        }
+        SourceLimits::unmetered(366 * 200, 4)
     }
 
     async fn fetch_daily_bars(

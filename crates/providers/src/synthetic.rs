@@ -109,10 +109,7 @@ impl PriceSource for SyntheticSource {
     }
 
     fn limits(&self) -> SourceLimits {
-        SourceLimits {
-            max_span_days: self.config.max_span_days,
-            max_concurrency: self.config.concurrency.max(1),
-        }
+        SourceLimits::unmetered(self.config.max_span_days, self.config.concurrency.max(1))
     }
 
     async fn fetch_daily_bars(
