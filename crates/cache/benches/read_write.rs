@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{NaiveDate, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marketcache_cache::{GetOptions, MarketDataCache};
-use marketcache_domain::{BarStore, DateRange, FixedClock, Symbol};
+use marketcache_domain::{BarStore, DateRange, FetchedWrite, FixedClock, Symbol};
 use marketcache_providers::{SyntheticConfig, SyntheticSource};
 use marketcache_testkit::{fresh_postgres, fresh_sqlite};
 
@@ -75,7 +75,11 @@ fn bench_backend(
             let symbol = Symbol::parse(&format!("B{}", counter.fetch_add(1, Ordering::Relaxed)))
                 .unwrap_or_else(|e| panic!("{e}"));
             runtime
-                .block_on(store.write_fetched(&symbol, &bars, None, Utc::now()))
+                .block_on(store.write_fetched(
+                    &symbol,
+                    &FetchedWrite::bars("synthetic", &bars, None),
+                    Utc::now(),
+                ))
                 .unwrap_or_else(|e| panic!("{e}"));
         })
     });

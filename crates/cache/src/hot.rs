@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use marketcache_domain::{Bar, DateRange, Symbol};
+use chrono::NaiveDate;
+use marketcache_domain::{Bar, CorporateAction, DateRange, Symbol};
 
 /// Most bars kept in memory across all symbols (about 48 bytes each).
 pub const MAX_HOT_BARS: usize = 1_000_000;
@@ -22,19 +23,25 @@ pub struct HotSeries {
     pub covered: Arc<Vec<DateRange>>,
     /// The range the bars were read for.
     pub range: DateRange,
-    /// The stored bars of `range`, in date order.
+    /// The stored (raw) bars of `range`, in date order.
     pub bars: Arc<Vec<Bar>>,
+    /// The symbol's splits and dividends, by ex-date.
+    pub actions: Arc<Vec<CorporateAction>>,
+    /// Dates of the symbol's provisional bars, in order.
+    pub provisional: Arc<Vec<NaiveDate>>,
 }
 
 impl HotSeries {
-    /// The bars of `wanted` if this series holds all of them.
-    pub fn slice(&self, wanted: DateRange) -> Option<Vec<Bar>> {
-        if wanted.start() < self.range.start() || wanted.end() > self.range.end() {
-            return None;
-        }
+    /// Whether this series holds every bar of `wanted`.
+    pub fn holds(&self, wanted: DateRange) -> bool {
+        wanted.start() >= self.range.start() && wanted.end() <= self.range.end()
+    }
+
+    /// The bars of `wanted`, within the range this series was read for.
+    pub fn slice(&self, wanted: DateRange) -> Vec<Bar> {
         let from = self.bars.partition_point(|bar| bar.date < wanted.start());
         let to = self.bars.partition_point(|bar| bar.date <= wanted.end());
-        Some(self.bars[from..to].to_vec())
+        self.bars.get(from..to).unwrap_or_default().to_vec()
     }
 }
 
@@ -114,6 +121,8 @@ mod tests {
             covered: Arc::new(vec![range]),
             range,
             bars: Arc::new(bars),
+            actions: Arc::new(Vec::new()),
+            provisional: Arc::new(Vec::new()),
         }
     }
 
@@ -130,18 +139,14 @@ mod tests {
     fn slices_hold_exactly_the_wanted_days() {
         let hot = series(1, &[2, 3, 4, 5, 8]);
         let wanted = DateRange::new(day(3), day(6)).unwrap_or_else(|e| panic!("{e}"));
-        let dates: Vec<_> = hot
-            .slice(wanted)
-            .unwrap_or_default()
-            .iter()
-            .map(|b| b.date)
-            .collect();
+        assert!(hot.holds(wanted));
+        let dates: Vec<_> = hot.slice(wanted).iter().map(|b| b.date).collect();
         assert_eq!(dates, vec![day(3), day(4), day(5)]);
         let beyond = DateRange::new(
             day(3),
             NaiveDate::from_ymd_opt(2024, 2, 1).unwrap_or_default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert!(hot.slice(beyond).is_none());
+        assert!(!hot.holds(beyond));
     }
 }

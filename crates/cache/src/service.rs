@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use chrono::{Duration as Days, NaiveDate};
 use futures::StreamExt;
 use marketcache_domain::calendar::trim_to_trading_days;
+use marketcache_domain::clock::bar_final_at;
 use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::{subtract, union};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, Clock, CoverageReason, CoverageSpan, DateRange, PriceSource,
-    StoreStats, Symbol,
+    Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
+    DateRange, FetchedWrite, PriceSource, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 
@@ -29,6 +30,20 @@ pub struct GetOptions {
     pub force_refresh: bool,
     /// Never ask upstream; report what is missing instead.
     pub offline: bool,
+    /// How prices are adjusted for splits and dividends (split-adjusted by default).
+    pub adjust: Adjustment,
+    /// Leave out bars that are not final yet.
+    pub closed_only: bool,
+}
+
+impl GetOptions {
+    /// Read through, split-adjusted, provisional bars included; usable in `const` items.
+    pub const DEFAULT: Self = Self {
+        force_refresh: false,
+        offline: false,
+        adjust: Adjustment::Splits,
+        closed_only: false,
+    };
 }
 
 /// Where a response's bars came from and what it cost.
@@ -44,6 +59,10 @@ pub struct FetchReport {
     pub elapsed: Duration,
     /// Ranges with trading days that are neither stored nor known to be empty (offline mode).
     pub missing: Vec<DateRange>,
+    /// Rows upstream sent that failed the bar checks, dropped by this call.
+    pub rejected_rows: usize,
+    /// Bars of the response that are not final yet (left out with `closed_only`).
+    pub provisional_bars: usize,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -176,7 +195,11 @@ impl MarketDataCache {
         let missing = if options.force_refresh {
             trading_parts(&[range])
         } else {
-            trading_parts(&subtract(range, &covered))
+            let provisional = match &hot {
+                Some(series) => Arc::clone(&series.provisional),
+                None => Arc::new(self.store.read_provisional(symbol).await?),
+            };
+            self.plan(range, &covered, &provisional)
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
         let mut wrote = false;
@@ -191,22 +214,23 @@ impl MarketDataCache {
             } else {
                 self.missing_ranges(symbol, range).await?
             };
-            let (requests, fetched) = self
+            let fetched = self
                 .fetch_and_store(symbol, &still_missing, range, progress)
                 .await?;
-            report.upstream_requests = requests;
-            report.fetched_bars = fetched;
-            wrote = requests > 0;
+            report.upstream_requests = fetched.requests;
+            report.fetched_bars = fetched.bars_in_range;
+            report.rejected_rows = fetched.rejected_rows;
+            wrote = fetched.requests > 0;
         } else {
             progress.planned(0);
         }
         let served_hot = if wrote {
             None
         } else {
-            hot.as_ref().and_then(|series| series.slice(range))
+            hot.filter(|series| series.holds(range))
         };
-        let bars = match served_hot {
-            Some(bars) => bars,
+        let series = match served_hot {
+            Some(series) => series,
             None if wrote => {
                 // Version first: a write landing after it makes the kept copy look stale, never current.
                 let version = self.store.symbol_version(symbol).await?;
@@ -215,6 +239,17 @@ impl MarketDataCache {
             }
             None => self.read_and_keep(symbol, range, version, covered).await?,
         };
+        let mut bars = series.slice(range);
+        report.provisional_bars = bars
+            .iter()
+            .filter(|bar| series.provisional.binary_search(&bar.date).is_ok())
+            .count();
+        if options.closed_only && report.provisional_bars > 0 {
+            bars.retain(|bar| series.provisional.binary_search(&bar.date).is_err());
+            report.provisional_bars = 0;
+        }
+        self.adjust(symbol, &mut bars, &series.actions, options.adjust)
+            .await?;
         report.cached_bars = bars.len().saturating_sub(report.fetched_bars);
         report.elapsed = started.elapsed();
         Ok(SymbolBars {
@@ -225,15 +260,34 @@ impl MarketDataCache {
     }
 
     /// The parts of `range` with trading days that the ledger does not cover, trimmed to trading days.
+    /// A provisional bar that cannot be final yet is not asked again: its day counts as
+    /// covered until then.
     pub async fn missing_ranges(
         &self,
         symbol: &Symbol,
         range: DateRange,
     ) -> Result<Vec<DateRange>, CacheError> {
-        Ok(trading_parts(&subtract(
-            range,
-            &self.covered_ranges(symbol).await?,
-        )))
+        let (covered, provisional) = futures::try_join!(self.covered_ranges(symbol), async {
+            Ok(self.store.read_provisional(symbol).await?)
+        },)?;
+        Ok(self.plan(range, &covered, &provisional))
+    }
+
+    /// The trading days of `range` to ask upstream, given the covered ranges and the dates of
+    /// the provisional bars.
+    fn plan(
+        &self,
+        range: DateRange,
+        covered: &[DateRange],
+        provisional: &[NaiveDate],
+    ) -> Vec<DateRange> {
+        let now = self.clock.now();
+        let pending = provisional
+            .iter()
+            .filter(|date| now < bar_final_at(**date))
+            .filter_map(|date| DateRange::new(*date, *date).ok());
+        let known = union(covered.iter().copied().chain(pending));
+        trading_parts(&subtract(range, &known))
     }
 
     /// The union of the ledger's ranges for `symbol`.
@@ -242,23 +296,65 @@ impl MarketDataCache {
         Ok(union(spans.into_iter().map(|span| span.range)))
     }
 
-    /// Reads the stored bars of `range` and keeps them in memory under `version`.
+    /// Reads the stored bars of `range`, with the symbol's corporate actions and provisional
+    /// marks, and keeps them in memory under `version`.
     async fn read_and_keep(
         &self,
         symbol: &Symbol,
         range: DateRange,
         version: i64,
         covered: Arc<Vec<DateRange>>,
-    ) -> Result<Vec<Bar>, CacheError> {
-        let bars = self.store.read_bars(symbol, range).await?;
+    ) -> Result<HotSeries, CacheError> {
+        let (bars, actions, provisional) = futures::try_join!(
+            self.store.read_bars(symbol, range),
+            self.store.read_actions(symbol),
+            self.store.read_provisional(symbol),
+        )?;
         let series = HotSeries {
             version,
             covered,
             range,
-            bars: Arc::new(bars.clone()),
+            bars: Arc::new(bars),
+            actions: Arc::new(actions),
+            provisional: Arc::new(provisional),
         };
-        self.hot_cache().put(symbol, series);
-        Ok(bars)
+        self.hot_cache().put(symbol, series.clone());
+        Ok(series)
+    }
+
+    /// Adjusts raw `bars` of `symbol` in place for `actions` as `mode` asks. Dividends after
+    /// the bars need the close before their ex-date, read from the store.
+    async fn adjust(
+        &self,
+        symbol: &Symbol,
+        bars: &mut [Bar],
+        actions: &[CorporateAction],
+        mode: Adjustment,
+    ) -> Result<(), CacheError> {
+        if mode == Adjustment::None || actions.is_empty() {
+            return Ok(());
+        }
+        let last_bar = bars.last().map(|bar| bar.date);
+        let last_dividend = actions
+            .iter()
+            .filter(|action| action.split_ratio().is_none())
+            .map(|action| action.ex_date)
+            .max();
+        let later = match (mode, last_bar, last_dividend) {
+            (Adjustment::All, Some(last_bar), Some(ex_date)) if ex_date > last_bar => {
+                match DateRange::new(last_bar, ex_date) {
+                    Ok(range) => self.store.read_bars(symbol, range).await?,
+                    Err(_) => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        };
+        let close_before = |ex_date: NaiveDate| {
+            let before = later.partition_point(|bar| bar.date < ex_date);
+            before.checked_sub(1).map(|index| later[index].close)
+        };
+        adjust(bars, actions, mode, close_before);
+        Ok(())
     }
 
     fn hot_cache(&self) -> std::sync::MutexGuard<'_, HotCache> {
@@ -278,14 +374,13 @@ impl MarketDataCache {
 
     /// Fetches `missing` in chunks of the provider's span, concurrently up to its limit, and
     /// stores each chunk with its coverage as it arrives, so an interrupted fetch resumes.
-    /// Returns the requests made and the bars fetched inside `requested`.
     async fn fetch_and_store(
         &self,
         symbol: &Symbol,
         missing: &[DateRange],
         requested: DateRange,
         progress: &dyn FetchProgress,
-    ) -> Result<(usize, usize), CacheError> {
+    ) -> Result<Fetched, CacheError> {
         let limits = self.source.limits();
         let chunks: Vec<DateRange> = missing
             .iter()
@@ -299,31 +394,54 @@ impl MarketDataCache {
         let mut answers = futures::stream::iter(chunks)
             .map(|chunk| async move {
                 let request = trim_to_trading_days(chunk).unwrap_or(chunk);
-                let bars = self.source.fetch_daily_bars(symbol, request).await?;
-                Ok::<_, CacheError>((chunk, bars))
+                let answer = self.source.fetch(symbol, request).await?;
+                Ok::<_, CacheError>((chunk, answer))
             })
             .buffered(limits.max_concurrency.max(1));
-        let (mut requests, mut fetched_in_range) = (0, 0);
+        let mut fetched = Fetched::default();
         while let Some(answer) = answers.next().await {
-            let (chunk, mut bars) = answer?;
-            bars.retain(|bar| chunk.contains(bar.date));
-            let coverage = covered_part(chunk, &bars, settled_through).map(|range| CoverageSpan {
-                range,
-                provider: self.source.name().to_string(),
-                fetched_at: self.clock.now(),
-                bars: u32::try_from(bars.len()).unwrap_or(u32::MAX),
-            });
-            self.store
-                .write_fetched(symbol, &bars, coverage.as_ref(), self.clock.now())
-                .await?;
-            progress.request_done(bars.len());
-            requests += 1;
-            fetched_in_range += bars
+            let (chunk, mut answer) = answer?;
+            answer.bars.retain(|bar| chunk.contains(bar.date));
+            let now = self.clock.now();
+            // Provisional: marked so by the provider, or fetched before the bar could be final.
+            let provisional: Vec<NaiveDate> = answer
+                .bars
+                .iter()
+                .map(|bar| bar.date)
+                .filter(|date| answer.provisional.contains(date) || now < bar_final_at(*date))
+                .collect();
+            let rejected_rows = answer.rejected.len();
+            if rejected_rows > 0 {
+                tracing::warn!(%symbol, %chunk, rejected_rows, "upstream rows failed the bar checks and were dropped");
+            }
+            let coverage =
+                covered_part(chunk, &answer.bars, &provisional, settled_through).map(|range| {
+                    CoverageSpan {
+                        range,
+                        provider: self.source.name().to_string(),
+                        fetched_at: now,
+                        bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
+                        rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
+                    }
+                });
+            let write = FetchedWrite {
+                provider: self.source.name(),
+                bars: &answer.bars,
+                coverage: coverage.as_ref(),
+                actions: &answer.actions,
+                provisional: &provisional,
+            };
+            self.store.write_fetched(symbol, &write, now).await?;
+            progress.request_done(answer.bars.len());
+            fetched.requests += 1;
+            fetched.rejected_rows += rejected_rows;
+            fetched.bars_in_range += answer
+                .bars
                 .iter()
                 .filter(|bar| requested.contains(bar.date))
                 .count();
         }
-        Ok((requests, fetched_in_range))
+        Ok(fetched)
     }
 
     /// Warms each symbol over `range` in turn, continuing past failures.
@@ -435,18 +553,43 @@ fn trading_parts(ranges: &[DateRange]) -> Vec<DateRange> {
         .collect()
 }
 
+/// What one call's upstream requests brought.
+#[derive(Debug, Default)]
+struct Fetched {
+    requests: usize,
+    /// Bars fetched inside the requested range.
+    bars_in_range: usize,
+    rejected_rows: usize,
+}
+
 /// The part of a fetched `chunk` that may be recorded as covered. Settled days are covered
-/// whether or not they hold a bar; after `settled_through`, only days up to the last bar
-/// received, since the provider may still publish the rest.
-fn covered_part(chunk: DateRange, bars: &[Bar], settled_through: NaiveDate) -> Option<DateRange> {
-    if chunk.end() <= settled_through {
-        return Some(chunk);
-    }
-    let last_bar = bars.iter().map(|bar| bar.date).max();
-    let covered_end = last_bar
-        .map_or(settled_through, |last| last.max(settled_through))
-        .min(chunk.end());
-    DateRange::new(chunk.start(), covered_end).ok()
+/// whether or not they hold a bar; after `settled_through`, only days up to the last final bar
+/// received, since the provider may still publish the rest. A provisional bar's day is never
+/// covered, so the next request after it can be final asks for it again.
+fn covered_part(
+    chunk: DateRange,
+    bars: &[Bar],
+    provisional: &[NaiveDate],
+    settled_through: NaiveDate,
+) -> Option<DateRange> {
+    let first_provisional = provisional.iter().min().copied();
+    let end = if chunk.end() <= settled_through {
+        chunk.end()
+    } else {
+        let last_final = bars
+            .iter()
+            .map(|bar| bar.date)
+            .filter(|date| !provisional.contains(date))
+            .max();
+        last_final
+            .map_or(settled_through, |last| last.max(settled_through))
+            .min(chunk.end())
+    };
+    let end = match first_provisional {
+        Some(first) => end.min(first.pred_opt()?),
+        None => end,
+    };
+    DateRange::new(chunk.start(), end).ok()
 }
 
 #[cfg(test)]
@@ -472,7 +615,7 @@ mod tests {
     fn settled_chunks_are_covered_whole_even_without_bars() {
         let chunk =
             DateRange::new(date(2020, 1, 1), date(2020, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(covered_part(chunk, &[], date(2025, 1, 1)), Some(chunk));
+        assert_eq!(covered_part(chunk, &[], &[], date(2025, 1, 1)), Some(chunk));
     }
 
     #[test]
@@ -480,12 +623,30 @@ mod tests {
         let chunk =
             DateRange::new(date(2025, 6, 1), date(2025, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
         let settled = date(2025, 6, 20);
-        let covered = covered_part(chunk, &[bar(date(2025, 6, 24))], settled);
+        let covered = covered_part(chunk, &[bar(date(2025, 6, 24))], &[], settled);
         assert_eq!(covered.map(|c| c.end()), Some(date(2025, 6, 24)));
-        let covered = covered_part(chunk, &[bar(date(2025, 6, 10))], settled);
+        let covered = covered_part(chunk, &[bar(date(2025, 6, 10))], &[], settled);
         assert_eq!(covered.map(|c| c.end()), Some(settled));
         let recent_only =
             DateRange::new(date(2025, 6, 25), date(2025, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(covered_part(recent_only, &[], settled), None);
+        assert_eq!(covered_part(recent_only, &[], &[], settled), None);
+    }
+
+    #[test]
+    fn a_provisional_day_and_those_after_it_are_never_covered() {
+        let chunk =
+            DateRange::new(date(2025, 6, 1), date(2025, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
+        let settled = date(2025, 6, 20);
+        let bars = [bar(date(2025, 6, 23)), bar(date(2025, 6, 24))];
+        let covered = covered_part(chunk, &bars, &[date(2025, 6, 24)], settled);
+        assert_eq!(covered.map(|c| c.end()), Some(date(2025, 6, 23)));
+        let covered = covered_part(chunk, &bars, &[date(2025, 6, 2)], settled);
+        assert_eq!(covered.map(|c| c.end()), Some(date(2025, 6, 1)));
+        let starts_provisional =
+            DateRange::new(date(2025, 6, 24), date(2025, 6, 30)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            covered_part(starts_provisional, &bars, &[date(2025, 6, 24)], settled),
+            None
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use marketcache_domain::{Symbol, parse_date};
+use marketcache_domain::{Adjustment, Symbol, parse_date};
 
 /// Caches daily price bars from slow, rate-limited market-data APIs in SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -130,6 +130,12 @@ pub struct GetArgs {
     /// Fetch the whole range again even if cached
     #[arg(long)]
     pub force_refresh: bool,
+    /// Price adjustment, computed at read time: none (raw), splits, or all (splits and dividends)
+    #[arg(long, default_value = "splits", value_parser = parse_adjustment)]
+    pub adjust: Adjustment,
+    /// Leave out bars that are not final yet (today's session, the provider's publication lag)
+    #[arg(long)]
+    pub closed_only: bool,
     /// Write the bars to this file instead of standard output
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -244,6 +250,10 @@ pub struct OptimizeArgs {
 
 fn parse_symbol(input: &str) -> Result<Symbol, String> {
     Symbol::parse(input).map_err(|e| e.to_string())
+}
+
+fn parse_adjustment(input: &str) -> Result<Adjustment, String> {
+    input.parse()
 }
 
 fn parse_start(input: &str) -> Result<NaiveDate, String> {

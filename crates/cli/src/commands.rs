@@ -175,6 +175,7 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
         "symbol", "status", "bars", "first", "last", "requests", "time"
     );
     let (mut failed, mut total_bars, mut total_requests) = (0usize, 0usize, 0usize);
+    let mut total_rejected = 0usize;
     for outcome in &outcomes {
         match &outcome.result {
             Ok((bars, first, last, report)) => {
@@ -192,6 +193,13 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
                     report.upstream_requests,
                     human_duration(report.elapsed)
                 );
+                total_rejected += report.rejected_rows;
+                if report.rejected_rows > 0 {
+                    println!(
+                        "{:<8} {} upstream rows rejected (failed the bar checks, not stored)",
+                        "", report.rejected_rows
+                    );
+                }
             }
             Err(error) => {
                 failed += 1;
@@ -205,6 +213,9 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
         outcomes.len() - failed,
         human_duration(elapsed)
     );
+    if total_rejected > 0 {
+        println!("{total_rejected} upstream rows rejected in all (see `marketcache stats`)");
+    }
     Ok(if failed > 0 {
         ExitCode::from(1)
     } else {
@@ -218,6 +229,8 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     let options = GetOptions {
         force_refresh: args.force_refresh,
         offline: args.offline,
+        adjust: args.adjust,
+        closed_only: args.closed_only,
     };
     let response = cache.get_bars(&args.symbol, range, options).await?;
     let text = match args.format {
@@ -250,6 +263,18 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         report.upstream_requests,
         human_duration(report.elapsed)
     );
+    if report.provisional_bars > 0 {
+        summary.push_str(&format!(
+            "; {} provisional (not final yet; --closed-only leaves them out)",
+            report.provisional_bars
+        ));
+    }
+    if report.rejected_rows > 0 {
+        summary.push_str(&format!(
+            "; {} upstream rows rejected (failed the bar checks, not stored)",
+            report.rejected_rows
+        ));
+    }
     if !report.missing.is_empty() {
         let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
         summary.push_str(&format!("; missing (offline): {}", missing.join(", ")));
@@ -305,6 +330,21 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
                 covered.join(", ")
             }
         );
+    }
+    for symbol in &stats.symbols {
+        let mut notes = Vec::new();
+        if symbol.provisional_bars > 0 {
+            notes.push(format!("{} provisional bars", symbol.provisional_bars));
+        }
+        if symbol.corporate_actions > 0 {
+            notes.push(format!("{} splits/dividends", symbol.corporate_actions));
+        }
+        if symbol.rejected_rows > 0 {
+            notes.push(format!("{} upstream rows rejected", symbol.rejected_rows));
+        }
+        if !notes.is_empty() {
+            println!("{:<8} {}", symbol.symbol, notes.join(", "));
+        }
     }
     println!(
         "\nTotal: {} symbol(s), {} bars\nDatabase: {}, {} on disk (bars table {}, {:.1} bytes per bar)",

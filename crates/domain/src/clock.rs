@@ -86,3 +86,41 @@ mod tests {
         );
     }
 }
+
+/// Hours after the 16:00 New York close before a day's bar is final: providers publish the
+/// consolidated close and volume some time after the bell, and correct them within hours.
+pub const PUBLICATION_LAG_HOURS: i64 = 3;
+
+/// The instant from which the bar of `date` can be final: the session's 16:00 close in New
+/// York plus [`PUBLICATION_LAG_HOURS`]. Early-close days are treated as full days (later, so
+/// never too early).
+pub fn bar_final_at(date: NaiveDate) -> DateTime<Utc> {
+    use chrono::{Duration, NaiveTime, TimeZone};
+    let close = date.and_time(NaiveTime::from_hms_opt(16, 0, 0).unwrap_or_default());
+    let close_utc = New_York
+        .from_local_datetime(&close)
+        .earliest()
+        .map(|local| local.with_timezone(&Utc))
+        // 16:00 exists on every New York day; fall back to the later of the two UTC offsets.
+        .unwrap_or_else(|| close.and_utc() + Duration::hours(5));
+    close_utc + Duration::hours(PUBLICATION_LAG_HOURS)
+}
+
+#[cfg(test)]
+mod final_tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_is_final_three_hours_after_the_new_york_close_in_both_seasons() {
+        let summer = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default();
+        assert_eq!(
+            bar_final_at(summer).to_rfc3339(),
+            "2025-07-01T23:00:00+00:00"
+        );
+        let winter = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap_or_default();
+        assert_eq!(
+            bar_final_at(winter).to_rfc3339(),
+            "2025-12-02T00:00:00+00:00"
+        );
+    }
+}

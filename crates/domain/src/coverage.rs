@@ -15,6 +15,8 @@ pub struct CoverageSpan {
     pub fetched_at: DateTime<Utc>,
     /// How many bars the answer held for this range.
     pub bars: u32,
+    /// Rows of the answer that failed the bar checks and were dropped.
+    pub rejected_rows: u32,
 }
 
 /// Why a covered day has no bar.

@@ -7,6 +7,7 @@
 //! domain value only through the checked constructors here (`Symbol::parse`, `DateRange::new`,
 //! `Bar::try_new`).
 
+pub mod adjustment;
 pub mod bar;
 pub mod calendar;
 pub mod clock;
@@ -17,14 +18,15 @@ pub mod ports;
 pub mod range;
 pub mod symbol;
 
+pub use adjustment::{Adjustment, adjust};
 pub use bar::Bar;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use corporate_action::{CorporateAction, CorporateActionKind};
 pub use coverage::{CoverageReason, CoverageSpan};
 pub use error::DomainError;
 pub use ports::{
-    BarStore, ClearReport, FetchedBars, MigrationStep, PriceSource, RejectedRow, SourceError,
-    SourceLimits, StoreError, StoreStats, SymbolStats,
+    BarStore, ClearReport, FetchedBars, FetchedWrite, MigrationStep, PriceSource, RejectedRow,
+    SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
 };
 pub use range::{DateRange, parse_date};
 pub use symbol::Symbol;

@@ -133,6 +133,34 @@ pub enum StoreError {
     },
 }
 
+/// What one upstream answer adds to the store.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchedWrite<'a> {
+    /// The provider that answered, recorded with its corporate actions.
+    pub provider: &'a str,
+    /// Checked bars in date order.
+    pub bars: &'a [Bar],
+    /// The days the answer settles for good; `None` when it settles none (all still recent).
+    pub coverage: Option<&'a CoverageSpan>,
+    /// Splits and dividends reported with the answer.
+    pub actions: &'a [CorporateAction],
+    /// Dates among `bars` that are not final yet.
+    pub provisional: &'a [NaiveDate],
+}
+
+impl<'a> FetchedWrite<'a> {
+    /// Final bars and their coverage, with no corporate actions.
+    pub fn bars(provider: &'a str, bars: &'a [Bar], coverage: Option<&'a CoverageSpan>) -> Self {
+        Self {
+            provider,
+            bars,
+            coverage,
+            actions: &[],
+            provisional: &[],
+        }
+    }
+}
+
 /// One schema migration as the migrator saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MigrationStep {
@@ -161,6 +189,12 @@ pub struct SymbolStats {
     /// The union of the ledger's ranges.
     pub covered: Vec<DateRange>,
     pub last_update: Option<DateTime<Utc>>,
+    /// Rows providers sent for it that failed the bar checks (never stored).
+    pub rejected_rows: u64,
+    /// Stored bars not final yet.
+    pub provisional_bars: u64,
+    /// Splits and dividends stored.
+    pub corporate_actions: u64,
 }
 
 /// What the store holds in all.
@@ -193,14 +227,21 @@ pub trait BarStore: Send + Sync {
     /// Every ledger entry of `symbol`.
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError>;
 
-    /// Upserts `bars` and records `coverage` in one transaction, so the ledger never claims
-    /// bars that are not stored. Re-written bars keep `created_at` and get a new `updated_at`.
-    /// `written_at` becomes `updated_at` (and `created_at` of new rows).
+    /// Splits and dividends of `symbol`, by ex-date.
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError>;
+
+    /// Dates of the stored bars of `symbol` that are provisional, in order.
+    async fn read_provisional(&self, symbol: &Symbol) -> Result<Vec<NaiveDate>, StoreError>;
+
+    /// Upserts the bars of `write`, its corporate actions and provisional marks, and records its
+    /// coverage, in one transaction, so the ledger never claims bars that are not stored.
+    /// Re-written bars keep `created_at` and get a new `updated_at`; a bar written as final
+    /// loses its provisional mark. `written_at` becomes `updated_at` (and `created_at` of new
+    /// rows).
     async fn write_fetched(
         &self,
         symbol: &Symbol,
-        bars: &[Bar],
-        coverage: Option<&CoverageSpan>,
+        write: &FetchedWrite<'_>,
         written_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

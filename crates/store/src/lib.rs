@@ -13,8 +13,11 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use marketcache_domain::range::union;
-use marketcache_domain::{BarStore, DateRange, StoreError, SymbolStats};
+use marketcache_domain::{
+    BarStore, CorporateAction, CorporateActionKind, DateRange, StoreError, SymbolStats,
+};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -78,16 +81,93 @@ fn attach_coverage(
     for (symbol, symbol_ranges) in ranges {
         let entry = per_symbol
             .entry(symbol.clone())
-            .or_insert_with(|| SymbolStats {
-                symbol,
-                bars: 0,
-                first_date: None,
-                last_date: None,
-                covered: Vec::new(),
-                last_update: None,
-            });
+            .or_insert_with(|| empty_stats(symbol));
         entry.covered = union(symbol_ranges);
     }
+}
+
+fn empty_stats(symbol: String) -> SymbolStats {
+    SymbolStats {
+        symbol,
+        bars: 0,
+        first_date: None,
+        last_date: None,
+        covered: Vec::new(),
+        last_update: None,
+        rejected_rows: 0,
+        provisional_bars: 0,
+        corporate_actions: 0,
+    }
+}
+
+/// A per-symbol figure of [`SymbolStats`] that a [`COUNT_QUERIES`] query counts.
+#[derive(Debug, Clone, Copy)]
+enum Count {
+    RejectedRows,
+    ProvisionalBars,
+    CorporateActions,
+}
+
+/// `(symbol, count)` queries, identical on both backends.
+const COUNT_QUERIES: &[(Count, &str)] = &[
+    (
+        Count::RejectedRows,
+        "SELECT symbol, SUM(rejected_rows) FROM coverage_ledger GROUP BY symbol HAVING SUM(rejected_rows) > 0",
+    ),
+    (
+        Count::ProvisionalBars,
+        "SELECT symbol, COUNT(*) FROM provisional_bars GROUP BY symbol",
+    ),
+    (
+        Count::CorporateActions,
+        "SELECT symbol, COUNT(*) FROM corporate_actions GROUP BY symbol",
+    ),
+];
+
+/// Adds the counted figures to each symbol's.
+fn attach_counts(
+    per_symbol: &mut BTreeMap<String, SymbolStats>,
+    counts: Vec<(Count, String, u64)>,
+) {
+    for (kind, symbol, count) in counts {
+        let entry = per_symbol
+            .entry(symbol.clone())
+            .or_insert_with(|| empty_stats(symbol));
+        match kind {
+            Count::RejectedRows => entry.rejected_rows = count,
+            Count::ProvisionalBars => entry.provisional_bars = count,
+            Count::CorporateActions => entry.corporate_actions = count,
+        }
+    }
+}
+
+/// The `(kind, value)` columns of a corporate action.
+fn action_columns(action: &CorporateAction) -> (&'static str, f64) {
+    match action.kind {
+        CorporateActionKind::Split { ratio } => ("split", ratio),
+        CorporateActionKind::Dividend { cash } => ("dividend", cash),
+    }
+}
+
+/// A corporate action from its stored columns.
+fn action_from_row(
+    symbol: &str,
+    ex_date: NaiveDate,
+    kind: &str,
+    value: f64,
+) -> Result<CorporateAction, StoreError> {
+    let kind = match kind {
+        "split" => CorporateActionKind::Split { ratio: value },
+        "dividend" => CorporateActionKind::Dividend { cash: value },
+        other => {
+            return Err(StoreError::InvalidRow {
+                symbol: symbol.to_string(),
+                date: ex_date.to_string(),
+                message: format!("unknown corporate action kind {other:?}"),
+            });
+        }
+    };
+    Ok(CorporateAction { ex_date, kind })
 }
 
 fn backend_error(

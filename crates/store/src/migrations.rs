@@ -39,6 +39,17 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0003_symbol_versions.sql"),
         creates: &["table symbol_versions"],
     },
+    Migration {
+        version: 4,
+        name: "corporate_actions",
+        sqlite: include_str!("../migrations/sqlite/0004_corporate_actions.sql"),
+        postgres: include_str!("../migrations/postgres/0004_corporate_actions.sql"),
+        creates: &[
+            "table corporate_actions",
+            "table provisional_bars",
+            "column coverage_ledger.rejected_rows",
+        ],
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

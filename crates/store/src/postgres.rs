@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
-    Symbol, SymbolStats,
+    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
+    MigrationStep, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use tokio_postgres::NoTls;
 
@@ -89,6 +89,7 @@ fn span_from_row(symbol: &str, row: &tokio_postgres::Row) -> Result<CoverageSpan
     let start: NaiveDate = row.try_get(0).map_err(&failed)?;
     let end: NaiveDate = row.try_get(1).map_err(&failed)?;
     let bars: i32 = row.try_get(4).map_err(&failed)?;
+    let rejected_rows: i32 = row.try_get(5).map_err(&failed)?;
     let range = DateRange::new(start, end).map_err(|e| StoreError::InvalidRow {
         symbol: symbol.to_string(),
         date: start.to_string(),
@@ -99,6 +100,7 @@ fn span_from_row(symbol: &str, row: &tokio_postgres::Row) -> Result<CoverageSpan
         provider: row.try_get(2).map_err(&failed)?,
         fetched_at: row.try_get(3).map_err(&failed)?,
         bars: u32::try_from(bars).unwrap_or(0),
+        rejected_rows: u32::try_from(rejected_rows).unwrap_or(0),
     })
 }
 
@@ -248,8 +250,8 @@ impl BarStore for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT start_date, end_date, provider, fetched_at, bars FROM coverage_ledger
-                 WHERE symbol = $1 ORDER BY start_date",
+                "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
+                 FROM coverage_ledger WHERE symbol = $1 ORDER BY start_date",
                 &[&symbol.as_str()],
             )
             .await
@@ -259,13 +261,49 @@ impl BarStore for PostgresStore {
             .collect()
     }
 
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
+        let failed = pg_error("reading corporate actions");
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT ex_date, kind, value FROM corporate_actions
+                 WHERE symbol = $1 ORDER BY ex_date, kind",
+                &[&symbol.as_str()],
+            )
+            .await
+            .map_err(&failed)?;
+        rows.iter()
+            .map(|row| {
+                let ex_date: NaiveDate = row.try_get(0).map_err(&failed)?;
+                let kind: &str = row.try_get(1).map_err(&failed)?;
+                let value: f64 = row.try_get(2).map_err(&failed)?;
+                crate::action_from_row(symbol.as_str(), ex_date, kind, value)
+            })
+            .collect()
+    }
+
+    async fn read_provisional(&self, symbol: &Symbol) -> Result<Vec<NaiveDate>, StoreError> {
+        let failed = pg_error("reading provisional bars");
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT date FROM provisional_bars WHERE symbol = $1 ORDER BY date",
+                &[&symbol.as_str()],
+            )
+            .await
+            .map_err(&failed)?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(&failed))
+            .collect()
+    }
+
     async fn write_fetched(
         &self,
         symbol: &Symbol,
-        bars: &[Bar],
-        coverage: Option<&CoverageSpan>,
+        write: &FetchedWrite<'_>,
         written_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (bars, coverage) = (write.bars, write.coverage);
         let failed = pg_error("writing bars");
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(&failed)?;
@@ -345,14 +383,51 @@ impl BarStore for PostgresStore {
                 )
                 .await
                 .map_err(&failed)?;
+            // Written bars are final unless marked again just below.
+            transaction
+                .execute(
+                    "DELETE FROM provisional_bars WHERE symbol = $1 AND date BETWEEN $2 AND $3",
+                    &[&symbol.as_str(), &first, &last],
+                )
+                .await
+                .map_err(&failed)?;
+        }
+        if !write.provisional.is_empty() {
+            transaction
+                .execute(
+                    "INSERT INTO provisional_bars (symbol, date, fetched_at)
+                     SELECT $1, d, $3 FROM UNNEST($2::date[]) AS t (d)
+                     ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
+                    &[&symbol.as_str(), &write.provisional, &written_at],
+                )
+                .await
+                .map_err(&failed)?;
+        }
+        if !write.actions.is_empty() {
+            let (dates, (kinds, values)): (Vec<NaiveDate>, (Vec<&str>, Vec<f64>)) = write
+                .actions
+                .iter()
+                .map(|action| (action.ex_date, crate::action_columns(action)))
+                .unzip();
+            transaction
+                .execute(
+                    "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
+                     SELECT $1, d, k, v, $5, $6 FROM UNNEST($2::date[], $3::text[], $4::float8[]) AS t (d, k, v)
+                     ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET
+                         value = excluded.value, provider = excluded.provider, fetched_at = excluded.fetched_at",
+                    &[&symbol.as_str(), &dates, &kinds, &values, &write.provider, &written_at],
+                )
+                .await
+                .map_err(&failed)?;
         }
         if let Some(span) = coverage {
             let bar_count = i32::try_from(span.bars).unwrap_or(i32::MAX);
+            let rejected = i32::try_from(span.rejected_rows).unwrap_or(i32::MAX);
             transaction
                 .execute(
-                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&symbol.as_str(), &span.range.start(), &span.range.end(), &span.provider, &span.fetched_at, &bar_count],
+                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&symbol.as_str(), &span.range.start(), &span.range.end(), &span.provider, &span.fetched_at, &bar_count, &rejected],
                 )
                 .await
                 .map_err(&failed)?;
@@ -401,6 +476,18 @@ impl BarStore for PostgresStore {
             )
             .await
             .map_err(&failed)?;
+        // Actions after `before` still adjust the bars that stay.
+        for statement in [
+            "DELETE FROM corporate_actions
+             WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR ex_date < $2)",
+            "DELETE FROM provisional_bars
+             WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR date < $2)",
+        ] {
+            transaction
+                .execute(statement, &[&symbol, &before])
+                .await
+                .map_err(&failed)?;
+        }
         transaction
             .execute(
                 "UPDATE symbol_versions SET version = version + 1 WHERE $1::text IS NULL OR symbol = $1",
@@ -437,6 +524,9 @@ impl BarStore for PostgresStore {
                 last_date: row.try_get(3).map_err(&failed)?,
                 covered: Vec::new(),
                 last_update: row.try_get(4).map_err(&failed)?,
+                rejected_rows: 0,
+                provisional_bars: 0,
+                corporate_actions: 0,
             };
             per_symbol.insert(symbol, stats);
         }
@@ -458,11 +548,23 @@ impl BarStore for PostgresStore {
             }
         }
         crate::attach_coverage(&mut per_symbol, ranges);
+        let mut counts = Vec::new();
+        for (kind, query) in crate::COUNT_QUERIES {
+            for row in client.query(*query, &[]).await.map_err(&failed)? {
+                let symbol: String = row.try_get(0).map_err(&failed)?;
+                let count: i64 = row.try_get(1).map_err(&failed)?;
+                counts.push((*kind, symbol, u64::try_from(count).unwrap_or(0)));
+            }
+        }
+        crate::attach_counts(&mut per_symbol, counts);
         let sizes = client
             .query_one(
                 "SELECT pg_total_relation_size('market_data_cache')::int8,
                         pg_total_relation_size('market_data_cache')::int8
                         + pg_total_relation_size('coverage_ledger')::int8
+                        + pg_total_relation_size('corporate_actions')::int8
+                        + pg_total_relation_size('provisional_bars')::int8
+                        + pg_total_relation_size('symbol_versions')::int8
                         + pg_total_relation_size('schema_migrations')::int8",
                 &[],
             )

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CoverageSpan, DateRange, MigrationStep, StoreError, StoreStats,
-    Symbol, SymbolStats,
+    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
+    MigrationStep, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -325,8 +325,8 @@ impl BarStore for SqliteStore {
             let failed = query_error("reading coverage");
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT start_date, end_date, provider, fetched_at, bars FROM coverage_ledger
-                     WHERE symbol = ?1 ORDER BY start_date",
+                    "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
+                     FROM coverage_ledger WHERE symbol = ?1 ORDER BY start_date",
                 )
                 .map_err(&failed)?;
             let rows = statement
@@ -337,13 +337,20 @@ impl BarStore for SqliteStore {
                         row.get(2)?,
                         row.get(3)?,
                         row.get(4)?,
+                        row.get(5)?,
                     ))
                 })
                 .map_err(&failed)?;
             let mut spans = Vec::new();
             for row in rows {
-                let (start, end, provider, fetched_at, bars): (String, String, String, i64, u32) =
-                    row.map_err(&failed)?;
+                let (start, end, provider, fetched_at, bars, rejected_rows): (
+                    String,
+                    String,
+                    String,
+                    i64,
+                    u32,
+                    u32,
+                ) = row.map_err(&failed)?;
                 let range =
                     DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?)
                         .map_err(|e| StoreError::InvalidRow {
@@ -356,6 +363,7 @@ impl BarStore for SqliteStore {
                     provider,
                     fetched_at: timestamp(fetched_at),
                     bars,
+                    rejected_rows,
                 });
             }
             Ok(spans)
@@ -363,16 +371,67 @@ impl BarStore for SqliteStore {
         .await
     }
 
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading corporate actions", move |connection| {
+            let failed = query_error("reading corporate actions");
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT ex_date, kind, value FROM corporate_actions
+                     WHERE symbol = ?1 ORDER BY ex_date, kind",
+                )
+                .map_err(&failed)?;
+            let rows = statement
+                .query_map(params![symbol], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, f64>(2)?,
+                    ))
+                })
+                .map_err(&failed)?;
+            let mut actions = Vec::new();
+            for row in rows {
+                let (ex_date, kind, value) = row.map_err(&failed)?;
+                let ex_date = date_column(&symbol, &ex_date)?;
+                actions.push(crate::action_from_row(&symbol, ex_date, &kind, value)?);
+            }
+            Ok(actions)
+        })
+        .await
+    }
+
+    async fn read_provisional(&self, symbol: &Symbol) -> Result<Vec<NaiveDate>, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading provisional bars", move |connection| {
+            let failed = query_error("reading provisional bars");
+            let mut statement = connection
+                .prepare_cached("SELECT date FROM provisional_bars WHERE symbol = ?1 ORDER BY date")
+                .map_err(&failed)?;
+            let rows = statement
+                .query_map(params![symbol], |row| row.get::<_, String>(0))
+                .map_err(&failed)?;
+            let mut dates = Vec::new();
+            for row in rows {
+                dates.push(date_column(&symbol, &row.map_err(&failed)?)?);
+            }
+            Ok(dates)
+        })
+        .await
+    }
+
     async fn write_fetched(
         &self,
         symbol: &Symbol,
-        bars: &[Bar],
-        coverage: Option<&CoverageSpan>,
+        write: &FetchedWrite<'_>,
         written_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let symbol = symbol.to_string();
-        let bars = bars.to_vec();
-        let coverage = coverage.cloned();
+        let bars = write.bars.to_vec();
+        let coverage = write.coverage.cloned();
+        let actions = write.actions.to_vec();
+        let provisional = write.provisional.to_vec();
+        let provider = write.provider.to_string();
         self.with_writer("writing bars", move |connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -397,17 +456,55 @@ impl BarStore for SqliteStore {
                     upsert.raw_execute()?;
                 }
             }
+            if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+                // Written bars are final unless marked again just below.
+                transaction
+                    .prepare_cached(
+                        "DELETE FROM provisional_bars WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3",
+                    )?
+                    .execute(params![symbol, iso_date(first.date), iso_date(last.date)])?;
+            }
+            if !provisional.is_empty() {
+                let mut mark = transaction.prepare_cached(
+                    "INSERT INTO provisional_bars (symbol, date, fetched_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
+                )?;
+                for date in &provisional {
+                    mark.execute(params![symbol, iso_date(*date), written_at.timestamp()])?;
+                }
+            }
+            if !actions.is_empty() {
+                let mut record = transaction.prepare_cached(
+                    "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET
+                         value = excluded.value, provider = excluded.provider,
+                         fetched_at = excluded.fetched_at",
+                )?;
+                for action in &actions {
+                    let (kind, value) = crate::action_columns(action);
+                    record.execute(params![
+                        symbol,
+                        iso_date(action.ex_date),
+                        kind,
+                        value,
+                        provider,
+                        written_at.timestamp()
+                    ])?;
+                }
+            }
             if let Some(span) = coverage {
                 transaction.execute(
-                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         symbol,
                         iso_date(span.range.start()),
                         iso_date(span.range.end()),
                         span.provider,
                         span.fetched_at.timestamp(),
-                        span.bars
+                        span.bars,
+                        span.rejected_rows
                     ],
                 )?;
             }
@@ -441,6 +538,15 @@ impl BarStore for SqliteStore {
             let spans_trimmed = transaction.execute(
                 "UPDATE coverage_ledger SET start_date = ?2
                  WHERE ?2 IS NOT NULL AND (?1 IS NULL OR symbol = ?1) AND start_date < ?2",
+                params![symbol, before],
+            )?;
+            // Actions after `before` still adjust the bars that stay.
+            transaction.execute(
+                "DELETE FROM corporate_actions WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR ex_date < ?2)",
+                params![symbol, before],
+            )?;
+            transaction.execute(
+                "DELETE FROM provisional_bars WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR date < ?2)",
                 params![symbol, before],
             )?;
             transaction.execute(
@@ -486,6 +592,9 @@ impl BarStore for SqliteStore {
                     covered: Vec::new(),
                     last_update: Some(timestamp(updated)),
                     symbol: symbol.clone(),
+                    rejected_rows: 0,
+                    provisional_bars: 0,
+                    corporate_actions: 0,
                 };
                 per_symbol.insert(symbol, stats);
             }
@@ -511,6 +620,20 @@ impl BarStore for SqliteStore {
                 }
             }
             crate::attach_coverage(&mut per_symbol, ranges);
+            let mut counts = Vec::new();
+            for (kind, query) in crate::COUNT_QUERIES {
+                let mut statement = connection.prepare(query).map_err(&failed)?;
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })
+                    .map_err(&failed)?;
+                for row in rows {
+                    let (symbol, count) = row.map_err(&failed)?;
+                    counts.push((*kind, symbol, u64::try_from(count).unwrap_or(0)));
+                }
+            }
+            crate::attach_counts(&mut per_symbol, counts);
             let pragma = |name: &str| {
                 connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
             };

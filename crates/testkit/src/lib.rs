@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marketcache_domain::{
-    Bar, BarStore, DateRange, PriceSource, SourceError, SourceLimits, Symbol,
+    Bar, BarStore, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
 use marketcache_store::{PostgresStore, SqliteStore};
 
@@ -78,12 +78,16 @@ impl PriceSource for CountingSource {
         symbol: &Symbol,
         range: DateRange,
     ) -> Result<Vec<Bar>, SourceError> {
+        self.fetch(symbol, range).await.map(|answer| answer.bars)
+    }
+
+    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         if let Ok(mut requests) = self.requests.lock() {
             requests.push((symbol.clone(), range));
         }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
-        let result = self.inner.fetch_daily_bars(symbol, range).await;
+        let result = self.inner.fetch(symbol, range).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         result
     }

@@ -4,3 +4,4 @@ mod harness;
 mod migrations;
 mod properties;
 mod read_through;
+mod upstream_answers;

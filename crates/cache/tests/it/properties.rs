@@ -59,6 +59,7 @@ async fn check_sequence(backend: Backend, operations: Vec<Operation>) -> Result<
                 let options = GetOptions {
                     force_refresh,
                     offline: false,
+                    ..GetOptions::DEFAULT
                 };
                 let response = harness
                     .cache

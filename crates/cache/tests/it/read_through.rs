@@ -13,6 +13,7 @@ use crate::on_both_backends;
 const CACHED: GetOptions = GetOptions {
     force_refresh: false,
     offline: false,
+    ..GetOptions::DEFAULT
 };
 
 async fn get(harness: &Harness, name: &str, requested: DateRange) -> marketcache_cache::SymbolBars {
@@ -167,6 +168,7 @@ async fn force_refresh_fetches_every_chunk_again_without_duplicating_rows(backen
     let forced = GetOptions {
         force_refresh: true,
         offline: false,
+        ..GetOptions::DEFAULT
     };
     let response = harness
         .cache
@@ -213,6 +215,7 @@ async fn offline_mode_serves_the_cache_and_reports_what_is_missing(backend: Back
     let offline = GetOptions {
         force_refresh: false,
         offline: true,
+        ..GetOptions::DEFAULT
     };
     let wider = range(date(2019, 1, 1), date(2021, 1, 10));
     let response = harness
@@ -434,6 +437,7 @@ async fn changes_made_by_another_process_are_seen_at_once(backend: Backend) {
     let offline = GetOptions {
         force_refresh: false,
         offline: true,
+        ..GetOptions::DEFAULT
     };
     let after_clear = harness
         .cache
