@@ -24,6 +24,18 @@ fn single_backtest(c: &mut Criterion) {
             assert!(report.is_ok_and(|r| r.metrics.trades == 22));
         })
     });
+    let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+    group.bench_function("series_only", |b| {
+        b.iter(|| PriceSeries::new(black_box(&bars)).map(|s| s.len()))
+    });
+    group.bench_function("signals_only", |b| {
+        b.iter(|| marketcache_backtest::Strategy::signals(&strategy, black_box(&series)))
+    });
+    group.bench_function("run_only", |b| {
+        b.iter(|| {
+            run(black_box(&series), &strategy, &Settings::default()).map(|r| r.metrics.trades)
+        })
+    });
     group.finish();
 }
 

@@ -103,7 +103,8 @@ impl EquityStats {
             let bar_return = current / previous - 1.0;
             sum[lane] += bar_return;
             squares[lane] += bar_return * bar_return;
-            let loss = bar_return.min(0.0);
+            // A select rather than `min`, whose NaN rule keeps the loop scalar.
+            let loss = if bar_return < 0.0 { bar_return } else { 0.0 };
             downside[lane] += loss * loss;
         };
         if let Some(first) = equity.first() {
@@ -146,26 +147,32 @@ impl EquityStats {
     /// min over bars of `V[i] / max(V[0..=i]) - 1`, with the bars of its peak and trough.
     fn find_max_drawdown(&mut self, equity: &[f64]) {
         let mut peak = f64::NEG_INFINITY;
-        let mut peak_index = 0;
+        let mut deepest_peak = f64::NAN;
         // Below `peak * floor_factor`, and only there, `equity / peak - 1` can be below the
         // deepest fall so far, so most bars skip the division. The 1e-12 margin exceeds the
         // rounding of this product and of the division it stands for: no deeper fall is missed.
         let mut floor_factor = 1.0 + 1e-12;
         for (index, value) in equity.iter().enumerate() {
-            // Selects rather than a branch: new peaks come at random while long. `>=` keeps
-            // the last bar at the peak, the day the fall began.
-            let rising = *value >= peak;
-            peak = if rising { *value } else { peak };
-            peak_index = if rising { index } else { peak_index };
+            // The running maximum is the loop's one dependency chain: keep it a bare `max`
+            // (no index bookkeeping; the peak's bar is found once, below).
+            peak = if *value > peak { *value } else { peak };
             if *value < peak * floor_factor {
                 let drawdown = value / peak - 1.0;
                 if drawdown < self.max_drawdown {
                     self.max_drawdown = drawdown;
-                    self.drawdown_peak_index = peak_index;
                     self.drawdown_trough_index = index;
+                    deepest_peak = peak;
                     floor_factor = 1.0 + drawdown + 1e-12;
                 }
             }
+        }
+        // The peak of the deepest fall is the last bar before its trough that stood at the
+        // running maximum then, i.e. whose value is that maximum: the day the fall began.
+        if self.max_drawdown < 0.0 {
+            self.drawdown_peak_index = equity
+                .get(..self.drawdown_trough_index)
+                .and_then(|before| before.iter().rposition(|value| *value == deepest_peak))
+                .unwrap_or(0);
         }
     }
 }

@@ -88,14 +88,16 @@ impl Strategy for SmaCross {
 
     fn signals(&self, series: &PriceSeries<'_>) -> Signals {
         let sums = prefix_sums(series.closes());
-        let mut crossing = Crossing::default();
         let mut signals = Signals::none(series.len());
-        for bar in 0..series.len() {
-            match crossing.step(sma_relation(&sums, self.fast, self.slow, bar)) {
-                Signal::Enter => signals.entries[bar] = true,
-                Signal::Exit => signals.exits[bar] = true,
-                Signal::Hold => {}
-            }
+        // Before the slow SMA exists every relation is `None`, which leaves the crossing in its
+        // initial state: start where both SMAs are defined.
+        let first = self.slow - 1;
+        let mut crossing = Crossing::default();
+        let defined = signals.entries.iter_mut().zip(signals.exits.iter_mut());
+        for (bar, (entry, exit)) in defined.enumerate().skip(first) {
+            let signal = crossing.step(sma_relation(&sums, self.fast, self.slow, bar));
+            *entry = signal == Signal::Enter;
+            *exit = signal == Signal::Exit;
         }
         signals
     }
