@@ -12,7 +12,7 @@ use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::{subtract, union};
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    DateRange, FetchedWrite, PriceSource, StoreStats, Symbol, adjust,
+    DateRange, FetchedBars, FetchedWrite, PriceSource, SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 
@@ -131,7 +131,10 @@ pub struct WarmOutcome {
 /// The read-through cache of daily bars.
 pub struct MarketDataCache {
     store: Arc<dyn BarStore>,
+    /// The primary provider; chunks are sized and paced for it.
     source: Arc<dyn PriceSource>,
+    /// Providers tried in order when the one before fails for a chunk.
+    fallbacks: Vec<Arc<dyn PriceSource>>,
     clock: Arc<dyn Clock>,
     // One lock per symbol makes concurrent callers asking for the same missing days share one
     // upstream fetch: the first fetches, the others wait and then find the days covered.
@@ -149,10 +152,24 @@ impl MarketDataCache {
         Self {
             store,
             source,
+            fallbacks: Vec::new(),
             clock,
             symbol_locks: Mutex::new(HashMap::new()),
             hot: Mutex::new(HotCache::default()),
         }
+    }
+
+    /// Tries `fallbacks`, in order, for any chunk the primary provider fails to answer (an
+    /// unknown symbol, errors that outlasted its retries). The ledger records which provider
+    /// served each range.
+    pub fn with_fallbacks(mut self, fallbacks: Vec<Arc<dyn PriceSource>>) -> Self {
+        self.fallbacks = fallbacks;
+        self
+    }
+
+    /// The providers in the order they are tried.
+    pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn PriceSource>> {
+        std::iter::once(&self.source).chain(&self.fallbacks)
     }
 
     /// The store this cache reads and writes.
@@ -394,13 +411,14 @@ impl MarketDataCache {
         let mut answers = futures::stream::iter(chunks)
             .map(|chunk| async move {
                 let request = trim_to_trading_days(chunk).unwrap_or(chunk);
-                let answer = self.source.fetch(symbol, request).await?;
-                Ok::<_, CacheError>((chunk, answer))
+                let served = self.fetch_with_fallbacks(symbol, request).await?;
+                Ok::<_, CacheError>((chunk, served))
             })
             .buffered(limits.max_concurrency.max(1));
         let mut fetched = Fetched::default();
         while let Some(answer) = answers.next().await {
-            let (chunk, mut answer) = answer?;
+            let (chunk, served) = answer?;
+            let (provider, mut answer) = (served.provider, served.answer);
             answer.bars.retain(|bar| chunk.contains(bar.date));
             let now = self.clock.now();
             // Provisional: marked so by the provider, or fetched before the bar could be final.
@@ -418,14 +436,14 @@ impl MarketDataCache {
                 covered_part(chunk, &answer.bars, &provisional, settled_through).map(|range| {
                     CoverageSpan {
                         range,
-                        provider: self.source.name().to_string(),
+                        provider: provider.to_string(),
                         fetched_at: now,
                         bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
                         rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
                     }
                 });
             let write = FetchedWrite {
-                provider: self.source.name(),
+                provider,
                 bars: &answer.bars,
                 coverage: coverage.as_ref(),
                 actions: &answer.actions,
@@ -433,7 +451,7 @@ impl MarketDataCache {
             };
             self.store.write_fetched(symbol, &write, now).await?;
             progress.request_done(answer.bars.len());
-            fetched.requests += 1;
+            fetched.requests += served.requests;
             fetched.rejected_rows += rejected_rows;
             fetched.bars_in_range += answer
                 .bars
@@ -442,6 +460,69 @@ impl MarketDataCache {
                 .count();
         }
         Ok(fetched)
+    }
+
+    /// Asks the providers in turn for `request` until one answers. Each asks within its own span
+    /// limit. If all fail, the error is "not found" only when every provider said so.
+    async fn fetch_with_fallbacks(
+        &self,
+        symbol: &Symbol,
+        request: DateRange,
+    ) -> Result<Served<'_>, CacheError> {
+        let mut requests = 0;
+        let mut failure: Option<SourceError> = None;
+        for source in self.providers() {
+            let mut answer = FetchedBars::default();
+            let mut outcome = Ok(());
+            for part in request.chunks(source.limits().max_span_days) {
+                requests += 1;
+                match source.fetch(symbol, part).await {
+                    Ok(part_answer) => {
+                        answer.bars.extend(part_answer.bars);
+                        answer.actions.extend(part_answer.actions);
+                        answer.rejected.extend(part_answer.rejected);
+                        answer.provisional.extend(part_answer.provisional);
+                    }
+                    Err(error) => {
+                        outcome = Err(error);
+                        break;
+                    }
+                }
+            }
+            match outcome {
+                Ok(()) => {
+                    return Ok(Served {
+                        provider: source.name(),
+                        answer,
+                        requests,
+                    });
+                }
+                Err(error) => {
+                    if !self.fallbacks.is_empty() {
+                        tracing::warn!(%symbol, %request, provider = source.name(), %error, "provider failed; trying the next one");
+                    }
+                    // Keep the most telling error: anything says more than "not found".
+                    let keep_new = match &failure {
+                        None => true,
+                        Some(previous) => {
+                            matches!(previous, SourceError::NotFound { .. })
+                                && !matches!(error, SourceError::NotFound { .. })
+                        }
+                    };
+                    if keep_new {
+                        failure = Some(error);
+                    }
+                }
+            }
+        }
+        Err(match failure {
+            Some(error) => error.into(),
+            None => SourceError::Configuration {
+                provider: self.source.name().to_string(),
+                message: "no provider configured".to_string(),
+            }
+            .into(),
+        })
     }
 
     /// Warms each symbol over `range` in turn, continuing past failures.
@@ -551,6 +632,14 @@ fn trading_parts(ranges: &[DateRange]) -> Vec<DateRange> {
         .iter()
         .filter_map(|range| trim_to_trading_days(*range))
         .collect()
+}
+
+/// One chunk's answer and who gave it.
+struct Served<'a> {
+    provider: &'a str,
+    answer: FetchedBars,
+    /// Requests it took, failed attempts at other providers included.
+    requests: usize,
 }
 
 /// What one call's upstream requests brought.

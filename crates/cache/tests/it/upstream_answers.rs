@@ -261,7 +261,112 @@ async fn rows_that_fail_the_bar_checks_are_counted_and_never_stored(backend: Bac
     assert_eq!(stats.total_bars, 253);
 }
 
+/// A provider that fails every request, the way a primary does for a symbol it lacks.
+struct Failing {
+    name: &'static str,
+    not_found: bool,
+}
+
+#[async_trait]
+impl PriceSource for Failing {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn limits(&self) -> SourceLimits {
+        SourceLimits::unmetered(366, 2)
+    }
+
+    async fn fetch_daily_bars(
+        &self,
+        symbol: &Symbol,
+        _range: DateRange,
+    ) -> Result<Vec<Bar>, SourceError> {
+        Err(if self.not_found {
+            SourceError::NotFound {
+                provider: self.name.to_string(),
+                symbol: symbol.to_string(),
+            }
+        } else {
+            SourceError::Transport {
+                provider: self.name.to_string(),
+                message: "connection refused after 4 attempts".to_string(),
+            }
+        })
+    }
+}
+
+async fn the_next_provider_serves_what_the_first_fails_and_the_ledger_names_it(backend: Backend) {
+    let clock = Arc::new(FixedClock::new(at(2026, 11, 25, 18)));
+    let primary = Arc::new(CountingSource::new(Arc::new(Failing {
+        name: "primary",
+        not_found: true,
+    })));
+    let truth = Arc::new(SyntheticSource::new(
+        SyntheticConfig::default(),
+        clock.clone(),
+    ));
+    let cache = MarketDataCache::new(backend.store(), primary.clone(), clock.clone())
+        .with_fallbacks(vec![truth.clone()]);
+    let aapl = symbol("AAPL");
+    let year = range(date(2021, 1, 1), date(2021, 12, 31));
+    let bars = get(&cache, year, RAW).await;
+    assert_eq!(bars, truth.bars_between(&aapl, year));
+    assert_eq!(primary.count(), 1, "one 366-day chunk asked of the primary");
+    let ledger = backend
+        .store()
+        .read_coverage(&aapl)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!ledger.is_empty());
+    assert!(ledger.iter().all(|span| span.provider == "synthetic"));
+    get(&cache, year, RAW).await;
+    assert_eq!(primary.count(), 1, "served ranges are not asked again");
+
+    // When every provider fails, a real failure outranks "not found"; nothing is stored.
+    let failing = MarketDataCache::new(
+        backend.store(),
+        Arc::new(Failing {
+            name: "primary",
+            not_found: true,
+        }),
+        clock.clone(),
+    )
+    .with_fallbacks(vec![Arc::new(Failing {
+        name: "secondary",
+        not_found: false,
+    })]);
+    let error = failing
+        .get_bars(&symbol("MSFT"), year, RAW)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("secondary could not be reached"), "{error}");
+    let all_unknown = MarketDataCache::new(
+        backend.store(),
+        Arc::new(Failing {
+            name: "primary",
+            not_found: true,
+        }),
+        clock,
+    )
+    .with_fallbacks(vec![Arc::new(Failing {
+        name: "secondary",
+        not_found: true,
+    })]);
+    let error = all_unknown.get_bars(&symbol("MSFT"), year, RAW).await.err();
+    assert!(error.is_some_and(|e| e.is_not_found()));
+    let stats = backend
+        .store()
+        .stats()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stats.symbols.iter().all(|s| s.symbol != "MSFT"));
+}
+
 on_both_backends!(
+    the_next_provider_serves_what_the_first_fails_and_the_ledger_names_it,
     a_split_reported_after_a_range_was_cached_re_bases_it_without_a_download,
     a_bar_fetched_before_it_is_final_is_provisional_and_fetched_again_once_final,
     rows_that_fail_the_bar_checks_are_counted_and_never_stored,
