@@ -78,7 +78,12 @@ def main():
 
         _, stats = run(["--database-url", url, "stats", "--json"], env)
         stats = json.loads(stats)
-        rows.append((f"SQLite bytes per bar ({stats['total_bars']} bars, table + primary key)",
+        rows.append((f"SQLite bytes per bar after warm ({stats['total_bars']} bars, table + primary key)",
+                     f"{stats['bar_table_bytes'] / stats['total_bars']:.1f}", "<= 80"))
+        run(["--database-url", url, "compact"], env)
+        _, stats = run(["--database-url", url, "stats", "--json"], env)
+        stats = json.loads(stats)
+        rows.append(("SQLite bytes per bar after `marketcache compact`",
                      f"{stats['bar_table_bytes'] / stats['total_bars']:.1f}", "<= 80"))
 
     admin = os.environ.get("MARKETCACHE_TEST_POSTGRES_URL")
@@ -92,7 +97,12 @@ def main():
             rows.append(("warm 9 tickers into empty PostgreSQL (one run)", f"{elapsed:.2f} s", "-"))
             _, stats = run(["--database-url", url, "stats", "--json"], env)
             stats = json.loads(stats)
-            rows.append((f"PostgreSQL bytes per bar ({stats['total_bars']} bars, pg_total_relation_size)",
+            rows.append((f"PostgreSQL bytes per bar after warm ({stats['total_bars']} bars, pg_total_relation_size)",
+                         f"{stats['bar_table_bytes'] / stats['total_bars']:.1f}", "<= 120"))
+            run(["--database-url", url, "compact"], env)
+            _, stats = run(["--database-url", url, "stats", "--json"], env)
+            stats = json.loads(stats)
+            rows.append(("PostgreSQL bytes per bar after `marketcache compact`",
                          f"{stats['bar_table_bytes'] / stats['total_bars']:.1f}", "<= 120"))
         finally:
             subprocess.run(["psql", admin, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], check=False)

@@ -616,6 +616,11 @@ impl MarketDataCache {
         Ok(self.store.stats().await?)
     }
 
+    /// Rewrites the store's tables with full pages (see [`BarStore::compact`]).
+    pub async fn compact(&self) -> Result<(), CacheError> {
+        Ok(self.store.compact().await?)
+    }
+
     /// Deletes bars and their coverage for one symbol or all, optionally only before a date.
     pub async fn clear(
         &self,

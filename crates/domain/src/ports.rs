@@ -254,4 +254,9 @@ pub trait BarStore: Send + Sync {
 
     /// Per-symbol and total figures.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Rewrites the tables with full pages, returning the space that writes in key order leave
+    /// in half-split pages (SQLite `VACUUM`, PostgreSQL `VACUUM FULL`). Takes an exclusive lock
+    /// for its length: run it when nothing else writes.
+    async fn compact(&self) -> Result<(), StoreError>;
 }

@@ -50,6 +50,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "column coverage_ledger.rejected_rows",
         ],
     },
+    Migration {
+        version: 5,
+        name: "pack_bar_index",
+        sqlite: include_str!("../migrations/sqlite/0005_pack_bar_index.sql"),
+        postgres: include_str!("../migrations/postgres/0005_pack_bar_index.sql"),
+        creates: &["packed primary-key pages (fill factor 100, PostgreSQL)"],
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

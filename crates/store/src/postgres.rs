@@ -502,6 +502,22 @@ impl BarStore for PostgresStore {
         })
     }
 
+    async fn compact(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        // VACUUM cannot run inside a transaction: each statement on its own. FULL rewrites the
+        // table and rebuilds its indexes packed to their fill factor.
+        for statement in [
+            "VACUUM (FULL, ANALYZE) market_data_cache",
+            "VACUUM (FULL, ANALYZE) coverage_ledger",
+        ] {
+            client
+                .batch_execute(statement)
+                .await
+                .map_err(pg_error("compacting"))?;
+        }
+        Ok(())
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         let failed = pg_error("reading statistics");
         let client = self.client().await?;

@@ -562,6 +562,15 @@ impl BarStore for SqliteStore {
         .await
     }
 
+    async fn compact(&self) -> Result<(), StoreError> {
+        self.with_writer("compacting", |connection| {
+            // VACUUM rebuilds each B-tree from its keys in order, filling every page; the WAL
+            // is then checkpointed so the file itself shrinks.
+            connection.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+        })
+        .await
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.with_reader("reading statistics", move |connection| {
             let failed = query_error("reading statistics");

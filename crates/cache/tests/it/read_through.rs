@@ -472,7 +472,54 @@ async fn changes_made_by_another_process_are_seen_at_once(backend: Backend) {
     );
 }
 
+async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Backend) {
+    let harness = Harness::new(backend);
+    let symbols = [symbol("AAPL"), symbol("MSFT"), symbol("NVDA")];
+    for outcome in harness
+        .cache
+        .warm(&symbols, thirty_five_years(), |_| {
+            Box::new(marketcache_cache::NoProgress)
+        })
+        .await
+    {
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    }
+    let before = harness
+        .cache
+        .stats()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    harness
+        .cache
+        .compact()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = harness
+        .cache
+        .stats()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.total_bars, before.total_bars);
+    assert_eq!(after.symbols, before.symbols);
+    assert!(
+        after.bar_table_bytes <= before.bar_table_bytes,
+        "{} -> {}",
+        before.bar_table_bytes,
+        after.bar_table_bytes
+    );
+    harness.upstream.reset();
+    let aapl = get(&harness, "AAPL", thirty_five_years()).await;
+    assert_eq!(
+        aapl.bars,
+        harness
+            .truth
+            .bars_between(&symbol("AAPL"), thirty_five_years())
+    );
+    assert_eq!(harness.upstream.count(), 0);
+}
+
 on_both_backends!(
+    compacting_keeps_every_bar_and_never_grows_the_bars_table,
     changes_made_by_another_process_are_seen_at_once,
     cold_35_years_takes_one_request_per_182_day_chunk_within_the_concurrency_limit,
     the_same_request_again_asks_nothing_upstream,
