@@ -1,5 +1,6 @@
 //! Where the backtest CPU goes, on the shared 9,067-bar fixture: one SMA-crossover backtest,
-//! and the whole 11,900-combination grid (fast 5..100 × slow 10..300:2, fast < slow).
+//! the whole 11,900-combination grid (fast 5..100 × slow 10..300:2, fast < slow), and a
+//! 650-combination RSI grid through the generic strategy grid.
 
 #[path = "../tests/it/fixture.rs"]
 mod fixture;
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marketcache_backtest::{
-    ParamRange, PriceSeries, RankMetric, Settings, SmaCross, SmaCrossGrid, run,
+    GridSpace, ParamRange, PriceSeries, RankMetric, Settings, SmaCross, SmaCrossGrid, StrategyGrid,
+    find_strategy, run,
 };
 
 fn single_backtest(c: &mut Criterion) {
@@ -64,5 +66,34 @@ fn whole_grid(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, single_backtest, whole_grid);
+fn rsi_grid(c: &mut Criterion) {
+    let bars = fixture::aapl_bars();
+    let info = find_strategy("rsi").unwrap_or_else(|e| panic!("{e}"));
+    let ranges = [
+        ("period", "5..30"),
+        ("lower", "20..40:5"),
+        ("upper", "60..80:5"),
+    ];
+    let mut group = c.benchmark_group("rsi_grid_650_combinations");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
+    // 26 periods × 5 lower × 5 upper levels, all valid (lower < upper): combinations per second.
+    group.throughput(Throughput::Elements(650));
+    group.bench_function("build_and_rank_top_10_by_sharpe", |b| {
+        b.iter(|| {
+            let series = PriceSeries::new(black_box(&bars)).unwrap_or_else(|e| panic!("{e}"));
+            let space = GridSpace::parse(info, &ranges).unwrap_or_else(|e| panic!("{e}"));
+            let grid = StrategyGrid::new(&series, space, Settings::default());
+            let outcome = grid
+                .rank(RankMetric::Sharpe, 10)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(outcome.evaluated, 650);
+            outcome
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, single_backtest, whole_grid, rsi_grid);
 criterion_main!(benches);

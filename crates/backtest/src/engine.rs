@@ -131,15 +131,7 @@ pub fn run(
     strategy: &dyn Strategy,
     settings: &Settings,
 ) -> Result<BacktestReport, BacktestError> {
-    let signals = strategy.signals(series);
-    if signals.entries.len() != series.len() || signals.exits.len() != series.len() {
-        return Err(BacktestError::SignalLength {
-            strategy: strategy.name().to_owned(),
-            bars: series.len(),
-            entries: signals.entries.len(),
-            exits: signals.exits.len(),
-        });
-    }
+    let signals = checked_signals(series, strategy)?;
     let closes = series.closes();
     let dates = series.dates();
     let mut equity = vec![0.0; series.len()];
@@ -156,6 +148,24 @@ pub fn run(
         trades,
         equity_curve,
     })
+}
+
+/// The signals of `strategy` over `series`, refused unless there is one entry and one exit flag
+/// per bar (a strategy is outside code: the engine must not index past its signals).
+pub(crate) fn checked_signals(
+    series: &PriceSeries<'_>,
+    strategy: &dyn Strategy,
+) -> Result<Signals, BacktestError> {
+    let signals = strategy.signals(series);
+    if signals.entries.len() != series.len() || signals.exits.len() != series.len() {
+        return Err(BacktestError::SignalLength {
+            strategy: strategy.name().to_owned(),
+            bars: series.len(),
+            entries: signals.entries.len(),
+            exits: signals.exits.len(),
+        });
+    }
+    Ok(signals)
 }
 
 /// What a strategy asks for at one bar.

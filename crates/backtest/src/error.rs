@@ -67,6 +67,9 @@ pub enum BacktestError {
     /// A grid whose ranges leave no valid combination.
     #[error("the grid has no valid combination: {reason}")]
     EmptyGrid { reason: String },
+    /// A grid whose ranges multiply to more combinations than a search may run.
+    #[error("the grid has too many combinations ({sizes}): at most {limit} are allowed")]
+    TooManyCombinations { sizes: String, limit: usize },
     /// A grid asked for a combination it was not built with.
     #[error("combination {fast}/{slow} is not in the grid")]
     NotInGrid { fast: usize, slow: usize },

@@ -1,4 +1,5 @@
-//! The SMA-crossover grid: every (fast, slow) pair over shared SMAs, ranked, on all cores.
+//! The SMA-crossover grid: every (fast, slow) pair over shared SMAs, ranked, on all cores; and
+//! the top-N ranking it shares with the generic [`crate::StrategyGrid`].
 
 use chrono::NaiveDate;
 use rayon::prelude::*;
@@ -183,7 +184,7 @@ impl SmaCrossGrid {
                 || Leaders::new(metric, top),
                 |mut leaders, other| {
                     other
-                        .entries
+                        .into_entries()
                         .into_iter()
                         .for_each(|entry| leaders.offer(entry));
                     leaders
@@ -191,7 +192,7 @@ impl SmaCrossGrid {
             );
         GridOutcome {
             metric,
-            top: leaders.entries,
+            top: leaders.into_entries(),
             evaluated: self.combinations.len(),
             bars,
         }
@@ -225,15 +226,36 @@ impl SignalFeed for CrossFeed<'_> {
     }
 }
 
-/// The best entries seen so far, best first, at most `capacity` of them.
-struct Leaders {
-    metric: RankMetric,
-    capacity: usize,
-    entries: Vec<GridEntry>,
+/// What [`Leaders`] ranks: an entry's metrics, and a key that breaks ties between equal values.
+pub(crate) trait Ranked {
+    /// Smaller keys rank first among equal metric values.
+    type Key: Ord;
+    fn metrics(&self) -> &Metrics;
+    fn key(&self) -> Self::Key;
 }
 
-impl Leaders {
-    fn new(metric: RankMetric, capacity: usize) -> Self {
+impl Ranked for GridEntry {
+    type Key = (usize, usize);
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Ties by smaller fast, then smaller slow.
+    fn key(&self) -> Self::Key {
+        (self.fast, self.slow)
+    }
+}
+
+/// The best entries seen so far, best first, at most `capacity` of them.
+pub(crate) struct Leaders<E> {
+    metric: RankMetric,
+    capacity: usize,
+    entries: Vec<E>,
+}
+
+impl<E: Ranked> Leaders<E> {
+    pub(crate) fn new(metric: RankMetric, capacity: usize) -> Self {
         Self {
             metric,
             capacity,
@@ -241,7 +263,7 @@ impl Leaders {
         }
     }
 
-    fn offer(&mut self, entry: GridEntry) {
+    pub(crate) fn offer(&mut self, entry: E) {
         let position = self
             .entries
             .partition_point(|held| self.ranks_before(held, &entry));
@@ -251,19 +273,22 @@ impl Leaders {
         }
     }
 
-    /// Higher values first, undefined values last; ties by smaller fast, then smaller slow, so
-    /// the outcome does not depend on how the work was split between threads.
-    fn ranks_before(&self, a: &GridEntry, b: &GridEntry) -> bool {
-        let key = |entry: &GridEntry| self.metric.value(&entry.metrics);
-        let by_value = match (key(a), key(b)) {
+    /// The entries kept, best first.
+    pub(crate) fn into_entries(self) -> Vec<E> {
+        self.entries
+    }
+
+    /// Higher values first, undefined values last; ties by the smaller key, so the outcome
+    /// does not depend on how the work was split between threads.
+    fn ranks_before(&self, a: &E, b: &E) -> bool {
+        let value = |entry: &E| self.metric.value(entry.metrics());
+        let by_value = match (value(a), value(b)) {
             (Some(x), Some(y)) => y.total_cmp(&x),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
         };
-        by_value
-            .then((a.fast, a.slow).cmp(&(b.fast, b.slow)))
-            .is_lt()
+        by_value.then(a.key().cmp(&b.key())).is_lt()
     }
 }
 

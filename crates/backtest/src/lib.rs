@@ -1,5 +1,5 @@
 //! Backtests over daily bars: the strategies, the engine that fills their signals, the metrics
-//! of a run, and the SMA-crossover grid optimizer.
+//! of a run, and the grid optimizers (a fast one for SMA crossovers, a generic one for all).
 //!
 //! The engine follows vectorbt's `Portfolio.from_signals` defaults exactly, so results can be
 //! checked against it: signals on each bar's close are filled at that close; long-only, one
@@ -16,6 +16,8 @@
 //! - [`SmaCrossGrid`]: thousands of SMA-crossover backtests over shared SMAs, on all cores, keeping
 //!   the best N by a [`RankMetric`]. A grid cell and a single run share one simulation loop, so
 //!   they agree to the bit.
+//! - [`StrategyGrid`]: the same search for any catalog strategy, over a [`GridSpace`] of one
+//!   [`GridRange`] per parameter; combinations the strategy refuses (fast >= slow) are skipped.
 //!
 //! This crate must stay pure and synchronous: it never does I/O, SQL or async, and knows
 //! nothing of the cache; callers hand it bars (from `get_bars`) and get values back. Every
@@ -31,12 +33,19 @@ mod params;
 mod series;
 mod strategies;
 mod strategy;
+mod strategy_grid;
 
 pub use engine::{BacktestReport, EquityPoint, Settings, Trade, run};
 pub use error::BacktestError;
 pub use grid::{GridEntry, GridOutcome, SmaCrossGrid};
 pub use metrics::{Metrics, RankMetric, TRADING_DAYS_PER_YEAR};
-pub use params::{ParamKind, ParamRange, ParamSpec, ParamValue, Params, parse_assignment};
+pub use params::{
+    FloatRange, GridRange, ParamKind, ParamRange, ParamSpec, ParamValue, Params, parse_assignment,
+};
 pub use series::PriceSeries;
 pub use strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};
 pub use strategy::{Signals, Strategy, StrategyInfo, build_strategy, catalog, find_strategy};
+pub use strategy_grid::{
+    GridSpace, MAX_GRID_COMBINATIONS, MetricSummary, StrategyGrid, StrategyGridEntry,
+    StrategyGridOutcome,
+};

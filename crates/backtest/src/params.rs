@@ -73,6 +73,54 @@ impl ParamSpec {
         }
     }
 
+    /// Parses a grid range of this parameter's type (`5..30`, `20..40:5`, `1.5..3.0:0.5`) and
+    /// checks both ends against its valid range; errors name the parameter.
+    pub fn parse_range(&self, text: &str) -> Result<GridRange, BacktestError> {
+        let range = match self.kind {
+            ParamKind::Integer { .. } => GridRange::Integer(ParamRange::parse(self.name, text)?),
+            ParamKind::Float { .. } => GridRange::Float(FloatRange::parse(self.name, text)?),
+        };
+        self.check_range(&range)?;
+        Ok(range)
+    }
+
+    /// Checks that `range` has this parameter's type and that its ends lie in its valid range.
+    pub fn check_range(&self, range: &GridRange) -> Result<(), BacktestError> {
+        match (self.kind, range) {
+            (ParamKind::Integer { .. }, GridRange::Integer(whole)) => {
+                self.parse(&whole.start().to_string())?;
+                self.parse(&whole.end().to_string())?;
+            }
+            // Whole numbers are numbers too: a float parameter may take an integer range.
+            (ParamKind::Float { .. }, GridRange::Integer(whole)) => {
+                self.parse(&whole.start().to_string())?;
+                self.parse(&whole.end().to_string())?;
+            }
+            (ParamKind::Float { .. }, GridRange::Float(real)) => {
+                self.parse(&real.start().to_string())?;
+                self.parse(&real.end().to_string())?;
+            }
+            (ParamKind::Integer { .. }, GridRange::Float(_)) => {
+                return Err(BacktestError::InvalidRange {
+                    parameter: self.name.to_owned(),
+                    text: range.to_string(),
+                    reason: "expected start..end[:step] of whole numbers",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The value at `index` of `range`, typed as this parameter.
+    pub(crate) fn range_value(&self, range: &GridRange, index: usize) -> ParamValue {
+        match (self.kind, range) {
+            (ParamKind::Float { .. }, GridRange::Integer(whole)) => {
+                ParamValue::Float(whole.value_at(index) as f64)
+            }
+            _ => range.value_at(index),
+        }
+    }
+
     fn out_of_range(
         &self,
         value: impl fmt::Display,
@@ -102,37 +150,16 @@ impl Params {
         specs: &'static [ParamSpec],
         given: &[(&str, &str)],
     ) -> Result<Self, BacktestError> {
-        let mut values: Vec<Option<ParamValue>> = vec![None; specs.len()];
-        for (name, text) in given {
-            let position = specs
-                .iter()
-                .position(|spec| spec.name == name.trim())
-                .ok_or_else(|| BacktestError::UnknownParameter {
-                    strategy,
-                    parameter: (*name).to_owned(),
-                    expected: names(specs),
-                })?;
-            if values[position].is_some() {
-                return Err(BacktestError::DuplicateParameter {
-                    strategy,
-                    parameter: (*name).to_owned(),
-                });
-            }
-            values[position] = Some(specs[position].parse(text)?);
-        }
-        let values = specs
-            .iter()
-            .zip(values)
-            .map(|(spec, value)| {
-                value
-                    .map(|value| (spec.name, value))
-                    .ok_or(BacktestError::MissingParameter {
-                        strategy,
-                        parameter: spec.name,
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { values })
+        let values = match_parameters(strategy, specs, given, |spec, text| spec.parse(text))?;
+        Ok(Self {
+            values: specs.iter().map(|spec| spec.name).zip(values).collect(),
+        })
+    }
+
+    /// Values already checked against `specs`, one per spec in spec order (the grid's route,
+    /// which checks whole ranges once instead of every value of every combination).
+    pub(crate) fn from_checked(values: Vec<(&'static str, ParamValue)>) -> Self {
+        Self { values }
     }
 
     /// The value of an integer parameter; `None` if it is absent or not an integer.
@@ -165,6 +192,45 @@ pub fn parse_assignment(text: &str) -> Result<(&str, &str), BacktestError> {
             text: text.to_owned(),
         }),
     }
+}
+
+/// Matches `(name, input)` pairs against `specs`, converting each input with `convert`: every
+/// parameter must be given exactly once. Returns one output per spec, in spec order; errors
+/// name the unknown, repeated or missing parameter (or come from `convert`).
+pub(crate) fn match_parameters<I, T>(
+    strategy: &'static str,
+    specs: &'static [ParamSpec],
+    given: &[(&str, I)],
+    convert: impl Fn(&ParamSpec, &I) -> Result<T, BacktestError>,
+) -> Result<Vec<T>, BacktestError> {
+    let mut values: Vec<Option<T>> = specs.iter().map(|_| None).collect();
+    for (name, input) in given {
+        let position = specs
+            .iter()
+            .position(|spec| spec.name == name.trim())
+            .ok_or_else(|| BacktestError::UnknownParameter {
+                strategy,
+                parameter: (*name).to_owned(),
+                expected: names(specs),
+            })?;
+        if values[position].is_some() {
+            return Err(BacktestError::DuplicateParameter {
+                strategy,
+                parameter: (*name).to_owned(),
+            });
+        }
+        values[position] = Some(convert(&specs[position], input)?);
+    }
+    specs
+        .iter()
+        .zip(values)
+        .map(|(spec, value)| {
+            value.ok_or(BacktestError::MissingParameter {
+                strategy,
+                parameter: spec.name,
+            })
+        })
+        .collect()
 }
 
 fn names(specs: &[ParamSpec]) -> String {
@@ -240,6 +306,21 @@ impl ParamRange {
         (self.start..=self.end).step_by(self.step)
     }
 
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) / self.step + 1
+    }
+
+    /// Always false: a range has at least one value.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The value at `index` (below [`Self::len`]).
+    pub fn value_at(&self, index: usize) -> usize {
+        self.start + index * self.step
+    }
+
     /// The first value.
     pub fn start(&self) -> usize {
         self.start
@@ -261,6 +342,195 @@ impl FromStr for ParamRange {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::parse("range", text)
+    }
+}
+
+/// An inclusive range of real values with a step, written `start..end[:step]` (`1.5..3.0:0.5`;
+/// the step defaults to 1) or as one value (`2.5`).
+///
+/// Values are `start + i * step`, rounded to the decimals of `start` and `step`, so
+/// `0.1..0.3:0.1` gives exactly 0.1, 0.2 and 0.3 (what the user typed) rather than
+/// 0.30000000000000004.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FloatRange {
+    start: f64,
+    end: f64,
+    step: f64,
+    #[serde(skip)]
+    count: usize,
+    #[serde(skip)]
+    decimals: Option<i32>,
+}
+
+impl FloatRange {
+    /// A range from `start` to `end` inclusive; refused when a bound is not finite, when it is
+    /// empty, or when `step` is not positive.
+    pub fn new(parameter: &str, start: f64, end: f64, step: f64) -> Result<Self, BacktestError> {
+        let invalid = |reason| BacktestError::InvalidRange {
+            parameter: parameter.to_owned(),
+            text: format!("{start}..{end}:{step}"),
+            reason,
+        };
+        if !(start.is_finite() && end.is_finite() && step.is_finite()) {
+            return Err(invalid("the bounds and the step must be finite numbers"));
+        }
+        if step <= 0.0 {
+            return Err(invalid("the step must be positive"));
+        }
+        if start > end {
+            return Err(invalid("the start must not be after the end"));
+        }
+        // The 1e-9 absorbs the rounding of the division, so `end` itself counts when it is
+        // a whole number of steps away. `as` saturates: huge counts are caught by the grid cap.
+        let count = ((end - start) / step + 1e-9).floor() as usize + 1;
+        let decimals = decimals_of(start).max(decimals_of(step));
+        Ok(Self {
+            start,
+            end,
+            step,
+            count,
+            decimals: (decimals <= 12).then_some(decimals),
+        })
+    }
+
+    /// Parses `start..end[:step]` or a single value; errors name `parameter`.
+    pub fn parse(parameter: &str, text: &str) -> Result<Self, BacktestError> {
+        let invalid = |reason| BacktestError::InvalidRange {
+            parameter: parameter.to_owned(),
+            text: text.to_owned(),
+            reason,
+        };
+        let number = |part: &str| {
+            part.trim()
+                .parse::<f64>()
+                .map_err(|_| invalid("expected start..end[:step] of numbers"))
+        };
+        let (span, step) = match text.split_once(':') {
+            Some((span, step)) => (span, number(step)?),
+            None => (text, 1.0),
+        };
+        let (start, end) = match span.split_once("..") {
+            Some((start, end)) => (number(start)?, number(end)?),
+            None => {
+                let value = number(span)?;
+                (value, value)
+            }
+        };
+        Self::new(parameter, start, end, step).map_err(|error| match error {
+            BacktestError::InvalidRange { reason, .. } => invalid(reason),
+            other => other,
+        })
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Always false: a range has at least one value.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The value at `index` (below [`Self::len`]), computed rather than accumulated so no
+    /// rounding builds up along the range.
+    pub fn value_at(&self, index: usize) -> f64 {
+        let value = self.start + index as f64 * self.step;
+        match self.decimals {
+            Some(decimals) => {
+                let scale = 10_f64.powi(decimals);
+                (value * scale).round() / scale
+            }
+            None => value,
+        }
+    }
+
+    /// The values of the range, in increasing order.
+    pub fn values(&self) -> impl Iterator<Item = f64> + use<> {
+        let range = *self;
+        (0..range.count).map(move |index| range.value_at(index))
+    }
+
+    /// The first value.
+    pub fn start(&self) -> f64 {
+        self.start
+    }
+
+    /// The inclusive upper bound.
+    pub fn end(&self) -> f64 {
+        self.end
+    }
+
+    /// The distance between consecutive values.
+    pub fn step(&self) -> f64 {
+        self.step
+    }
+}
+
+/// Digits after the decimal point in the shortest text that reads back as `value`.
+fn decimals_of(value: f64) -> i32 {
+    let text = value.to_string();
+    text.split_once('.').map_or(0, |(_, fraction)| {
+        i32::try_from(fraction.len()).unwrap_or(i32::MAX)
+    })
+}
+
+/// The values one parameter takes in a grid: whole numbers or real numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum GridRange {
+    /// For integer parameters (and float ones given whole numbers).
+    Integer(ParamRange),
+    /// For float parameters.
+    Float(FloatRange),
+}
+
+impl GridRange {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Integer(range) => range.len(),
+            Self::Float(range) => range.len(),
+        }
+    }
+
+    /// Always false: a range has at least one value.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The value at `index` (below [`Self::len`]).
+    pub fn value_at(&self, index: usize) -> ParamValue {
+        match self {
+            Self::Integer(range) => {
+                ParamValue::Integer(i64::try_from(range.value_at(index)).unwrap_or(i64::MAX))
+            }
+            Self::Float(range) => ParamValue::Float(range.value_at(index)),
+        }
+    }
+
+    /// The values of the range, in increasing order.
+    pub fn values(&self) -> impl Iterator<Item = ParamValue> + use<> {
+        let range = *self;
+        (0..range.len()).map(move |index| range.value_at(index))
+    }
+
+    /// The whole-number range, if this is one (what [`crate::SmaCrossGrid`] takes).
+    pub fn as_integer(&self) -> Option<ParamRange> {
+        match self {
+            Self::Integer(range) => Some(*range),
+            Self::Float(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for GridRange {
+    /// `start..end:step`, which parses back to the same range.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Integer(range) => write!(f, "{}..{}:{}", range.start, range.end, range.step),
+            Self::Float(range) => write!(f, "{}..{}:{}", range.start, range.end, range.step),
+        }
     }
 }
 
@@ -337,6 +607,62 @@ mod tests {
             let message = ParamRange::parse("slow", bad).err().map(|e| e.to_string());
             assert!(
                 message.as_deref().is_some_and(|m| m.contains("'slow'")),
+                "{bad}: {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn float_ranges_give_the_values_typed_without_rounding_noise() {
+        let range = FloatRange::parse("k", "1.5..3.0:0.5").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(range.values().collect::<Vec<_>>(), vec![1.5, 2.0, 2.5, 3.0]);
+        let tenths = FloatRange::parse("k", "0.1..0.3:0.1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tenths.values().collect::<Vec<_>>(), vec![0.1, 0.2, 0.3]);
+        let default_step = FloatRange::parse("lower", "20..22").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(default_step.len(), 3);
+        let single = FloatRange::parse("k", "2.5").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(single.values().collect::<Vec<_>>(), vec![2.5]);
+        for bad in [
+            "3..1.5",
+            "1..2:0",
+            "1..2:-0.5",
+            "a..b",
+            "NaN..2",
+            "1..inf",
+            "",
+        ] {
+            let message = FloatRange::parse("k", bad).err().map(|e| e.to_string());
+            assert!(
+                message.as_deref().is_some_and(|m| m.contains("'k'")),
+                "{bad}: {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn grid_ranges_are_checked_against_the_parameter_spec() {
+        let period = SPECS[0]
+            .parse_range("5..30:5")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(period.len(), 6);
+        assert_eq!(period.value_at(5), ParamValue::Integer(30));
+        let k = SPECS[1]
+            .parse_range("1..2:0.5")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(k.values().last(), Some(ParamValue::Float(2.0)));
+        assert_eq!(k.to_string(), "1..2:0.5");
+        for (spec, bad) in [
+            (SPECS[0], "1..30"),
+            (SPECS[0], "5..101"),
+            (SPECS[0], "5.5..8"),
+            (SPECS[1], "0.1..2"),
+            (SPECS[1], "1..9"),
+        ] {
+            let message = spec.parse_range(bad).err().map(|e| e.to_string());
+            assert!(
+                message
+                    .as_deref()
+                    .is_some_and(|m| m.contains(&format!("'{}'", spec.name))),
                 "{bad}: {message:?}"
             );
         }

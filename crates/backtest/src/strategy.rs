@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::BacktestError;
-use crate::params::{ParamSpec, ParamValue, Params};
+use crate::params::{GridRange, ParamSpec, ParamValue, Params, match_parameters};
 use crate::series::PriceSeries;
 use crate::strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};
 
@@ -56,6 +56,44 @@ pub struct StrategyInfo {
     /// Builds it from parameters already checked against `parameters`; checks the constraints
     /// between them (such as fast < slow).
     pub build: fn(&Params) -> Result<Box<dyn Strategy>, BacktestError>,
+}
+
+impl StrategyInfo {
+    /// Parses one grid range per parameter from `(name, range)` pairs such as
+    /// `("period", "5..30")`, returned in spec order; every parameter needs exactly one range,
+    /// and errors name the unknown, repeated, missing or invalid parameter.
+    pub fn parse_ranges(
+        &self,
+        given: &[(&str, &str)],
+    ) -> Result<Vec<(&'static str, GridRange)>, BacktestError> {
+        let ranges = match_parameters(self.name, self.parameters, given, |spec, text| {
+            spec.parse_range(text)
+        })?;
+        Ok(self
+            .parameters
+            .iter()
+            .map(|spec| spec.name)
+            .zip(ranges)
+            .collect())
+    }
+
+    /// Builds the strategy from typed `(name, value)` pairs, such as a grid entry's or a
+    /// report's parameters, checking them as [`build_strategy`] checks text.
+    pub fn build_with(
+        &self,
+        parameters: &[(&str, ParamValue)],
+    ) -> Result<Box<dyn Strategy>, BacktestError> {
+        // Display is the shortest text that parses back to the same value, so this is exact.
+        let texts: Vec<(&str, String)> = parameters
+            .iter()
+            .map(|(name, value)| (*name, value.to_string()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(name, text)| (*name, text.as_str()))
+            .collect();
+        (self.build)(&Params::parse(self.name, self.parameters, &pairs)?)
+    }
 }
 
 /// Every strategy that can be built by name.
