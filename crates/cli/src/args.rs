@@ -76,9 +76,13 @@ pub enum Command {
     Stats(StatsArgs),
     /// Delete cached bars and their coverage
     Clear(ClearArgs),
+    /// Rewrite the database with full pages, returning the space left by page splits (run it when nothing else writes)
+    Compact,
+    /// List the upstream providers: key needed, configured or not, request limits, span per request
+    Providers(ProvidersArgs),
     /// Backtest one strategy over a symbol's bars, read through the cache, against buy-and-hold
     Backtest(BacktestArgs),
-    /// Search a grid of SMA-crossover windows over a symbol's bars, ranked by a metric
+    /// Search a grid of strategy parameters over a symbol's bars, ranked by a metric
     Optimize(OptimizeArgs),
     /// Run the whole job offline on a fresh SQLite file: warm nine tickers, then measure cold vs cached
     /// (synthetic latency: --latency-ms, default 200 ms per request)
@@ -100,6 +104,18 @@ pub struct WarmArgs {
     /// A file with one symbol per line (# starts a comment)
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
+    /// Print what the warm would do (requests per provider after coverage, the time they take
+    /// under its rate limits, what is already cached) without fetching anything
+    #[arg(long)]
+    pub plan: bool,
+}
+
+/// Arguments of `providers`.
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output formats of `get`.
@@ -214,15 +230,19 @@ pub struct OptimizeArgs {
     /// The symbol, e.g. AAPL
     #[arg(value_parser = parse_symbol)]
     pub symbol: Symbol,
-    /// Strategy name (the grid search supports sma-cross)
+    /// Strategy name (sma-cross, ema-cross, rsi, bollinger, macd, buy-and-hold)
     #[arg(long, default_value = "sma-cross")]
     pub strategy: String,
-    /// Fast window range, START..END[:STEP]
-    #[arg(long, default_value = "5..100")]
-    pub fast: String,
-    /// Slow window range, START..END[:STEP]
-    #[arg(long, default_value = "10..300:2")]
-    pub slow: String,
+    /// Fast window range, START..END[:STEP]; the same as --range fast=RANGE [sma-cross default: 5..100]
+    #[arg(long)]
+    pub fast: Option<String>,
+    /// Slow window range, START..END[:STEP]; the same as --range slow=RANGE [sma-cross default: 10..300:2]
+    #[arg(long)]
+    pub slow: Option<String>,
+    /// A parameter's range, NAME=START..END[:STEP] or NAME=VALUE (repeat for each parameter), e.g.
+    /// --range period=5..30 --range lower=20..40:5; float parameters take float ranges (k=1.5..3.0:0.5)
+    #[arg(long = "range", value_name = "NAME=RANGE")]
+    pub ranges: Vec<String>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
     #[arg(long, value_parser = parse_start)]
     pub start: Option<NaiveDate>,

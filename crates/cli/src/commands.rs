@@ -35,6 +35,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get(args) => get(&settings, args).await,
         Command::Stats(args) => stats(&settings, args).await,
         Command::Clear(args) => clear(&settings, args).await,
+        Command::Compact => compact(&settings).await,
+        Command::Providers(args) => crate::providers::list(&settings, args),
         Command::Backtest(args) => crate::backtest::backtest(&settings, args).await,
         Command::Optimize(args) => crate::backtest::optimize(&settings, args).await,
         Command::Demo => crate::demo::run(&cli.global, &settings).await,
@@ -68,9 +70,13 @@ pub async fn open_store(database_url: &str) -> Result<Arc<dyn BarStore>> {
     Ok(store)
 }
 
-/// The configured upstream.
-pub fn build_source(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dyn PriceSource>> {
-    Ok(match settings.provider {
+/// One configured upstream.
+pub fn build_source(
+    settings: &Settings,
+    choice: ProviderChoice,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn PriceSource>> {
+    Ok(match choice {
         ProviderChoice::Synthetic => Arc::new(SyntheticSource::new(settings.synthetic, clock)),
         ProviderChoice::Csv => {
             let folder = settings.csv_dir.as_deref().ok_or_else(|| {
@@ -80,14 +86,27 @@ pub fn build_source(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dy
             })?;
             Arc::new(CsvSource::new(folder).map_err(|e| UsageError(e.to_string()))?)
         }
+        // A missing key is the user's to fix: a usage error naming the variable.
+        ProviderChoice::Upstream(kind) => marketcache_upstream::build_with(
+            kind.name(),
+            &|name: &str| settings.upstream_value(name),
+            clock,
+            marketcache_upstream::HttpPolicy::default(),
+        )
+        .map_err(|e| UsageError(e.to_string()))?,
     })
 }
 
 pub async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let source = build_source(settings, clock.clone())?;
+    let source = build_source(settings, settings.provider, clock.clone())?;
+    let fallbacks = settings
+        .fallbacks
+        .iter()
+        .map(|choice| build_source(settings, *choice, clock.clone()))
+        .collect::<Result<Vec<_>>>()?;
     let store = open_store(&settings.database_url).await?;
-    Ok(MarketDataCache::new(store, source, clock))
+    Ok(MarketDataCache::new(store, source, clock).with_fallbacks(fallbacks))
 }
 
 /// Prints the migration steps in the shape of the user's original migration script.
@@ -153,6 +172,9 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     let mut seen = std::collections::HashSet::new();
     symbols.retain(|symbol| seen.insert(symbol.clone()));
     let cache = open_cache(settings).await?;
+    if args.plan {
+        return crate::providers::plan_warm(&cache, &symbols, range).await;
+    }
     println!(
         "Warming {} symbol(s) from {} to {} via {} into {}",
         symbols.len(),
@@ -354,6 +376,28 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
         human_bytes(stats.bytes_on_disk),
         human_bytes(stats.bar_table_bytes),
         bytes_per_bar
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn compact(settings: &Settings) -> Result<ExitCode> {
+    let store = open_store(&settings.database_url).await?;
+    let per_bar = |stats: &marketcache_domain::StoreStats| {
+        stats.bar_table_bytes as f64 / stats.total_bars.max(1) as f64
+    };
+    let before = store.stats().await?;
+    let started = Instant::now();
+    store.compact().await?;
+    let after = store.stats().await?;
+    println!(
+        "Compacted {} in {}: {} -> {} on disk; bars table {:.1} -> {:.1} bytes per bar ({} bars)",
+        store.describe(),
+        human_duration(started.elapsed()),
+        human_bytes(before.bytes_on_disk),
+        human_bytes(after.bytes_on_disk),
+        per_bar(&before),
+        per_bar(&after),
+        after.total_bars
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ mod commands;
 mod demo;
 mod output;
 mod progress;
+mod providers;
 mod settings;
 
 use std::process::ExitCode;

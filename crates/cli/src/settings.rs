@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use marketcache_domain::Symbol;
 use marketcache_providers::SyntheticConfig;
+use marketcache_upstream::ProviderKind;
 use serde::Deserialize;
 
 use crate::UsageError;
@@ -16,11 +17,39 @@ pub const SEED_TICKERS: [&str; 9] = [
     "AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ",
 ];
 
-/// The upstream to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An upstream to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderChoice {
+    /// Made-up bars, offline (the default and the demo's).
     Synthetic,
+    /// A folder of CSV files.
     Csv,
+    /// A real market-data API.
+    Upstream(ProviderKind),
+}
+
+impl ProviderChoice {
+    /// Every name `--provider` accepts.
+    pub fn names() -> Vec<&'static str> {
+        let mut names = vec!["synthetic", "csv"];
+        names.extend(ProviderKind::ALL.iter().map(|kind| kind.name()));
+        names
+    }
+
+    fn parse(name: &str) -> Result<Self, UsageError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "synthetic" => Ok(Self::Synthetic),
+            "csv" => Ok(Self::Csv),
+            other => ProviderKind::parse(other)
+                .map(Self::Upstream)
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "provider '{other}' is invalid: must be one of {}",
+                        Self::names().join(", ")
+                    ))
+                }),
+        }
+    }
 }
 
 /// Everything a command needs to know, resolved once. `Debug` hides the database password.
@@ -28,7 +57,13 @@ pub enum ProviderChoice {
 pub struct Settings {
     /// Database URL (may hold a password: show it only through `redact_url`).
     pub database_url: String,
+    /// The primary upstream.
     pub provider: ProviderChoice,
+    /// Upstreams tried in order when the one before fails for a range.
+    pub fallbacks: Vec<ProviderChoice>,
+    /// Provider keys and URLs from the `[upstream]` table of the config file, by variable name;
+    /// the environment wins over them. Values are secrets: never shown.
+    pub upstream_file_values: std::collections::BTreeMap<String, String>,
     pub synthetic: SyntheticConfig,
     pub csv_dir: Option<PathBuf>,
     /// Symbols `warm` uses when given none.
@@ -45,6 +80,11 @@ impl std::fmt::Debug for Settings {
                 &marketcache_store::redact_url(&self.database_url),
             )
             .field("provider", &self.provider)
+            .field("fallbacks", &self.fallbacks)
+            .field(
+                "upstream_file_values",
+                &self.upstream_file_values.keys().collect::<Vec<_>>(),
+            )
             .field("synthetic", &self.synthetic)
             .field("csv_dir", &self.csv_dir)
             .field("tickers", &self.tickers)
@@ -62,6 +102,8 @@ struct ConfigFile {
     csv_dir: Option<PathBuf>,
     tickers: Option<Vec<String>>,
     synthetic: Option<SyntheticSection>,
+    /// Provider keys and base URLs by environment variable name, e.g. `POLYGON_API_KEY`.
+    upstream: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +157,12 @@ fn env_number<T: std::str::FromStr>(name: &str, rule: &str) -> Result<Option<T>,
 }
 
 impl Settings {
+    /// The value of a provider variable (key or base URL): the environment, else the config
+    /// file's `[upstream]` table.
+    pub fn upstream_value(&self, name: &str) -> Option<String> {
+        env_var(name).or_else(|| self.upstream_file_values.get(name).cloned())
+    }
+
     /// Resolves every setting; the `.env` file must already be loaded into the environment.
     pub fn resolve(flags: &GlobalOptions) -> Result<Self, UsageError> {
         let config_file = config_file_path();
@@ -142,15 +190,22 @@ impl Settings {
             .or_else(|| env_var("MARKETCACHE_PROVIDER"))
             .or(file.provider)
             .unwrap_or_else(|| "synthetic".into());
-        let provider = match provider_name.to_ascii_lowercase().as_str() {
-            "synthetic" => ProviderChoice::Synthetic,
-            "csv" => ProviderChoice::Csv,
-            other => {
-                return Err(UsageError(format!(
-                    "provider '{other}' is invalid: must be one of synthetic, csv"
-                )));
-            }
-        };
+        // "yahoo,stooq": the first is the primary, the others its fallbacks in order.
+        let mut chosen = provider_name
+            .split(',')
+            .filter(|name| !name.trim().is_empty())
+            .map(ProviderChoice::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if chosen.is_empty() {
+            return Err(UsageError(format!(
+                "provider is invalid: name at least one of {}",
+                ProviderChoice::names().join(", ")
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        chosen.retain(|choice| seen.insert(*choice));
+        let provider = chosen.remove(0);
+        let fallbacks = chosen;
         let section = file.synthetic.unwrap_or_default();
         let defaults = SyntheticConfig::default();
         let latency_ms = match flags.latency_ms {
@@ -211,6 +266,13 @@ impl Settings {
         Ok(Self {
             database_url,
             provider,
+            fallbacks,
+            upstream_file_values: file
+                .upstream
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name.to_ascii_uppercase(), value))
+                .collect(),
             synthetic,
             csv_dir,
             tickers,
@@ -228,6 +290,10 @@ mod tests {
         let settings = Settings {
             database_url: "postgres://app:s3cret@db/cache".to_string(),
             provider: ProviderChoice::Synthetic,
+            fallbacks: vec![ProviderChoice::Upstream(ProviderKind::Polygon)],
+            upstream_file_values: [("POLYGON_API_KEY".to_string(), "pk_s3cret".to_string())]
+                .into_iter()
+                .collect(),
             synthetic: SyntheticConfig::default(),
             csv_dir: None,
             tickers: Vec::new(),
@@ -235,6 +301,7 @@ mod tests {
         };
         let shown = format!("{settings:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("POLYGON_API_KEY"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/cache"), "{shown}");
     }
 }

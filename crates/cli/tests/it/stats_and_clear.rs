@@ -314,3 +314,37 @@ fn stats_for_one_symbol_explains_the_days_before_its_listing() {
     assert_eq!(value["barless"][0]["range"]["end"], "2023-09-13");
     assert_eq!(value["spans"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn compact_packs_the_pages_and_keeps_every_bar() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&[
+            "warm",
+            "AAPL",
+            "MSFT",
+            "--start",
+            "2000-01-01",
+            "--end",
+            "2020-12-31",
+        ])
+        .expect_code(0);
+    let before = sandbox.stats_json();
+    let run = sandbox.run(&["compact"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with("Compacted sqlite://"),
+        "{}",
+        run.stdout
+    );
+    let after = sandbox.stats_json();
+    assert_eq!(after["total_bars"], before["total_bars"]);
+    assert_eq!(after["symbols"], before["symbols"]);
+    let per_bar = |stats: &serde_json::Value| stats["bytes_per_bar"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        per_bar(&after) < per_bar(&before) && per_bar(&after) <= 80.0,
+        "{} -> {}",
+        per_bar(&before),
+        per_bar(&after)
+    );
+}

@@ -11,7 +11,7 @@ use marketcache_store::SqliteStore;
 use tempfile::TempDir;
 
 /// Variables that would let the user's own configuration leak into a test.
-const CLEARED_VARIABLES: [&str; 7] = [
+const CLEARED_VARIABLES: [&str; 20] = [
     "DATABASE_URL",
     "MARKETCACHE_PROVIDER",
     "MARKETCACHE_CSV_DIR",
@@ -19,6 +19,20 @@ const CLEARED_VARIABLES: [&str; 7] = [
     "MARKETCACHE_SYNTHETIC_MAX_SPAN_DAYS",
     "MARKETCACHE_SYNTHETIC_CONCURRENCY",
     "RUST_LOG",
+    "POLYGON_API_KEY",
+    "APCA_API_KEY_ID",
+    "APCA_API_SECRET_KEY",
+    "TIINGO_API_KEY",
+    "ALPHAVANTAGE_API_KEY",
+    "STOOQ_API_KEY",
+    "MARKETCACHE_YAHOO_URL",
+    "MARKETCACHE_STOOQ_URL",
+    "MARKETCACHE_POLYGON_URL",
+    "MARKETCACHE_ALPACA_URL",
+    "MARKETCACHE_TIINGO_URL",
+    "MARKETCACHE_ALPHAVANTAGE_URL",
+    // Any proxy would send the mock servers' requests elsewhere.
+    "HTTP_PROXY",
 ];
 
 /// What one run of the binary did.

@@ -1,0 +1,35 @@
+//! Real upstreams of daily bars: one [`PriceSource`](marketcache_domain::PriceSource) per HTTP
+//! market-data API (Yahoo, Stooq, Polygon, Alpaca, Tiingo, Alpha Vantage), all speaking through
+//! one client with time-outs, pacing, bounded retries and redaction.
+//!
+//! This crate owns the wire formats: every payload becomes bars only through
+//! [`Bar::try_new`](marketcache_domain::Bar::try_new), rows that fail go to `rejected`, and an
+//! error body (HTML, quota text, JSON error) is never read as data. It must never print, log or
+//! put into an error an API key, and it never decides what to cache: that is the cache's job.
+//!
+//! # Layout
+//! * [`http`]: [`HttpPolicy`] and the shared client (retries, `Retry-After`, pacing, redaction).
+//! * [`config`]: [`ProviderKind`], [`ProviderSettings`] and the environment variables they read.
+//! * [`registry`]: [`catalog`] for `marketcache providers` and [`build`] for the composition root.
+//! * one module per provider, each with a `…Source` struct and a pure, public parser.
+
+pub mod alpaca;
+pub mod alphavantage;
+pub mod config;
+pub mod http;
+pub mod polygon;
+pub mod registry;
+mod rows;
+pub mod stooq;
+pub mod tiingo;
+pub mod yahoo;
+
+pub use alpaca::AlpacaSource;
+pub use alphavantage::AlphaVantageSource;
+pub use config::{ProviderKind, ProviderSettings, RequestPace, UNLIMITED_SPAN_DAYS};
+pub use http::HttpPolicy;
+pub use polygon::PolygonSource;
+pub use registry::{ProviderInfo, build, build_from, build_with, catalog};
+pub use stooq::StooqSource;
+pub use tiingo::TiingoSource;
+pub use yahoo::YahooSource;

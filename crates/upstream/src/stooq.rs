@@ -1,0 +1,295 @@
+//! Stooq daily CSV (`/q/d/l/?s=…&i=d&d1=…&d2=…`): best effort, since Stooq has been locking out
+//! automated downloads (an API key since 2026-03, a proof-of-work page since 2026-07).
+//!
+//! Stooq answers almost everything with HTTP 200, so the body decides: data only when the first
+//! line is the CSV header; `No data` is an unknown symbol (or an empty window, which Stooq does
+//! not distinguish); `Exceeded the daily hits limit` is a quota; HTML is a key page or a bot
+//! check, reported as such and never read as data. Whether Stooq adjusts prices is undocumented.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use marketcache_domain::{
+    Bar, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+};
+use reqwest::Url;
+use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{ProviderKind, ProviderSettings};
+use crate::http::{HttpClient, snippet};
+use crate::rows::{
+    BarBuilder, RawRow, configuration_error, decode_error, html_error, looks_like_html, not_found,
+    parse_decimal, transport_error,
+};
+
+const PROVIDER: &str = "stooq";
+
+/// Market suffixes Stooq uses that a symbol may already carry.
+const KNOWN_SUFFIXES: &[&str] = &["us", "uk", "de", "jp", "hk", "hu", "v"];
+
+/// Daily bars from Stooq's CSV download.
+pub struct StooqSource {
+    base_url: Url,
+    http: HttpClient,
+    api_key: Option<SecretString>,
+}
+
+impl std::fmt::Debug for StooqSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StooqSource")
+            .field("base_url", &self.base_url.as_str())
+            .field("api_key", &self.api_key)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl StooqSource {
+    /// A Stooq source; `settings.api_key` (`STOOQ_API_KEY`) is optional and sent as `apikey`.
+    pub fn new(settings: ProviderSettings) -> Result<Self, SourceError> {
+        Ok(Self {
+            base_url: settings.parsed_base_url()?,
+            http: HttpClient::new(&settings, None, &[])?,
+            api_key: settings
+                .api_key
+                .clone()
+                .filter(|key| !key.expose_secret().trim().is_empty()),
+        })
+    }
+
+    fn csv_url(&self, symbol: &Symbol, range: DateRange) -> Result<Url, SourceError> {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| configuration_error(PROVIDER, "base URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(["q", "d", "l", ""]);
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("s", &stooq_symbol(symbol))
+                .append_pair("i", "d")
+                .append_pair("d1", &range.start().format("%Y%m%d").to_string())
+                .append_pair("d2", &range.end().format("%Y%m%d").to_string());
+            if let Some(key) = &self.api_key {
+                query.append_pair("apikey", key.expose_secret());
+            }
+        }
+        Ok(url)
+    }
+}
+
+/// Stooq's name for `symbol`: lower case, with a market suffix. Indices (`^SPX`) and symbols
+/// that already carry a known suffix (`VOD.UK`) pass; anything else is taken as a US listing
+/// (`AAPL` → `aapl.us`, `BRK.B` → `brk-b.us`), since a bare ticker would be looked up in Warsaw.
+pub fn stooq_symbol(symbol: &Symbol) -> String {
+    let lower = symbol.as_str().to_ascii_lowercase();
+    if lower.starts_with('^') {
+        return lower;
+    }
+    if let Some((_, suffix)) = lower.rsplit_once('.') {
+        if KNOWN_SUFFIXES.contains(&suffix) {
+            return lower;
+        }
+    }
+    format!("{}.us", lower.replace('.', "-"))
+}
+
+#[async_trait]
+impl PriceSource for StooqSource {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn limits(&self) -> SourceLimits {
+        ProviderKind::Stooq.limits()
+    }
+
+    async fn fetch_daily_bars(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+    ) -> Result<Vec<Bar>, SourceError> {
+        self.fetch(symbol, range).await.map(|fetched| fetched.bars)
+    }
+
+    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
+        let url = self.csv_url(symbol, range)?;
+        let answer = self.http.get(url, HeaderMap::new()).await?;
+        parse_csv(
+            answer.status,
+            &answer.body,
+            symbol.as_str(),
+            range,
+            self.api_key.is_some(),
+        )
+        .map_err(|error| self.http.scrub(error))
+    }
+}
+
+/// Reads a Stooq answer into bars within `range`. `key_sent` tells whether the request carried
+/// an API key, which changes what an API-key page means.
+pub fn parse_csv(
+    status: u16,
+    body: &[u8],
+    symbol: &str,
+    range: DateRange,
+    key_sent: bool,
+) -> Result<FetchedBars, SourceError> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    if looks_like_html(text.as_bytes()) {
+        return Err(classify_html(status, text, symbol, key_sent));
+    }
+    if text.is_empty() {
+        return Err(decode_error(
+            PROVIDER,
+            format!("HTTP {status} with an empty body"),
+        ));
+    }
+    if text
+        .get(..7)
+        .is_some_and(|start| start.eq_ignore_ascii_case("No data"))
+    {
+        return Err(not_found(PROVIDER, symbol));
+    }
+    if text
+        .to_ascii_lowercase()
+        .contains("exceeded the daily hits limit")
+    {
+        return Err(SourceError::RateLimited {
+            provider: PROVIDER.to_string(),
+            retry_after: None,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(transport_error(
+            PROVIDER,
+            format!("HTTP {status}: {}", snippet(body)),
+        ));
+    }
+    read_rows(text, range)
+}
+
+fn classify_html(status: u16, html: &str, symbol: &str, key_sent: bool) -> SourceError {
+    let lower = html.to_ascii_lowercase();
+    if lower.contains("verify your browser")
+        || lower.contains("__verify")
+        || lower.contains("requires javascript")
+    {
+        return transport_error(
+            PROVIDER,
+            "Stooq answered with a browser-verification (proof-of-work) page: it blocks \
+             automated downloads from this address",
+        );
+    }
+    if lower.contains("apikey") || lower.contains("api key") {
+        let where_to_get = format!(
+            "get one at https://stooq.com/q/d/?s={}&get_apikey",
+            symbol.to_ascii_lowercase()
+        );
+        let message = if key_sent {
+            format!(
+                "Stooq rejected the key in STOOQ_API_KEY (it sent its API-key page); {where_to_get}"
+            )
+        } else {
+            format!("Stooq requires an API key: set STOOQ_API_KEY; {where_to_get}")
+        };
+        return configuration_error(PROVIDER, message);
+    }
+    html_error(PROVIDER, status, html.as_bytes())
+}
+
+/// Column positions of a Stooq header line, or `None` when the line is not one.
+struct Columns {
+    date: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: Option<usize>,
+}
+
+impl Columns {
+    fn of(header: &csv::StringRecord) -> Option<Self> {
+        let position = |name: &str| {
+            header
+                .iter()
+                .position(|column| column.trim().eq_ignore_ascii_case(name))
+        };
+        Some(Self {
+            date: position("date")?,
+            open: position("open")?,
+            high: position("high")?,
+            low: position("low")?,
+            close: position("close")?,
+            volume: position("volume"),
+        })
+    }
+}
+
+fn read_rows(text: &str, range: DateRange) -> Result<FetchedBars, SourceError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let columns = reader.headers().ok().and_then(Columns::of).ok_or_else(|| {
+        decode_error(
+            PROVIDER,
+            format!(
+                "expected a Date,Open,High,Low,Close[,Volume] header, got: {}",
+                snippet(text.as_bytes())
+            ),
+        )
+    })?;
+    let mut builder = BarBuilder::new(range);
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                builder.reject(None, format!("unreadable CSV row: {error}"));
+                continue;
+            }
+        };
+        let field = |index: usize| record.get(index).filter(|value| !value.is_empty());
+        let Some(date) =
+            field(columns.date).and_then(|value| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+        else {
+            builder.reject(
+                None,
+                format!(
+                    "unreadable date in row '{}'",
+                    record.iter().collect::<Vec<_>>().join(",")
+                ),
+            );
+            continue;
+        };
+        let number = |index: usize| field(index).map(parse_decimal);
+        builder.push(RawRow {
+            date,
+            open: number(columns.open),
+            high: number(columns.high),
+            low: number(columns.low),
+            close: number(columns.close),
+            volume: columns.volume.and_then(number),
+        });
+    }
+    Ok(builder.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn symbol(text: &str) -> Symbol {
+        Symbol::parse(text).expect("valid symbol")
+    }
+
+    #[test]
+    fn us_tickers_get_the_us_suffix_and_others_keep_theirs() {
+        assert_eq!(stooq_symbol(&symbol("AAPL")), "aapl.us");
+        assert_eq!(stooq_symbol(&symbol("BRK.B")), "brk-b.us");
+        assert_eq!(stooq_symbol(&symbol("VOD.UK")), "vod.uk");
+        assert_eq!(stooq_symbol(&symbol("^SPX")), "^spx");
+    }
+}
