@@ -15,3 +15,4 @@ mod settings;
 mod stats_and_clear;
 mod upstream;
 mod warm;
+mod yahoo_warm;
