@@ -136,10 +136,9 @@ pub fn run(
     let dates = series.dates();
     let mut equity = vec![0.0; series.len()];
     let mut recorder = FullRecorder::new(series);
-    let feed = &mut SliceFeed::new(&signals);
-    let tally = simulate(closes, settings, feed, &mut recorder, &mut equity);
+    let tally = simulate_signals(closes, settings, &signals, &mut recorder, &mut equity);
     let metrics = Metrics::new(&tally, &equity, |index| dates[index], settings);
-    let (trades, equity_curve) = recorder.finish();
+    let (trades, equity_curve) = recorder.finish(settings.initial_cash, &equity);
     Ok(BacktestReport {
         strategy: strategy.name(),
         parameters: strategy.parameters(),
@@ -181,47 +180,86 @@ pub(crate) trait SignalFeed {
     fn signal(&mut self, index: usize) -> Signal;
 }
 
-/// Signals read from a [`Signals`] computed beforehand.
-pub(crate) struct SliceFeed<'a> {
-    entries: &'a [bool],
-    exits: &'a [bool],
-}
-
-impl<'a> SliceFeed<'a> {
-    pub(crate) fn new(signals: &'a Signals) -> Self {
-        Self {
-            entries: &signals.entries,
-            exits: &signals.exits,
-        }
-    }
-}
-
-impl SignalFeed for SliceFeed<'_> {
-    #[inline(always)]
-    fn signal(&mut self, index: usize) -> Signal {
-        match (self.entries[index], self.exits[index]) {
-            (true, false) => Signal::Enter,
-            (false, true) => Signal::Exit,
-            // Both at once cancel out, as in vectorbt's default `conflict_mode='ignore'`.
-            _ => Signal::Hold,
-        }
-    }
-}
-
-/// Observes fills and the account; the grid passes `()` so the loop records nothing.
+/// Observes fills; the grid passes `()` so the loop records nothing.
 pub(crate) trait Recorder {
     fn entered(&mut self, _index: usize, _price: f64, _shares: f64, _fees: f64, _cost: f64) {}
     fn exited(&mut self, _index: usize, _price: f64, _fees: f64, _proceeds: f64) {}
-    fn marked(&mut self, _index: usize, _cash: f64, _shares: f64, _equity: f64) {}
 }
 
 impl Recorder for () {}
 
-/// The one simulation loop behind both single backtests and the grid; writes the equity at
-/// each bar's close into `equity` (one slot per close).
-///
-/// Per bar: apply the signal at the close (entry only when flat, exit only when long), then
-/// value the account at the close. Entries spend all cash on fractional shares; exits sell all.
+/// Cash, position and costs as the simulation walks the bars.
+struct Account {
+    buy_factor: f64,
+    sell_factor: f64,
+    fees: f64,
+    cash: f64,
+    shares: f64,
+    long: bool,
+    entry_cost: f64,
+}
+
+impl Account {
+    fn new(settings: &Settings) -> Self {
+        Self {
+            buy_factor: 1.0 + settings.slippage,
+            sell_factor: 1.0 - settings.slippage,
+            fees: settings.fees,
+            cash: settings.initial_cash,
+            shares: 0.0,
+            long: false,
+            entry_cost: 0.0,
+        }
+    }
+
+    /// Applies `signal` at the close of bar `index`: entry only when flat, exit only when
+    /// long. Entries spend all cash on fractional shares; exits sell all.
+    #[inline(always)]
+    fn apply<R: Recorder>(
+        &mut self,
+        index: usize,
+        close: f64,
+        signal: Signal,
+        recorder: &mut R,
+        tally: &mut TradeTally,
+    ) {
+        match signal {
+            Signal::Enter if !self.long => {
+                let price = close * self.buy_factor;
+                // With no fees and no slippage this is exactly cash / close, vectorbt's route.
+                self.shares = self.cash / (price * (1.0 + self.fees));
+                let fees = self.shares * price * self.fees;
+                recorder.entered(index, price, self.shares, fees, self.cash);
+                self.entry_cost = self.cash;
+                self.cash = 0.0;
+                self.long = true;
+                tally.trades += 1;
+            }
+            Signal::Exit if self.long => {
+                let price = close * self.sell_factor;
+                let gross = self.shares * price;
+                let paid = gross * self.fees;
+                self.cash = gross - paid;
+                recorder.exited(index, price, paid, self.cash);
+                tally.closed_trades += 1;
+                tally.winning_trades += usize::from(self.cash > self.entry_cost);
+                tally.closed_return_sum += self.cash / self.entry_cost - 1.0;
+                self.shares = 0.0;
+                self.long = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// The account's value at `close`.
+    #[inline(always)]
+    fn value(&self, close: f64) -> f64 {
+        self.cash + self.shares * close
+    }
+}
+
+/// The simulation loop of the grid; writes the equity at each bar's close into `equity` (one
+/// slot per close). Per bar: apply the signal at the close, then value the account there.
 #[inline(always)]
 pub(crate) fn simulate<F: SignalFeed, R: Recorder>(
     closes: &[f64],
@@ -230,53 +268,69 @@ pub(crate) fn simulate<F: SignalFeed, R: Recorder>(
     recorder: &mut R,
     equity: &mut [f64],
 ) -> TradeTally {
-    let buy_factor = 1.0 + settings.slippage;
-    let sell_factor = 1.0 - settings.slippage;
-    let fees = settings.fees;
-    let mut cash = settings.initial_cash;
-    let mut shares = 0.0;
-    let mut long = false;
-    let mut entry_cost = 0.0;
+    let mut account = Account::new(settings);
     let mut tally = TradeTally::default();
     for (index, (&close, equity)) in closes.iter().zip(equity.iter_mut()).enumerate() {
-        match feed.signal(index) {
-            Signal::Enter if !long => {
-                let price = close * buy_factor;
-                // With no fees and no slippage this is exactly cash / close, vectorbt's route.
-                shares = cash / (price * (1.0 + fees));
-                recorder.entered(index, price, shares, shares * price * fees, cash);
-                entry_cost = cash;
-                cash = 0.0;
-                long = true;
-                tally.trades += 1;
-            }
-            Signal::Exit if long => {
-                let price = close * sell_factor;
-                let gross = shares * price;
-                let paid = gross * fees;
-                cash = gross - paid;
-                recorder.exited(index, price, paid, cash);
-                tally.closed_trades += 1;
-                tally.winning_trades += usize::from(cash > entry_cost);
-                tally.closed_return_sum += cash / entry_cost - 1.0;
-                shares = 0.0;
-                long = false;
-            }
-            _ => {}
-        }
-        *equity = cash + shares * close;
-        tally.bars_in_market += usize::from(long);
-        recorder.marked(index, cash, shares, *equity);
+        account.apply(index, close, feed.signal(index), recorder, &mut tally);
+        *equity = account.value(close);
+        tally.bars_in_market += usize::from(account.long);
     }
     tally
 }
 
-/// Records trades and the equity curve for a [`BacktestReport`].
+/// [`simulate`] over signals computed beforehand, bit for bit the same: it jumps from signal
+/// to signal and values the bars between them, where cash and shares stand still, in one
+/// tight loop each.
+pub(crate) fn simulate_signals<R: Recorder>(
+    closes: &[f64],
+    settings: &Settings,
+    signals: &Signals,
+    recorder: &mut R,
+    equity: &mut [f64],
+) -> TradeTally {
+    let bars = closes.len().min(equity.len());
+    let entries = signals.entries.get(..bars).unwrap_or_default();
+    let exits = signals.exits.get(..bars).unwrap_or_default();
+    let mut account = Account::new(settings);
+    let mut tally = TradeTally::default();
+    let mut from = 0;
+    while from < bars {
+        // Both at once cancel out (vectorbt's default conflict handling): not a signal.
+        let next = entries[from..]
+            .iter()
+            .zip(&exits[from..])
+            .position(|(entry, exit)| entry != exit)
+            .map_or(bars, |offset| from + offset);
+        for (value, close) in equity[from..next].iter_mut().zip(&closes[from..next]) {
+            *value = account.value(*close);
+        }
+        if account.long {
+            tally.bars_in_market += next - from;
+        }
+        if next == bars {
+            break;
+        }
+        let signal = if entries[next] {
+            Signal::Enter
+        } else {
+            Signal::Exit
+        };
+        account.apply(next, closes[next], signal, recorder, &mut tally);
+        equity[next] = account.value(closes[next]);
+        tally.bars_in_market += usize::from(account.long);
+        from = next + 1;
+    }
+    tally
+}
+
+/// Records trades, and the fills from which the equity curve is rebuilt, for a
+/// [`BacktestReport`].
 struct FullRecorder<'a> {
     dates: &'a [NaiveDate],
     closes: &'a [f64],
     trades: Vec<Trade>,
-    equity_curve: Vec<EquityPoint>,
+    /// `(bar, cash, shares)` after each fill.
+    fills: Vec<(usize, f64, f64)>,
     open_cost: f64,
 }
 
@@ -286,13 +340,17 @@ impl<'a> FullRecorder<'a> {
             dates: series.dates(),
             closes: series.closes(),
             trades: Vec::new(),
-            equity_curve: Vec::with_capacity(series.len()),
+            fills: Vec::new(),
             open_cost: 0.0,
         }
     }
 
-    /// The trades, a still-open one valued at the last close, and the equity curve.
-    fn finish(mut self) -> (Vec<Trade>, Vec<EquityPoint>) {
+    /// The trades, a still-open one valued at the last close, and the equity curve of a run
+    /// that started with `initial_cash` and had `equity` at each close.
+    ///
+    /// Cash and shares change only at fills, so the curve is rebuilt from them after the
+    /// simulation rather than recorded bar by bar inside it.
+    fn finish(mut self, initial_cash: f64, equity: &[f64]) -> (Vec<Trade>, Vec<EquityPoint>) {
         if let (Some(trade), Some(last_close)) = (self.trades.last_mut(), self.closes.last())
             && trade.exit_date.is_none()
         {
@@ -300,13 +358,31 @@ impl<'a> FullRecorder<'a> {
             trade.pnl = trade.shares * last_close - self.open_cost;
             trade.return_rate = trade.pnl / self.open_cost;
         }
-        (self.trades, self.equity_curve)
+        // Segments between fills hold cash and shares constant: each is one exact-size extend.
+        let mut equity_curve = Vec::with_capacity(equity.len());
+        let mut segment = |from: usize, to: usize, cash: f64, shares: f64| {
+            let (dates, values) = (&self.dates[from..to], &equity[from..to]);
+            equity_curve.extend(dates.iter().zip(values).map(|(date, equity)| EquityPoint {
+                date: *date,
+                cash,
+                shares,
+                equity: *equity,
+            }));
+        };
+        let (mut from, mut cash, mut shares) = (0, initial_cash, 0.0);
+        for (bar, cash_after, shares_after) in &self.fills {
+            segment(from, *bar, cash, shares);
+            (from, cash, shares) = (*bar, *cash_after, *shares_after);
+        }
+        segment(from, equity.len().min(self.dates.len()), cash, shares);
+        (self.trades, equity_curve)
     }
 }
 
 impl Recorder for FullRecorder<'_> {
     fn entered(&mut self, index: usize, price: f64, shares: f64, fees: f64, cost: f64) {
         self.open_cost = cost;
+        self.fills.push((index, 0.0, shares));
         self.trades.push(Trade {
             entry_date: self.dates[index],
             entry_price: price,
@@ -321,6 +397,7 @@ impl Recorder for FullRecorder<'_> {
     }
 
     fn exited(&mut self, index: usize, price: f64, fees: f64, proceeds: f64) {
+        self.fills.push((index, proceeds, 0.0));
         if let Some(trade) = self.trades.last_mut() {
             trade.exit_date = Some(self.dates[index]);
             trade.exit_price = price;
@@ -328,15 +405,6 @@ impl Recorder for FullRecorder<'_> {
             trade.pnl = proceeds - self.open_cost;
             trade.return_rate = proceeds / self.open_cost - 1.0;
         }
-    }
-
-    fn marked(&mut self, index: usize, cash: f64, shares: f64, equity: f64) {
-        self.equity_curve.push(EquityPoint {
-            date: self.dates[index],
-            cash,
-            shares,
-            equity,
-        });
     }
 }
 

@@ -72,8 +72,8 @@ pub(crate) struct TradeTally {
     pub(crate) bars_in_market: usize,
 }
 
-/// Independent accumulators for the return sums: short dependency chains that the compiler
-/// turns into SIMD, in a pass run once per grid cell.
+/// Independent accumulators for the return sums: short dependency chains, in a pass run once
+/// per grid cell.
 const LANES: usize = 4;
 
 /// What the equity series alone decides: per-bar return sums and the deepest drawdown.
@@ -99,81 +99,100 @@ impl EquityStats {
         let mut sum = [0.0; LANES];
         let mut squares = [0.0; LANES];
         let mut downside = [0.0; LANES];
-        let mut add = |lane: usize, current: f64, previous: f64| {
+        let mut drawdown = DrawdownScan::new();
+        // One pass for both: the returns' divisions and the running maximum's serial chain
+        // overlap instead of taking a pass each.
+        let mut add = |lane: usize, index: usize, current: f64, previous: f64| {
             let bar_return = current / previous - 1.0;
             sum[lane] += bar_return;
             squares[lane] += bar_return * bar_return;
             // A select rather than `min`, whose NaN rule keeps the loop scalar.
             let loss = if bar_return < 0.0 { bar_return } else { 0.0 };
             downside[lane] += loss * loss;
+            drawdown.step(index, current);
         };
         if let Some(first) = equity.first() {
-            add(0, *first, initial_cash);
+            add(0, 0, *first, initial_cash);
         }
         let previous = equity
             .get(..equity.len().saturating_sub(1))
             .unwrap_or_default();
         let current = equity.get(1..).unwrap_or_default();
-        let mut previous_chunks = previous.chunks_exact(LANES);
-        let mut current_chunks = current.chunks_exact(LANES);
-        for (previous, current) in (&mut previous_chunks).zip(&mut current_chunks) {
-            for lane in 0..LANES {
-                add(lane, current[lane], previous[lane]);
+        for (offset, (previous, current)) in previous.iter().zip(current).enumerate() {
+            // An unchanged value (a day out of the market) is a return of exactly 0 and cannot
+            // deepen the fall: skipping it changes no sum and no extreme, only the time taken.
+            if current != previous {
+                add(offset % LANES, offset + 1, *current, *previous);
             }
         }
-        for (previous, current) in previous_chunks
-            .remainder()
-            .iter()
-            .zip(current_chunks.remainder())
-        {
-            add(0, *current, *previous);
-        }
         let total = |lanes: [f64; LANES]| (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-
-        let mut stats = Self {
+        let (max_drawdown, drawdown_trough_index, deepest_peak) = drawdown.finish();
+        // The peak of the deepest fall is the last bar before its trough that stood at the
+        // running maximum then, i.e. whose value is that maximum: the day the fall began.
+        let drawdown_peak_index = if max_drawdown < 0.0 {
+            equity
+                .get(..drawdown_trough_index)
+                .and_then(|before| before.iter().rposition(|value| *value == deepest_peak))
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        Self {
             bars: equity.len(),
             final_equity: equity.last().copied().unwrap_or(initial_cash),
             return_sum: total(sum),
             return_square_sum: total(squares),
             downside_square_sum: total(downside),
-            max_drawdown: 0.0,
-            drawdown_peak_index: 0,
-            drawdown_trough_index: 0,
-        };
-        stats.find_max_drawdown(equity);
-        stats
+            max_drawdown,
+            drawdown_peak_index,
+            drawdown_trough_index,
+        }
+    }
+}
+
+/// The deepest fall from a running peak, min over bars of `V[i] / max(V[0..=i]) - 1`, found
+/// bar by bar.
+struct DrawdownScan {
+    peak: f64,
+    deepest: f64,
+    trough_index: usize,
+    deepest_peak: f64,
+    /// Below `peak * floor_factor`, and only there, `equity / peak - 1` can be below the
+    /// deepest fall so far, so most bars skip the division. The 1e-12 margin exceeds the
+    /// rounding of this product and of the division it stands for: no deeper fall is missed.
+    floor_factor: f64,
+}
+
+impl DrawdownScan {
+    fn new() -> Self {
+        Self {
+            peak: f64::NEG_INFINITY,
+            deepest: 0.0,
+            trough_index: 0,
+            deepest_peak: f64::NAN,
+            floor_factor: 1.0 + 1e-12,
+        }
     }
 
-    /// min over bars of `V[i] / max(V[0..=i]) - 1`, with the bars of its peak and trough.
-    fn find_max_drawdown(&mut self, equity: &[f64]) {
-        let mut peak = f64::NEG_INFINITY;
-        let mut deepest_peak = f64::NAN;
-        // Below `peak * floor_factor`, and only there, `equity / peak - 1` can be below the
-        // deepest fall so far, so most bars skip the division. The 1e-12 margin exceeds the
-        // rounding of this product and of the division it stands for: no deeper fall is missed.
-        let mut floor_factor = 1.0 + 1e-12;
-        for (index, value) in equity.iter().enumerate() {
-            // The running maximum is the loop's one dependency chain: keep it a bare `max`
-            // (no index bookkeeping; the peak's bar is found once, below).
-            peak = if *value > peak { *value } else { peak };
-            if *value < peak * floor_factor {
-                let drawdown = value / peak - 1.0;
-                if drawdown < self.max_drawdown {
-                    self.max_drawdown = drawdown;
-                    self.drawdown_trough_index = index;
-                    deepest_peak = peak;
-                    floor_factor = 1.0 + drawdown + 1e-12;
-                }
+    #[inline(always)]
+    fn step(&mut self, index: usize, value: f64) {
+        // The running maximum is the scan's one dependency chain: keep it a bare `max` (no
+        // index bookkeeping; the peak's bar is found once, at the end).
+        self.peak = if value > self.peak { value } else { self.peak };
+        if value < self.peak * self.floor_factor {
+            let fall = value / self.peak - 1.0;
+            if fall < self.deepest {
+                self.deepest = fall;
+                self.trough_index = index;
+                self.deepest_peak = self.peak;
+                self.floor_factor = 1.0 + fall + 1e-12;
             }
         }
-        // The peak of the deepest fall is the last bar before its trough that stood at the
-        // running maximum then, i.e. whose value is that maximum: the day the fall began.
-        if self.max_drawdown < 0.0 {
-            self.drawdown_peak_index = equity
-                .get(..self.drawdown_trough_index)
-                .and_then(|before| before.iter().rposition(|value| *value == deepest_peak))
-                .unwrap_or(0);
-        }
+    }
+
+    /// The deepest fall (0 or negative), its trough's bar and the peak value it fell from.
+    fn finish(self) -> (f64, usize, f64) {
+        (self.deepest, self.trough_index, self.deepest_peak)
     }
 }
 

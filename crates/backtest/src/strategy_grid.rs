@@ -4,7 +4,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::BacktestError;
-use crate::engine::{Settings, SliceFeed, checked_signals, simulate};
+use crate::engine::{Settings, checked_signals, simulate_signals};
 use crate::grid::{Leaders, Ranked};
 use crate::metrics::{Metrics, RankMetric};
 use crate::params::{GridRange, ParamValue, Params, match_parameters};
@@ -388,8 +388,7 @@ impl<'a> StrategyGrid<'a> {
         let signals = checked_signals(&self.series, strategy)?;
         let closes = self.series.closes();
         let dates = self.series.dates();
-        let feed = &mut SliceFeed::new(&signals);
-        let tally = simulate(closes, &self.settings, feed, &mut (), equity);
+        let tally = simulate_signals(closes, &self.settings, &signals, &mut (), equity);
         Ok(Metrics::new(
             &tally,
             equity,

@@ -11,8 +11,8 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marketcache_cache::{GetOptions, MarketDataCache};
 use marketcache_domain::{BarStore, DateRange, FetchedWrite, FixedClock, Symbol};
-use marketcache_providers::{SyntheticConfig, SyntheticSource};
 use marketcache_testkit::{fresh_postgres, fresh_sqlite};
+use marketcache_upstream::{SyntheticConfig, SyntheticSource};
 
 fn span() -> DateRange {
     let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();

@@ -84,6 +84,8 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Search a grid of strategy parameters over a symbol's bars, ranked by a metric
     Optimize(OptimizeArgs),
+    /// Serve the HTTP API (bars, cache, warm and optimize jobs, backtests, /api/openapi.json)
+    Serve(ServeArgs),
     /// Run the whole job offline on a fresh SQLite file: warm nine tickers, then measure cold vs cached
     /// (synthetic latency: --latency-ms, default 200 ms per request)
     Demo,
@@ -108,6 +110,18 @@ pub struct WarmArgs {
     /// under its rate limits, what is already cached) without fetching anything
     #[arg(long)]
     pub plan: bool,
+}
+
+/// Arguments of `serve`. The token comes from MARKETCACHE_API_TOKEN only, never a flag, so it
+/// stays out of shell history and process lists.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback needs MARKETCACHE_API_TOKEN
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    pub bind: std::net::SocketAddr,
+    /// Allow browser calls from this one origin (CORS), e.g. http://localhost:3000 [default: off]
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Option<String>,
 }
 
 /// Arguments of `providers`.

@@ -2,18 +2,19 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marketcache_backtest::{
-    BacktestError, BuyAndHold, GridRange, GridSpace, MetricSummary, Metrics, ParamValue,
-    PriceSeries, RankMetric, Settings as Trading, SmaCross, SmaCrossGrid, StrategyGrid,
-    StrategyGridEntry, StrategyInfo, build_strategy, find_strategy, parse_assignment, run,
+    BacktestError, Metrics, ParamValue, RankMetric, Settings as Trading, StrategyInfo,
+    build_strategy, find_strategy, parse_assignment,
 };
-use marketcache_cache::{FetchReport, GetOptions, SymbolBars};
+use marketcache_cache::FetchReport;
 use marketcache_domain::bar::fingerprint;
 use marketcache_domain::{Bar, Symbol, SystemClock};
+use marketcache_server::analysis::{
+    self, AnalysisError, DataFingerprint, Search, SearchPlan, with_default_ranges,
+};
 
 use crate::UsageError;
 use crate::args::{BacktestArgs, OptimizeArgs, TradingArgs};
@@ -34,28 +35,14 @@ async fn bars_through_cache(
     settings: &Settings,
     symbol: &Symbol,
     range: marketcache_domain::DateRange,
-) -> Result<SymbolBars> {
+) -> Result<marketcache_cache::SymbolBars> {
     let cache = open_cache(settings).await?;
-    let response = cache.get_bars(symbol, range, GetOptions::default()).await?;
-    if response.bars.is_empty() {
-        anyhow::bail!(
-            "no bars for {symbol} between {} and {}",
-            range.start(),
-            range.end()
-        );
-    }
-    Ok(response)
+    Ok(analysis::bars_through_cache(&cache, symbol, range).await?)
 }
 
 /// What a run read: enough to reproduce it and to tell whether two runs saw the same bars.
-fn data_fingerprint(symbol: &Symbol, bars: &[Bar]) -> serde_json::Value {
-    serde_json::json!({
-        "symbol": symbol,
-        "first_date": bars.first().map(|bar| bar.date),
-        "last_date": bars.last().map(|bar| bar.date),
-        "bars": bars.len(),
-        "hash": format!("{:016x}", fingerprint(bars)),
-    })
+fn data_fingerprint(symbol: &Symbol, bars: &[Bar]) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(DataFingerprint::of(symbol, bars))?)
 }
 
 fn data_line(symbol: &Symbol, bars: &[Bar], report: &FetchReport) -> String {
@@ -118,9 +105,8 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
     let money = trading(&args.trading)?;
 
     let response = bars_through_cache(settings, &args.symbol, range).await?;
-    let series = PriceSeries::new(&response.bars)?;
-    let report = run(&series, strategy.as_ref(), &money)?;
-    let baseline = run(&series, &BuyAndHold, &money)?;
+    let outcome = analysis::backtest(&response.bars, strategy.as_ref(), &money)?;
+    let (report, baseline) = (outcome.report, outcome.baseline);
 
     if args.json {
         let value = serde_json::json!({
@@ -131,7 +117,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
             "buy_and_hold": baseline.metrics,
             "trades": if args.trades { Some(&report.trades) } else { None },
             "data": response.report,
-            "fingerprint": data_fingerprint(&args.symbol, &response.bars),
+            "fingerprint": data_fingerprint(&args.symbol, &response.bars)?,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
@@ -189,7 +175,8 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
 /// `marketcache optimize`: a grid search over any catalog strategy's parameter ranges.
 ///
 /// sma-cross keeps its specialised grid (shared SMAs, several times faster); every other
-/// strategy goes through the generic [`StrategyGrid`], so a new catalog entry needs nothing here.
+/// strategy goes through the generic grid, so a new catalog entry needs nothing here. The
+/// search itself is [`SearchPlan`], shared with the server's `/api/optimize`.
 pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCode> {
     // Everything the user typed, ranges included, is checked before the database is opened.
     let range = requested_range(args.start, args.end, &SystemClock)?;
@@ -203,14 +190,9 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     })?;
     let metric: RankMetric = args.metric.parse().map_err(usage)?;
     let money = trading(&args.trading)?;
-    // sma-cross has its own grid; the generic one counts the combinations its constraints
-    // accept now, so a grid the strategy refuses entirely is a usage error too.
-    let plan = if info.name == SmaCross::INFO.name {
-        check_some_fast_below_slow(&ranges)?;
-        None
-    } else {
-        Some(GridSpace::new(info, &ranges).map_err(usage)?)
-    };
+    // The generic grid counts the combinations its constraints accept now, so a grid the
+    // strategy refuses entirely is a usage error too; the CLI keeps the grid crate's own limit.
+    let plan = SearchPlan::new(info, ranges, usize::MAX).map_err(usage)?;
     // Open the CSV before the search: a bad path should not cost a whole grid.
     let mut csv = args
         .output
@@ -219,74 +201,39 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         .transpose()?;
 
     let response = bars_through_cache(settings, &args.symbol, range).await?;
-    // With --train-until the grid ranks on the earlier bars only; the later ones test the winners.
-    let split = match args.train_until {
-        Some(day) => response.bars.partition_point(|bar| bar.date <= day),
-        None => response.bars.len(),
+    let search = Search {
+        metric,
+        top: args.top as usize,
+        money,
+        train_until: args.train_until,
     };
-    let (train, test) = response.bars.split_at(split);
-    if args.train_until.is_some() && (train.is_empty() || test.is_empty()) {
-        return Err(UsageError(format!(
-            "train-until {} is invalid: it must leave bars on both sides within {}..{}",
-            args.train_until.map(|d| d.to_string()).unwrap_or_default(),
-            range.start(),
-            range.end()
-        ))
-        .into());
-    }
-    let series = PriceSeries::new(train)?;
-    let started = Instant::now();
-    let ranking = match plan {
-        None => rank_sma_cross(&series, &ranges, money, metric, &args, csv.as_mut())?,
-        Some(space) => {
-            let grid = StrategyGrid::new(&series, space, money);
-            let bar = progress_bar(grid.len());
-            let mut on_entry = |entry: &StrategyGridEntry| {
-                if let Some(csv) = csv.as_mut() {
-                    let values: Vec<ParamValue> =
-                        entry.parameters.iter().map(|(_, value)| *value).collect();
-                    csv.row(&values, &entry.metrics);
-                }
-            };
-            let outcome = grid.rank_streaming(
-                metric,
-                args.top as usize,
-                &|done| bar.inc(done as u64),
-                Some(&mut on_entry),
-            )?;
-            bar.finish_and_clear();
-            Ranking {
-                top: outcome.top,
-                combinations: outcome.combinations,
-                evaluated: outcome.evaluated,
-                skipped: outcome.skipped,
-                bars: outcome.bars,
-                summary: Some(outcome.summary),
-                elapsed: started.elapsed(),
-            }
+    let bar = progress_bar(plan.evaluations());
+    let mut on_entry = |values: &[ParamValue], metrics: &Metrics| {
+        if let Some(csv) = csv.as_mut() {
+            csv.row(values, metrics);
         }
     };
+    let ranking = plan
+        .run(
+            &response.bars,
+            &search,
+            &|done| bar.inc(done as u64),
+            Some(&mut on_entry),
+        )
+        .map_err(|error| match error {
+            AnalysisError::EmptySplit { train_until } => anyhow::Error::from(UsageError(format!(
+                "train-until {train_until} is invalid: it must leave bars on both sides within {}..{}",
+                range.start(),
+                range.end()
+            ))),
+            other => other.into(),
+        })?;
+    bar.finish_and_clear();
     if let Some(csv) = csv {
         csv.finish()?;
     }
     let per_second = ranking.evaluated as f64 / ranking.elapsed.as_secs_f64().max(1e-9);
-    let out_of_sample: Vec<Option<Metrics>> = if test.is_empty() {
-        vec![None; ranking.top.len()]
-    } else {
-        let test_series = PriceSeries::new(test)?;
-        ranking
-            .top
-            .iter()
-            .map(|entry| {
-                let strategy = info.build_with(&entry.parameters)?;
-                Ok(Some(run(&test_series, strategy.as_ref(), &money)?.metrics))
-            })
-            .collect::<Result<_, BacktestError>>()?
-    };
-    let range_texts: Vec<(&str, String)> = ranges
-        .iter()
-        .map(|(name, range)| (*name, range_text(range)))
-        .collect();
+    let range_texts = plan.range_texts();
 
     if args.json {
         let value = serde_json::json!({
@@ -302,7 +249,7 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
             "elapsed_ms": ranking.elapsed.as_secs_f64() * 1000.0,
             "combinations_per_second": per_second,
             "summary": ranking.summary,
-            "top": ranking.top.iter().zip(&out_of_sample).map(|(entry, test)| {
+            "top": ranking.top.iter().map(|entry| {
                 // Each entry carries the strategy's own parameters as keys (fast/slow for sma-cross).
                 let mut row: serde_json::Map<String, serde_json::Value> = entry
                     .parameters
@@ -310,12 +257,12 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
                     .map(|(name, value)| Ok((name.to_string(), serde_json::to_value(value)?)))
                     .collect::<Result<_, serde_json::Error>>()?;
                 row.insert("metrics".into(), serde_json::to_value(entry.metrics)?);
-                row.insert("out_of_sample".into(), serde_json::to_value(test)?);
+                row.insert("out_of_sample".into(), serde_json::to_value(entry.out_of_sample)?);
                 Ok(serde_json::Value::Object(row))
             }).collect::<Result<Vec<_>, serde_json::Error>>()?,
             "train_until": args.train_until,
             "data": response.report,
-            "fingerprint": data_fingerprint(&args.symbol, &response.bars),
+            "fingerprint": data_fingerprint(&args.symbol, &response.bars)?,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
@@ -334,8 +281,7 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     if let Some(day) = args.train_until {
         println!(
             "In-sample: {} bars up to {day}; out-of-sample: the {} bars after it",
-            train.len(),
-            test.len()
+            ranking.train_bars, ranking.test_bars
         );
     }
     // One column per parameter, as wide as its name and at least five characters.
@@ -350,7 +296,7 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         .zip(&widths)
         .map(|(spec, width)| format!(" {:>width$}", spec.name))
         .collect();
-    let test_header = if test.is_empty() {
+    let test_header = if ranking.test_bars == 0 {
         String::new()
     } else {
         format!(" {:>12} {:>10}", "OOS Sharpe", "OOS return")
@@ -364,14 +310,14 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         "max dd",
         "trades"
     );
-    for (rank, (entry, test_metrics)) in ranking.top.iter().zip(&out_of_sample).enumerate() {
+    for (rank, entry) in ranking.top.iter().enumerate() {
         let parameter_columns: String = entry
             .parameters
             .iter()
             .zip(&widths)
             .map(|((_, value), width)| format!(" {:>width$}", value.to_string()))
             .collect();
-        let test_columns = test_metrics.as_ref().map_or_else(String::new, |m| {
+        let test_columns = entry.out_of_sample.as_ref().map_or_else(String::new, |m| {
             format!(
                 " {:>12} {:>10}",
                 number(m.sharpe),
@@ -409,18 +355,6 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// What either grid found, in the shape the outputs print.
-struct Ranking {
-    top: Vec<StrategyGridEntry>,
-    combinations: usize,
-    evaluated: usize,
-    skipped: usize,
-    bars: usize,
-    /// The ranking metric over every combination (the generic grid keeps it; the SMA one does not).
-    summary: Option<MetricSummary>,
-    elapsed: Duration,
-}
-
 /// The `(parameter, range)` pairs typed: `--fast`/`--slow` (shorthands for `--range fast=`/
 /// `--range slow=`, so they also serve ema-cross and macd) and every `--range`; sma-cross keeps
 /// its default windows for those not given.
@@ -434,100 +368,7 @@ fn range_assignments<'a>(
     for text in &args.ranges {
         given.push(parse_assignment(text).map_err(usage)?);
     }
-    if info.name == SmaCross::INFO.name {
-        for (name, default) in [("fast", "5..100"), ("slow", "10..300:2")] {
-            if !given
-                .iter()
-                .any(|(given_name, _)| given_name.trim() == name)
-            {
-                given.push((name, default));
-            }
-        }
-    }
-    Ok(given)
-}
-
-/// Refuses an sma-cross grid without a pair fast < slow before the bars are read (the generic
-/// grid finds this by building its combinations; the SMA grid would only when it is built).
-fn check_some_fast_below_slow(ranges: &[(&'static str, GridRange)]) -> Result<(), UsageError> {
-    let windows = |slot: usize| ranges.get(slot).and_then(|(_, range)| range.as_integer());
-    if let (Some(fast), Some(slow)) = (windows(0), windows(1))
-        && slow
-            .values()
-            .last()
-            .is_some_and(|largest| fast.start() >= largest)
-    {
-        return Err(usage(BacktestError::EmptyGrid {
-            reason: format!(
-                "no fast window in {} is below a slow window in {}",
-                range_text(&ranges[0].1),
-                range_text(&ranges[1].1)
-            ),
-        }));
-    }
-    Ok(())
-}
-
-/// A range as typed, without a step of 1.
-fn range_text(range: &GridRange) -> String {
-    match range.as_integer() {
-        Some(whole) if whole.start() == whole.end() => whole.start().to_string(),
-        Some(whole) if whole.step() == 1 => format!("{}..{}", whole.start(), whole.end()),
-        _ => range.to_string(),
-    }
-}
-
-/// The sma-cross fast path: the specialised grid over shared SMAs.
-fn rank_sma_cross(
-    series: &PriceSeries<'_>,
-    ranges: &[(&'static str, GridRange)],
-    money: Trading,
-    metric: RankMetric,
-    args: &OptimizeArgs,
-    csv: Option<&mut CsvWriter>,
-) -> Result<Ranking> {
-    // parse_ranges returns sma-cross's two integer ranges, fast then slow.
-    let window_range = |slot: usize| {
-        ranges
-            .get(slot)
-            .and_then(|(_, range)| range.as_integer())
-            .context("sma-cross takes integer fast and slow ranges")
-    };
-    let (fast, slow) = (window_range(0)?, window_range(1)?);
-    let started = Instant::now();
-    let grid = SmaCrossGrid::new(series, fast, slow, money).map_err(usage)?;
-    let bar = progress_bar(grid.len());
-    let outcome = grid.rank_with_progress(metric, args.top as usize, &|done| bar.inc(done as u64));
-    bar.finish_and_clear();
-    let elapsed = started.elapsed();
-    if let Some(csv) = csv {
-        for (fast, slow) in grid.combinations() {
-            let metrics = grid.evaluate(fast, slow)?;
-            csv.row(&[window(fast), window(slow)], &metrics);
-        }
-    }
-    let combinations = fast.len() * slow.len();
-    Ok(Ranking {
-        top: outcome
-            .top
-            .into_iter()
-            .map(|entry| StrategyGridEntry {
-                parameters: vec![("fast", window(entry.fast)), ("slow", window(entry.slow))],
-                metrics: entry.metrics,
-            })
-            .collect(),
-        combinations,
-        evaluated: outcome.evaluated,
-        skipped: combinations - outcome.evaluated,
-        bars: outcome.bars,
-        summary: None,
-        elapsed,
-    })
-}
-
-/// A window length as a parameter value; windows are at most 10,000.
-fn window(length: usize) -> ParamValue {
-    ParamValue::Integer(i64::try_from(length).unwrap_or(i64::MAX))
+    Ok(with_default_ranges(info, given))
 }
 
 /// Drawn on stderr only when it is a terminal; a grid of ~12,000 SMA cells takes under a second.

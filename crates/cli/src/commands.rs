@@ -13,10 +13,10 @@ use marketcache_cache::{GetOptions, MarketDataCache};
 use marketcache_domain::{
     BarStore, Clock, DateRange, MigrationStep, PriceSource, Symbol, SystemClock,
 };
-use marketcache_providers::{CsvSource, SyntheticSource};
+use marketcache_upstream::{CsvSource, SyntheticSource};
 
 use crate::UsageError;
-use crate::args::{ClearArgs, Cli, Command, Format, GetArgs, StatsArgs, WarmArgs};
+use crate::args::{ClearArgs, Cli, Command, Format, GetArgs, ServeArgs, StatsArgs, WarmArgs};
 use crate::output::{bars_csv, bars_json, human_bytes, human_duration};
 use crate::progress::SymbolProgress;
 use crate::settings::{ProviderChoice, Settings};
@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Providers(args) => crate::providers::list(&settings, args),
         Command::Backtest(args) => crate::backtest::backtest(&settings, args).await,
         Command::Optimize(args) => crate::backtest::optimize(&settings, args).await,
+        Command::Serve(args) => serve(&settings, args).await,
         Command::Demo => crate::demo::run(&cli.global, &settings).await,
     }
 }
@@ -98,7 +99,14 @@ pub fn build_source(
 }
 
 pub async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    open_cache_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// [`open_cache`] with "today" from `clock`, for callers that need the cache's clock too.
+pub async fn open_cache_with_clock(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<MarketDataCache> {
     let source = build_source(settings, settings.provider, clock.clone())?;
     let fallbacks = settings
         .fallbacks
@@ -107,6 +115,27 @@ pub async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
         .collect::<Result<Vec<_>>>()?;
     let store = open_store(&settings.database_url).await?;
     Ok(MarketDataCache::new(store, source, clock).with_fallbacks(fallbacks))
+}
+
+/// `marketcache serve`: the HTTP API until Ctrl-C or SIGTERM.
+async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
+    // The exposure is checked before the database is opened: a public address needs a token.
+    let token = std::env::var("MARKETCACHE_API_TOKEN")
+        .ok()
+        .and_then(marketcache_server::ApiToken::new);
+    let config =
+        marketcache_server::ServerConfig::new(args.bind, token, args.cors_origin.as_deref())
+            .map_err(|e| UsageError(e.to_string()))?;
+    // Installed before the address is printed, so a signal sent right after it is not lost.
+    let shutdown =
+        marketcache_server::shutdown_signal().context("cannot install signal handlers")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let cache = Arc::new(open_cache_with_clock(settings, clock.clone()).await?);
+    let server = marketcache_server::Server::bind(cache, clock, config).await?;
+    println!("Listening on http://{}", server.local_addr());
+    std::io::stdout().flush()?;
+    server.run_until_stopped(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the migration steps in the shape of the user's original migration script.

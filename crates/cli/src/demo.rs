@@ -13,7 +13,7 @@ use marketcache_backtest::{
 };
 use marketcache_cache::{GetOptions, MarketDataCache};
 use marketcache_domain::{Clock, DateRange, Symbol, SystemClock};
-use marketcache_providers::SyntheticSource;
+use marketcache_upstream::SyntheticSource;
 
 use crate::args::GlobalOptions;
 use crate::commands::print_migration;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use marketcache_domain::Symbol;
-use marketcache_providers::SyntheticConfig;
 use marketcache_upstream::ProviderKind;
+use marketcache_upstream::SyntheticConfig;
 use serde::Deserialize;
 
 use crate::UsageError;

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use crate::BacktestError;
 use crate::engine::Signal;
-use crate::indicators::{prefix_sums, sma_at};
+use crate::indicators::sma_at;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
 use crate::strategy::{Signals, Strategy, StrategyInfo};
@@ -87,19 +87,65 @@ impl Strategy for SmaCross {
     }
 
     fn signals(&self, series: &PriceSeries<'_>) -> Signals {
-        let sums = prefix_sums(series.closes());
-        let mut signals = Signals::none(series.len());
+        let closes = series.closes();
+        let bars = closes.len();
+        let (fast, slow) = (self.fast, self.slow);
+        let mut signals = Signals::none(bars);
+        let Some(first) = slow.checked_sub(1).filter(|first| *first < bars) else {
+            return signals;
+        };
+        // The running sums are vectorbt's cumulative sum: a serial chain of additions, one per
+        // bar. Each bar's comparison runs in the same pass, beside that chain rather than after
+        // it, so the pass costs little more than the chain itself.
+        let mut sums = vec![0.0; bars];
+        let mut total = 0.0;
+        for (sum, close) in sums[..first].iter_mut().zip(closes) {
+            total += close;
+            *sum = total;
+        }
+        total += closes[first];
+        sums[first] = total;
         // Before the slow SMA exists every relation is `None`, which leaves the crossing in its
         // initial state: start where both SMAs are defined.
-        let first = self.slow - 1;
         let mut crossing = Crossing::default();
-        let defined = signals.entries.iter_mut().zip(signals.exits.iter_mut());
-        for (bar, (entry, exit)) in defined.enumerate().skip(first) {
-            let signal = crossing.step(sma_relation(&sums, self.fast, self.slow, bar));
-            *entry = signal == Signal::Enter;
-            *exit = signal == Signal::Exit;
+        let signal = crossing.step(sma_relation(&sums, fast, slow, first));
+        signals.entries[first] = signal == Signal::Enter;
+        signals.exits[first] = signal == Signal::Exit;
+        let (fast_weight, slow_weight) = (slow as f64, fast as f64);
+        let later = closes[slow..]
+            .iter()
+            .zip(&mut signals.entries[slow..])
+            .zip(&mut signals.exits[slow..]);
+        for (offset, ((close, entry), exit)) in later.enumerate() {
+            let bar = slow + offset;
+            total += close;
+            sums[bar] = total;
+            let fast_scaled = (total - sums[bar - fast]) * fast_weight;
+            let slow_scaled = (total - sums[bar - slow]) * slow_weight;
+            let mut above = fast_scaled > slow_scaled * (1.0 + 1e-12);
+            let mut below = slow_scaled > fast_scaled * (1.0 + 1e-12);
+            if !(above | below) {
+                // A near-tie: the divisions decide, as vectorbt's SMAs would.
+                let (fast_sma, slow_sma) = (sma_at(&sums, fast, bar), sma_at(&sums, slow, bar));
+                (above, below) = (fast_sma > slow_sma, fast_sma < slow_sma);
+            }
+            // Both SMAs are defined here, so "not above" is "at or below".
+            (*entry, *exit) = crossing.step_entry_exit(above, below, !above, !below);
         }
         signals
+    }
+}
+
+/// How `fast_scaled` compares with `slow_scaled` when they differ by more than 1e-12 relative;
+/// `None` for a near-tie, which the divisions themselves must decide.
+#[inline(always)]
+fn compare_scaled(fast_scaled: f64, slow_scaled: f64) -> Option<Ordering> {
+    if fast_scaled > slow_scaled * (1.0 + 1e-12) {
+        Some(Ordering::Greater)
+    } else if slow_scaled > fast_scaled * (1.0 + 1e-12) {
+        Some(Ordering::Less)
+    } else {
+        None
     }
 }
 
@@ -118,15 +164,8 @@ pub(crate) fn sma_relation(sums: &[f64], fast: usize, slow: usize, bar: usize) -
         Ordering::Greater => Some(sums[bar] - sums[bar - window]),
     };
     let (fast_sum, slow_sum) = (window_sum(fast)?, window_sum(slow)?);
-    let fast_scaled = fast_sum * slow as f64;
-    let slow_scaled = slow_sum * fast as f64;
-    if fast_scaled > slow_scaled * (1.0 + 1e-12) {
-        Some(Ordering::Greater)
-    } else if slow_scaled > fast_scaled * (1.0 + 1e-12) {
-        Some(Ordering::Less)
-    } else {
-        sma_at(sums, fast, bar).partial_cmp(&sma_at(sums, slow, bar))
-    }
+    compare_scaled(fast_sum * slow as f64, slow_sum * fast as f64)
+        .or_else(|| sma_at(sums, fast, bar).partial_cmp(&sma_at(sums, slow, bar)))
 }
 
 /// The state of the crossover rule as it walks the bars, fed how fast compares with slow.
@@ -168,26 +207,37 @@ impl Crossing {
         at_or_below: bool,
         at_or_above: bool,
     ) -> Signal {
-        // `&` rather than `&&`: flags, not branches, in the grid's hot loop.
+        match self.step_entry_exit(above, below, at_or_below, at_or_above) {
+            (true, _) => Signal::Enter,
+            (_, true) => Signal::Exit,
+            _ => Signal::Hold,
+        }
+    }
+
+    /// The entry and exit flags at a bar (never both), for loops that store them as they are.
+    #[inline(always)]
+    pub(crate) fn step_entry_exit(
+        &mut self,
+        above: bool,
+        below: bool,
+        at_or_below: bool,
+        at_or_above: bool,
+    ) -> (bool, bool) {
+        // `&` rather than `&&`: flags, not branches, in the hot loops.
         let enter = above & self.previous_at_or_below & self.seen_below;
         let exit = below & self.previous_at_or_above & self.seen_above;
         self.seen_below |= below;
         self.seen_above |= above;
         self.previous_at_or_below = at_or_below;
         self.previous_at_or_above = at_or_above;
-        if enter {
-            Signal::Enter
-        } else if exit {
-            Signal::Exit
-        } else {
-            Signal::Hold
-        }
+        (enter, exit & !enter)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::prefix_sums;
 
     /// The signals of a crossover of two given series.
     fn crossing_signals(fast: &[f64], slow: &[f64]) -> Signals {

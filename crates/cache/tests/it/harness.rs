@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{NaiveDate, TimeZone, Utc};
 use marketcache_cache::MarketDataCache;
 use marketcache_domain::{BarStore, DateRange, FixedClock, Symbol};
-use marketcache_providers::{SyntheticConfig, SyntheticSource};
 use marketcache_testkit::{CountingSource, TestPostgres, TestSqlite, fresh_postgres, fresh_sqlite};
+use marketcache_upstream::{SyntheticConfig, SyntheticSource};
 
 /// Which database a test runs on, kept alive for the test's length.
 pub enum Backend {

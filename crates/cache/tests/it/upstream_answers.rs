@@ -11,8 +11,8 @@ use marketcache_domain::{
     Adjustment, Bar, Clock, CorporateAction, CorporateActionKind, DateRange, FetchedBars,
     FixedClock, PriceSource, RejectedRow, SourceError, SourceLimits, Symbol,
 };
-use marketcache_providers::{SyntheticConfig, SyntheticSource};
 use marketcache_testkit::CountingSource;
+use marketcache_upstream::{SyntheticConfig, SyntheticSource};
 
 use crate::harness::{Backend, date, range, symbol};
 use crate::on_both_backends;

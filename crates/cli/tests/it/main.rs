@@ -11,6 +11,7 @@ mod migrate;
 mod optimize;
 mod postgres;
 mod providers;
+mod serve;
 mod settings;
 mod stats_and_clear;
 mod upstream;

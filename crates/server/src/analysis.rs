@@ -1,0 +1,489 @@
+//! Backtests and grid searches over bars read through the cache: the use case that the
+//! `backtest`/`optimize` commands and the `/api/backtest`/`/api/optimize` endpoints share.
+//!
+//! Callers check their input first (strategy, parameters, ranges, settings) with the
+//! functions here, then read the bars with [`bars_through_cache`], then run. The runs are
+//! synchronous and CPU-bound: async callers hand them to a blocking thread.
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use marketcache_backtest::{
+    BacktestError, BacktestReport, BuyAndHold, GridRange, GridSpace, MetricSummary, Metrics,
+    ParamValue, PriceSeries, RankMetric, Settings, SmaCross, SmaCrossGrid, StrategyGrid,
+    StrategyGridEntry, StrategyInfo, run,
+};
+use marketcache_cache::{CacheError, GetOptions, MarketDataCache, SymbolBars};
+use marketcache_domain::bar::fingerprint;
+use marketcache_domain::{Bar, DateRange, Symbol};
+use serde::Serialize;
+use thiserror::Error;
+
+/// The windows sma-cross searches when a request names no range for them.
+pub const DEFAULT_SMA_RANGES: [(&str, &str); 2] = [("fast", "5..100"), ("slow", "10..300:2")];
+
+/// Why a backtest or a search over the cache could not produce a result.
+#[derive(Debug, Error)]
+pub enum AnalysisError {
+    /// The cache could not serve the bars.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The range holds no bar of the symbol.
+    #[error("no bars for {symbol} between {} and {}", range.start(), range.end())]
+    NoBars { symbol: Symbol, range: DateRange },
+    /// `train_until` leaves no bar on one side of the split.
+    #[error("train-until {train_until} is invalid: it must leave bars on both sides")]
+    EmptySplit { train_until: NaiveDate },
+    /// The backtest crate refused the input or the bars.
+    #[error(transparent)]
+    Backtest(#[from] BacktestError),
+}
+
+/// What a result was computed from: enough to reproduce it and to tell whether two results saw
+/// the same bars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DataFingerprint {
+    /// The symbol read.
+    #[schema(value_type = String, example = "AAPL")]
+    pub symbol: Symbol,
+    /// The first bar's date.
+    pub first_date: Option<NaiveDate>,
+    /// The last bar's date.
+    pub last_date: Option<NaiveDate>,
+    /// How many bars.
+    pub bars: usize,
+    /// FNV-1a over every bar's date and exact values, as 16 hex digits.
+    pub hash: String,
+}
+
+impl DataFingerprint {
+    /// The fingerprint of `bars` of `symbol`.
+    pub fn of(symbol: &Symbol, bars: &[Bar]) -> Self {
+        Self {
+            symbol: symbol.clone(),
+            first_date: bars.first().map(|bar| bar.date),
+            last_date: bars.last().map(|bar| bar.date),
+            bars: bars.len(),
+            hash: format!("{:016x}", fingerprint(bars)),
+        }
+    }
+}
+
+/// The split-adjusted bars of `symbol` over `range` through the cache; a range without bars is
+/// an error, since nothing can be backtested on it.
+pub async fn bars_through_cache(
+    cache: &MarketDataCache,
+    symbol: &Symbol,
+    range: DateRange,
+) -> Result<SymbolBars, AnalysisError> {
+    let response = cache.get_bars(symbol, range, GetOptions::default()).await?;
+    if response.bars.is_empty() {
+        return Err(AnalysisError::NoBars {
+            symbol: symbol.clone(),
+            range,
+        });
+    }
+    Ok(response)
+}
+
+/// One backtest and the buy-and-hold baseline over the same bars and settings.
+#[derive(Debug, Clone)]
+pub struct BacktestOutcome {
+    /// The strategy's run.
+    pub report: BacktestReport,
+    /// Buy-and-hold's run.
+    pub baseline: BacktestReport,
+}
+
+/// Runs `strategy` and buy-and-hold over `bars` with `money`.
+pub fn backtest(
+    bars: &[Bar],
+    strategy: &dyn marketcache_backtest::Strategy,
+    money: &Settings,
+) -> Result<BacktestOutcome, AnalysisError> {
+    let series = PriceSeries::new(bars)?;
+    Ok(BacktestOutcome {
+        report: run(&series, strategy, money)?,
+        baseline: run(&series, &BuyAndHold, money)?,
+    })
+}
+
+/// `given` with sma-cross's default windows added for those it does not name.
+pub fn with_default_ranges<'a>(
+    info: &StrategyInfo,
+    mut given: Vec<(&'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str)> {
+    if info.name == SmaCross::INFO.name {
+        for (name, default) in DEFAULT_SMA_RANGES {
+            if !given
+                .iter()
+                .any(|(given_name, _)| given_name.trim() == name)
+            {
+                given.push((name, default));
+            }
+        }
+    }
+    given
+}
+
+/// Receives every evaluated combination: its parameter values (in spec order) and metrics.
+pub type EntrySink<'a> = &'a mut dyn FnMut(&[ParamValue], &Metrics);
+
+/// A checked grid search, ready to run over bars: the ranges parsed, their size within the
+/// limit, and at least one combination the strategy accepts.
+#[derive(Debug, Clone)]
+pub struct SearchPlan {
+    info: &'static StrategyInfo,
+    ranges: Vec<(&'static str, GridRange)>,
+    /// The generic grid's space; `None` for sma-cross, which has its own faster grid.
+    space: Option<GridSpace>,
+}
+
+impl SearchPlan {
+    /// Checks `ranges` (parsed by [`StrategyInfo::parse_ranges`]) for `info`: at most
+    /// `max_combinations` before constraints, and at least one combination accepted.
+    pub fn new(
+        info: &'static StrategyInfo,
+        ranges: Vec<(&'static str, GridRange)>,
+        max_combinations: usize,
+    ) -> Result<Self, BacktestError> {
+        let combinations = ranges
+            .iter()
+            .try_fold(1_usize, |product, (_, range)| {
+                product.checked_mul(range.len())
+            })
+            .filter(|product| *product <= max_combinations);
+        if combinations.is_none() {
+            return Err(BacktestError::TooManyCombinations {
+                sizes: ranges
+                    .iter()
+                    .map(|(name, range)| format!("{name} {}", range.len()))
+                    .collect::<Vec<_>>()
+                    .join(" × "),
+                limit: max_combinations,
+            });
+        }
+        let space = if info.name == SmaCross::INFO.name {
+            check_some_fast_below_slow(&ranges)?;
+            None
+        } else {
+            Some(GridSpace::new(info, &ranges)?)
+        };
+        Ok(Self {
+            info,
+            ranges,
+            space,
+        })
+    }
+
+    /// The strategy searched.
+    pub fn strategy(&self) -> &'static StrategyInfo {
+        self.info
+    }
+
+    /// The range of each parameter, in spec order.
+    pub fn ranges(&self) -> &[(&'static str, GridRange)] {
+        &self.ranges
+    }
+
+    /// Each range as typed, without a step of 1 (`5..100`, `10..300:2`, `20`).
+    pub fn range_texts(&self) -> Vec<(&'static str, String)> {
+        self.ranges
+            .iter()
+            .map(|(name, range)| (*name, range_text(range)))
+            .collect()
+    }
+
+    /// The combinations a run evaluates (those the strategy accepts): a progress bar's length.
+    pub fn evaluations(&self) -> usize {
+        match &self.space {
+            Some(space) => space.len(),
+            None => match self.sma_windows() {
+                Some((fast, slow)) => slow
+                    .values()
+                    .map(|slow_window| fast.values().filter(|f| *f < slow_window).count())
+                    .sum(),
+                None => 0,
+            },
+        }
+    }
+
+    /// sma-cross's two integer ranges, fast then slow.
+    fn sma_windows(
+        &self,
+    ) -> Option<(
+        marketcache_backtest::ParamRange,
+        marketcache_backtest::ParamRange,
+    )> {
+        let window = |slot: usize| {
+            self.ranges
+                .get(slot)
+                .and_then(|(_, range)| range.as_integer())
+        };
+        Some((window(0)?, window(1)?))
+    }
+
+    /// Ranks the grid over `bars` by `metric`, keeping the best `top`. With `train_until`, ranks
+    /// on the bars up to that day and runs the winners on the later ones too.
+    ///
+    /// `on_progress(n)` is called as combinations finish (from any thread); `on_entry`, if
+    /// given, receives every combination's values and metrics (to write them all to a file).
+    pub fn run(
+        &self,
+        bars: &[Bar],
+        search: &Search,
+        on_progress: &(dyn Fn(usize) + Sync),
+        on_entry: Option<EntrySink<'_>>,
+    ) -> Result<SearchOutcome, AnalysisError> {
+        // With train_until the grid ranks on the earlier bars only; the later ones test the winners.
+        let split = match search.train_until {
+            Some(day) => bars.partition_point(|bar| bar.date <= day),
+            None => bars.len(),
+        };
+        let (train, test) = bars.split_at(split);
+        if let Some(train_until) = search.train_until
+            && (train.is_empty() || test.is_empty())
+        {
+            return Err(AnalysisError::EmptySplit { train_until });
+        }
+        let series = PriceSeries::new(train)?;
+        let started = Instant::now();
+        let mut ranking = match &self.space {
+            None => self.rank_sma_cross(&series, search, on_progress, on_entry)?,
+            Some(space) => {
+                let grid = StrategyGrid::new(&series, space.clone(), search.money);
+                let mut forward = on_entry.map(|sink| {
+                    move |entry: &StrategyGridEntry| {
+                        let values: Vec<ParamValue> =
+                            entry.parameters.iter().map(|(_, value)| *value).collect();
+                        sink(&values, &entry.metrics);
+                    }
+                });
+                let outcome = grid.rank_streaming(
+                    search.metric,
+                    search.top,
+                    on_progress,
+                    forward
+                        .as_mut()
+                        .map(|sink| sink as &mut dyn FnMut(&StrategyGridEntry)),
+                )?;
+                SearchOutcome {
+                    top: outcome
+                        .top
+                        .into_iter()
+                        .map(|entry| RankedEntry {
+                            parameters: entry.parameters,
+                            metrics: entry.metrics,
+                            out_of_sample: None,
+                        })
+                        .collect(),
+                    combinations: outcome.combinations,
+                    evaluated: outcome.evaluated,
+                    skipped: outcome.skipped,
+                    bars: outcome.bars,
+                    train_bars: train.len(),
+                    test_bars: test.len(),
+                    summary: Some(outcome.summary),
+                    elapsed: Duration::ZERO,
+                }
+            }
+        };
+        ranking.elapsed = started.elapsed();
+        if !test.is_empty() {
+            let test_series = PriceSeries::new(test)?;
+            for entry in &mut ranking.top {
+                let strategy = self.info.build_with(&entry.parameters)?;
+                entry.out_of_sample =
+                    Some(run(&test_series, strategy.as_ref(), &search.money)?.metrics);
+            }
+        }
+        Ok(ranking)
+    }
+
+    /// The sma-cross fast path: the specialised grid over shared SMAs.
+    fn rank_sma_cross(
+        &self,
+        series: &PriceSeries<'_>,
+        search: &Search,
+        on_progress: &(dyn Fn(usize) + Sync),
+        on_entry: Option<EntrySink<'_>>,
+    ) -> Result<SearchOutcome, AnalysisError> {
+        let (fast, slow) = self.sma_windows().ok_or_else(|| BacktestError::EmptyGrid {
+            reason: "sma-cross takes integer fast and slow ranges".to_string(),
+        })?;
+        let grid = SmaCrossGrid::new(series, fast, slow, search.money)?;
+        let outcome = grid.rank_with_progress(search.metric, search.top, on_progress);
+        if let Some(sink) = on_entry {
+            for (fast, slow) in grid.combinations() {
+                let metrics = grid.evaluate(fast, slow)?;
+                sink(&[window(fast), window(slow)], &metrics);
+            }
+        }
+        let combinations = fast.len() * slow.len();
+        Ok(SearchOutcome {
+            top: outcome
+                .top
+                .into_iter()
+                .map(|entry| RankedEntry {
+                    parameters: vec![("fast", window(entry.fast)), ("slow", window(entry.slow))],
+                    metrics: entry.metrics,
+                    out_of_sample: None,
+                })
+                .collect(),
+            combinations,
+            evaluated: outcome.evaluated,
+            skipped: combinations - outcome.evaluated,
+            bars: outcome.bars,
+            train_bars: series.len(),
+            test_bars: 0,
+            summary: None,
+            elapsed: Duration::ZERO,
+        })
+    }
+}
+
+/// How a search ranks and trades.
+#[derive(Debug, Clone, Copy)]
+pub struct Search {
+    /// The metric ranked by.
+    pub metric: RankMetric,
+    /// How many of the best to keep.
+    pub top: usize,
+    /// Cash, fees and slippage of every backtest.
+    pub money: Settings,
+    /// Rank on the bars up to this day; the later bars test the winners.
+    pub train_until: Option<NaiveDate>,
+}
+
+/// One of the best combinations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedEntry {
+    /// The parameter values, in spec order.
+    pub parameters: Vec<(&'static str, ParamValue)>,
+    /// Its metrics on the bars ranked.
+    pub metrics: Metrics,
+    /// Its metrics on the bars after `train_until`, when the search had one.
+    pub out_of_sample: Option<Metrics>,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOutcome {
+    /// The best combinations, best first.
+    pub top: Vec<RankedEntry>,
+    /// The size of the cartesian product of the ranges.
+    pub combinations: usize,
+    /// Combinations backtested.
+    pub evaluated: usize,
+    /// Combinations the strategy refused (such as fast not below slow).
+    pub skipped: usize,
+    /// Bars in each ranked backtest.
+    pub bars: usize,
+    /// Bars up to `train_until` (all of them without it).
+    pub train_bars: usize,
+    /// Bars after `train_until`.
+    pub test_bars: usize,
+    /// The ranking metric over every combination (the generic grid keeps it; the SMA one does not).
+    pub summary: Option<MetricSummary>,
+    /// Time the ranking took (out-of-sample runs excluded).
+    pub elapsed: Duration,
+}
+
+/// Refuses an sma-cross grid without a pair fast < slow before the bars are read (the generic
+/// grid finds this by building its combinations; the SMA grid would only when it is built).
+fn check_some_fast_below_slow(ranges: &[(&'static str, GridRange)]) -> Result<(), BacktestError> {
+    let windows = |slot: usize| ranges.get(slot).and_then(|(_, range)| range.as_integer());
+    if let (Some(fast), Some(slow)) = (windows(0), windows(1))
+        && slow
+            .values()
+            .last()
+            .is_some_and(|largest| fast.start() >= largest)
+    {
+        return Err(BacktestError::EmptyGrid {
+            reason: format!(
+                "no fast window in {} is below a slow window in {}",
+                range_text(&ranges[0].1),
+                range_text(&ranges[1].1)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A range as typed, without a step of 1.
+pub fn range_text(range: &GridRange) -> String {
+    match range.as_integer() {
+        Some(whole) if whole.start() == whole.end() => whole.start().to_string(),
+        Some(whole) if whole.step() == 1 => format!("{}..{}", whole.start(), whole.end()),
+        _ => range.to_string(),
+    }
+}
+
+/// A window length as a parameter value; windows are at most 10,000.
+fn window(length: usize) -> ParamValue {
+    ParamValue::Integer(i64::try_from(length).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketcache_backtest::find_strategy;
+
+    fn plan(
+        strategy: &str,
+        given: &[(&str, &str)],
+        limit: usize,
+    ) -> Result<SearchPlan, BacktestError> {
+        let info = find_strategy(strategy)?;
+        let ranges = info.parse_ranges(&with_default_ranges(info, given.to_vec()))?;
+        SearchPlan::new(info, ranges, limit)
+    }
+
+    #[test]
+    fn sma_cross_searches_its_default_windows_when_none_are_given() {
+        let plan = plan("sma-cross", &[], 1_000_000).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            plan.range_texts(),
+            vec![
+                ("fast", "5..100".to_string()),
+                ("slow", "10..300:2".to_string())
+            ]
+        );
+        // Pairs with fast < slow among 96 fast and 146 slow windows.
+        let expected: usize = (10..=300)
+            .step_by(2)
+            .map(|slow| (5..=100).filter(|fast| *fast < slow).count())
+            .sum();
+        assert_eq!(plan.evaluations(), expected);
+    }
+
+    #[test]
+    fn grids_above_the_limit_are_refused_naming_the_limit() {
+        let error = plan(
+            "rsi",
+            &[
+                ("period", "2..100"),
+                ("lower", "1..50"),
+                ("upper", "51..99"),
+            ],
+            1_000,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(error.contains("at most 1000"), "{error}");
+    }
+
+    #[test]
+    fn an_sma_grid_without_fast_below_slow_is_refused_before_any_bar() {
+        let error = plan(
+            "sma-cross",
+            &[("fast", "50..60"), ("slow", "20..50")],
+            1_000,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(error.contains("no fast window in 50..60"), "{error}");
+    }
+}

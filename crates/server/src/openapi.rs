@@ -1,0 +1,211 @@
+//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! request and response types.
+//!
+//! The values served that come from other crates (bars, reports, metrics) are described by the
+//! `*Doc` mirrors below, since those crates know nothing of HTTP. The tests serialize the real
+//! values and compare their keys with these schemas, so a field added there fails here.
+
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::routes;
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "marketcache API",
+        description = "Daily OHLCV bars read through the marketcache cache, cache administration, background warm and optimize jobs, and backtests. Mutating endpoints need `Authorization: Bearer <token>` when the server has a token."
+    ),
+    paths(
+        routes::data::health,
+        routes::data::bars,
+        routes::data::stats,
+        routes::data::coverage,
+        routes::data::clear,
+        routes::jobs::warm,
+        routes::jobs::status,
+        routes::jobs::events,
+        routes::backtest::backtest,
+        routes::backtest::optimize,
+        document,
+    ),
+    components(schemas(
+        BarsDoc, BarDoc, DateRangeDoc, FetchReportDoc, CoverageSpanDoc, SymbolStatsDoc,
+        ClearReportDoc, SettingsDoc, MetricsDoc, TradeDoc, EquityPointDoc,
+        crate::analysis::DataFingerprint, crate::error::ErrorBody, crate::jobs::JobSnapshot,
+    )),
+    modifiers(&BearerToken),
+    tags(
+        (name = "health", description = "Liveness and the database"),
+        (name = "bars", description = "Daily bars through the cache"),
+        (name = "cache", description = "What the cache holds, and clearing it"),
+        (name = "jobs", description = "Background warm and optimize jobs"),
+        (name = "research", description = "Backtests and grid searches"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme the mutating endpoints use.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", body = Object)))]
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The bars of one symbol and how they were obtained.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BarsDoc {
+    symbol: String,
+    bars: Vec<BarDoc>,
+    report: FetchReportDoc,
+}
+
+/// One day's prices, adjusted as asked.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BarDoc {
+    date: NaiveDate,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: u64,
+}
+
+/// An inclusive range of days.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DateRangeDoc {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+/// Where a response's bars came from and what it cost.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FetchReportDoc {
+    /// Bars served from the store that were there before this request.
+    cached_bars: u64,
+    /// Bars fetched from upstream by this request.
+    fetched_bars: u64,
+    /// Requests made upstream by this request.
+    upstream_requests: u64,
+    elapsed_ms: f64,
+    /// Ranges with trading days neither stored nor known to be empty (offline only).
+    missing: Vec<DateRangeDoc>,
+    /// Upstream rows that failed the bar checks and were dropped.
+    rejected_rows: u64,
+    /// Bars of the response that are not final yet.
+    provisional_bars: u64,
+}
+
+/// One ledger entry: a range asked of a provider.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CoverageSpanDoc {
+    range: DateRangeDoc,
+    provider: String,
+    fetched_at: DateTime<Utc>,
+    bars: u32,
+    rejected_rows: u32,
+}
+
+/// What the cache holds for one symbol.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SymbolStatsDoc {
+    symbol: String,
+    bars: u64,
+    first_date: Option<NaiveDate>,
+    last_date: Option<NaiveDate>,
+    covered: Vec<DateRangeDoc>,
+    last_update: Option<DateTime<Utc>>,
+    rejected_rows: u64,
+    provisional_bars: u64,
+    corporate_actions: u64,
+}
+
+/// What a clear deleted.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ClearReportDoc {
+    bars_deleted: u64,
+    coverage_spans_changed: u64,
+}
+
+/// Cash and costs of a backtest.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SettingsDoc {
+    initial_cash: f64,
+    fees: f64,
+    slippage: f64,
+}
+
+/// The summary of one backtest; undefined metrics are null.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MetricsDoc {
+    bars: u64,
+    first_date: NaiveDate,
+    last_date: NaiveDate,
+    initial_cash: f64,
+    final_equity: f64,
+    total_return: f64,
+    cagr: Option<f64>,
+    annualized_volatility: Option<f64>,
+    sharpe: Option<f64>,
+    sortino: Option<f64>,
+    max_drawdown: f64,
+    drawdown_peak: Option<NaiveDate>,
+    drawdown_trough: Option<NaiveDate>,
+    calmar: Option<f64>,
+    trades: u64,
+    closed_trades: u64,
+    win_rate: Option<f64>,
+    average_trade_return: Option<f64>,
+    exposure: f64,
+}
+
+/// One round trip; an open one has no exit date.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TradeDoc {
+    entry_date: NaiveDate,
+    entry_price: f64,
+    shares: f64,
+    entry_fees: f64,
+    exit_date: Option<NaiveDate>,
+    exit_price: f64,
+    exit_fees: f64,
+    pnl: f64,
+    return_rate: f64,
+}
+
+/// The account at one bar's close.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EquityPointDoc {
+    date: NaiveDate,
+    cash: f64,
+    shares: f64,
+    equity: f64,
+}

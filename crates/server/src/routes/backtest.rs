@@ -1,0 +1,397 @@
+//! Backtests (answered at once) and grid searches (run as jobs) over bars read through the cache.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use chrono::NaiveDate;
+use marketcache_backtest::{
+    EquityPoint, MetricSummary, Metrics, ParamValue, RankMetric, Settings, Trade, build_strategy,
+    find_strategy,
+};
+use marketcache_cache::{FetchReport, MarketDataCache};
+use marketcache_domain::{DateRange, Symbol};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiJson, AppState, Authorized, parse_optional_date, parse_symbol, requested_range};
+use crate::analysis::{
+    DataFingerprint, Search, SearchPlan, backtest as run_backtest, bars_through_cache,
+    with_default_ranges,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::jobs::{JobContext, JobEnd, JobKind};
+
+/// A parameter value or range as JSON gives it: text (`"5..100"`, `"2.5"`) or a number.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ParamText {
+    Text(String),
+    Number(f64),
+}
+
+impl ParamText {
+    fn text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Number(number) => number.to_string(),
+        }
+    }
+}
+
+/// Cash, fees and slippage from a request, the engine's defaults for those not given; the
+/// error names the field.
+fn money(
+    initial_cash: Option<f64>,
+    fees: Option<f64>,
+    slippage: Option<f64>,
+) -> Result<Settings, ApiError> {
+    let defaults = Settings::default();
+    Settings::new(
+        initial_cash.unwrap_or(defaults.initial_cash()),
+        fees.unwrap_or(defaults.fees()),
+        slippage.unwrap_or(defaults.slippage()),
+    )
+    .map_err(|error| ApiError::from_backtest(error, "params"))
+}
+
+/// The body of `POST /api/backtest`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BacktestRequest {
+    /// The symbol, e.g. AAPL.
+    symbol: String,
+    /// Strategy name: sma-cross, ema-cross, rsi, bollinger, macd, buy-and-hold.
+    strategy: String,
+    /// The strategy's parameters, e.g. {"fast": 20, "slow": 50}.
+    #[serde(default)]
+    params: BTreeMap<String, ParamText>,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    start: Option<String>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    end: Option<String>,
+    /// Fees as a fraction of traded value [default: 0]
+    fees: Option<f64>,
+    /// Slippage as a fraction of the fill price [default: 0]
+    slippage: Option<f64>,
+    /// Cash at the start [default: 10000]
+    initial_cash: Option<f64>,
+}
+
+/// The answer of `POST /api/backtest`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BacktestResponse {
+    #[schema(value_type = String)]
+    symbol: Symbol,
+    strategy: &'static str,
+    /// The parameter values the strategy ran with (defaults filled in).
+    #[schema(value_type = Object)]
+    parameters: BTreeMap<&'static str, ParamValue>,
+    #[schema(value_type = crate::openapi::SettingsDoc)]
+    settings: Settings,
+    #[schema(value_type = crate::openapi::MetricsDoc)]
+    metrics: Metrics,
+    /// Buy-and-hold over the same bars and settings.
+    #[schema(value_type = crate::openapi::MetricsDoc)]
+    buy_and_hold: Metrics,
+    #[schema(value_type = Vec<crate::openapi::TradeDoc>)]
+    trades: Vec<Trade>,
+    #[schema(value_type = Vec<crate::openapi::EquityPointDoc>)]
+    equity_curve: Vec<EquityPoint>,
+    /// How the bars were obtained.
+    #[schema(value_type = crate::openapi::FetchReportDoc)]
+    data: FetchReport,
+    fingerprint: DataFingerprint,
+}
+
+/// Backtests one strategy over a symbol's bars against buy-and-hold.
+#[utoipa::path(post, path = "/api/backtest", tag = "research", request_body = BacktestRequest,
+    responses(
+        (status = 200, description = "Metrics, trades and equity curve, against buy-and-hold", body = BacktestResponse),
+        (status = 400, description = "Bad symbol, date, strategy, parameter or setting", body = ErrorBody),
+        (status = 404, description = "Unknown symbol, or no bars in the range", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 429, description = "The provider is rate limiting us", body = ErrorBody),
+        (status = 502, description = "The provider failed", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+pub(crate) async fn backtest(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<BacktestRequest>,
+) -> Result<Json<BacktestResponse>, ApiError> {
+    // Everything is checked before the bars are read.
+    let symbol = parse_symbol("symbol", &request.symbol)?;
+    let range = requested_range(
+        request.start.as_deref(),
+        request.end.as_deref(),
+        state.clock.as_ref(),
+    )?;
+    let texts: Vec<(&str, String)> = request
+        .params
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.text()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (*name, text.as_str()))
+        .collect();
+    let strategy = build_strategy(&request.strategy, &pairs)
+        .map_err(|error| ApiError::from_backtest(error, "params"))?;
+    let money = money(request.initial_cash, request.fees, request.slippage)?;
+
+    let response = bars_through_cache(&state.cache, &symbol, range).await?;
+    let outcome = run_backtest(&response.bars, strategy.as_ref(), &money)?;
+    let report = outcome.report;
+    Ok(Json(BacktestResponse {
+        fingerprint: DataFingerprint::of(&symbol, &response.bars),
+        symbol,
+        strategy: report.strategy,
+        parameters: report.parameters.into_iter().collect(),
+        settings: report.settings,
+        metrics: report.metrics,
+        buy_and_hold: outcome.baseline.metrics,
+        trades: report.trades,
+        equity_curve: report.equity_curve,
+        data: response.report,
+    }))
+}
+
+/// The body of `POST /api/optimize`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OptimizeRequest {
+    /// The symbol, e.g. AAPL.
+    symbol: String,
+    /// Strategy name [default: sma-cross]
+    strategy: Option<String>,
+    /// One range per parameter, START..END[:STEP] or one value, e.g. {"fast": "5..100",
+    /// "slow": "10..300:2"}; sma-cross defaults to those two.
+    #[serde(default)]
+    ranges: BTreeMap<String, ParamText>,
+    /// Metric to rank by [default: sharpe]: sharpe, sortino, calmar, cagr, total-return,
+    /// final-equity, max-drawdown, win-rate, average-trade-return.
+    metric: Option<String>,
+    /// How many of the best combinations to return [default: 10, at most 1000]
+    top: Option<u32>,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    start: Option<String>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    end: Option<String>,
+    /// Rank on bars up to this day; report the winners' metrics on the later bars too.
+    train_until: Option<String>,
+    /// Fees as a fraction of traded value [default: 0]
+    fees: Option<f64>,
+    /// Slippage as a fraction of the fill price [default: 0]
+    slippage: Option<f64>,
+    /// Cash at the start [default: 10000]
+    initial_cash: Option<f64>,
+}
+
+/// Most entries a search returns.
+const MAX_TOP: u32 = 1_000;
+
+/// Starts a grid search over a strategy's parameters as a job.
+#[utoipa::path(post, path = "/api/optimize", tag = "research", request_body = OptimizeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The search started; its result is the ranked top N", body = crate::routes::JobAccepted),
+        (status = 400, description = "Bad symbol, date, strategy, range, metric, or a grid above the limit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 429, description = "Too many jobs are running", body = ErrorBody),
+    ))]
+pub(crate) async fn optimize(
+    _authorized: Authorized,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<OptimizeRequest>,
+) -> Result<Response, ApiError> {
+    let symbol = parse_symbol("symbol", &request.symbol)?;
+    let range = requested_range(
+        request.start.as_deref(),
+        request.end.as_deref(),
+        state.clock.as_ref(),
+    )?;
+    let train_until = parse_optional_date("train_until", request.train_until.as_deref())?;
+    if let Some(day) = train_until
+        && !range.contains(day)
+    {
+        return Err(ApiError::invalid(
+            "train_until",
+            format!("train_until {day} is outside {range}"),
+        ));
+    }
+    let info = find_strategy(request.strategy.as_deref().unwrap_or("sma-cross"))
+        .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    let texts: Vec<(&str, String)> = request
+        .ranges
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.text()))
+        .collect();
+    let given: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (*name, text.as_str()))
+        .collect();
+    let ranges = info
+        .parse_ranges(&with_default_ranges(info, given))
+        .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    let metric: RankMetric = request
+        .metric
+        .as_deref()
+        .unwrap_or("sharpe")
+        .parse()
+        .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    let top = request.top.unwrap_or(10);
+    if !(1..=MAX_TOP).contains(&top) {
+        return Err(ApiError::invalid(
+            "top",
+            format!("top must be between 1 and {MAX_TOP}"),
+        ));
+    }
+    let money = money(request.initial_cash, request.fees, request.slippage)?;
+    // Counting the combinations a strategy accepts runs its constructor once per cell: a
+    // blocking thread keeps that off the request workers.
+    let limit = state.max_grid_combinations;
+    let plan = tokio::task::spawn_blocking(move || SearchPlan::new(info, ranges, limit))
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    let search = Search {
+        metric,
+        top: top as usize,
+        money,
+        train_until,
+    };
+    let cache = Arc::clone(&state.cache);
+    let total = plan.evaluations() as u64;
+    let id = state.jobs.start(JobKind::Optimize, total, move |context| {
+        optimize_job(cache, symbol, range, plan, search, context)
+    })?;
+    tracing::info!(id, combinations = total, "optimize job started");
+    Ok(super::jobs::accepted(id))
+}
+
+/// One of the best combinations of a search.
+#[derive(Debug, Serialize, ToSchema)]
+struct RankedRow {
+    /// The parameter values, e.g. {"fast": 10, "slow": 50}.
+    #[schema(value_type = Object)]
+    parameters: BTreeMap<&'static str, ParamValue>,
+    #[schema(value_type = crate::openapi::MetricsDoc)]
+    metrics: Metrics,
+    /// Its metrics on the bars after train_until.
+    #[schema(value_type = Option<crate::openapi::MetricsDoc>)]
+    out_of_sample: Option<Metrics>,
+}
+
+/// The result of an optimize job.
+#[derive(Debug, Serialize, ToSchema)]
+struct OptimizeResult {
+    #[schema(value_type = String)]
+    symbol: Symbol,
+    strategy: &'static str,
+    metric: &'static str,
+    /// Each parameter's range as searched.
+    ranges: BTreeMap<&'static str, String>,
+    /// The size of the cartesian product of the ranges.
+    combinations: usize,
+    /// Combinations backtested.
+    evaluated: usize,
+    /// Combinations the strategy refused (fast not below slow).
+    skipped: usize,
+    /// Bars in each ranked backtest.
+    bars: usize,
+    elapsed_ms: f64,
+    /// The ranking metric over all combinations (generic grid only).
+    #[schema(value_type = Option<Object>)]
+    summary: Option<MetricSummary>,
+    top: Vec<RankedRow>,
+    train_until: Option<NaiveDate>,
+    #[schema(value_type = crate::openapi::FetchReportDoc)]
+    data: FetchReport,
+    fingerprint: DataFingerprint,
+}
+
+/// Reads the bars, then ranks the grid on a blocking thread, publishing progress every tenth
+/// of a second. Cancellation is noticed before the ranking and while it runs (the ranking
+/// itself finishes in the background: the backtest crate has no way to stop it).
+async fn optimize_job(
+    cache: Arc<MarketDataCache>,
+    symbol: Symbol,
+    range: DateRange,
+    plan: SearchPlan,
+    search: Search,
+    context: JobContext,
+) -> JobEnd {
+    let failed = |error: ApiError| JobEnd::Failed {
+        result: None,
+        error,
+    };
+    let response = tokio::select! {
+        () = context.cancelled().cancelled() => return JobEnd::Cancelled,
+        response = bars_through_cache(&cache, &symbol, range) => match response {
+            Ok(response) => response,
+            Err(error) => return failed(error.into()),
+        },
+    };
+    let total = plan.evaluations() as u64;
+    let done = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&done);
+    let bars = response.bars.clone();
+    let ranking_plan = plan.clone();
+    let mut ranking = tokio::task::spawn_blocking(move || {
+        ranking_plan.run(
+            &bars,
+            &search,
+            &|finished| {
+                counter.fetch_add(finished as u64, Ordering::Relaxed);
+            },
+            None,
+        )
+    });
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let outcome = loop {
+        tokio::select! {
+            () = context.cancelled().cancelled() => return JobEnd::Cancelled,
+            joined = &mut ranking => break joined,
+            _ = ticker.tick() => context.progress(done.load(Ordering::Relaxed), total),
+        }
+    };
+    let outcome = match outcome {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(error)) => return failed(error.into()),
+        Err(error) => return failed(ApiError::internal(&error)),
+    };
+    context.progress(total, total);
+    let result = OptimizeResult {
+        symbol: symbol.clone(),
+        strategy: plan.strategy().name,
+        metric: search.metric.name(),
+        ranges: plan.range_texts().into_iter().collect(),
+        combinations: outcome.combinations,
+        evaluated: outcome.evaluated,
+        skipped: outcome.skipped,
+        bars: outcome.bars,
+        elapsed_ms: outcome.elapsed.as_secs_f64() * 1000.0,
+        summary: outcome.summary,
+        top: outcome
+            .top
+            .into_iter()
+            .map(|entry| RankedRow {
+                parameters: entry.parameters.into_iter().collect(),
+                metrics: entry.metrics,
+                out_of_sample: entry.out_of_sample,
+            })
+            .collect(),
+        train_until: search.train_until,
+        fingerprint: DataFingerprint::of(&symbol, &response.bars),
+        data: response.report,
+    };
+    match serde_json::to_value(&result) {
+        Ok(value) => JobEnd::Succeeded(value),
+        Err(error) => failed(ApiError::internal(&error)),
+    }
+}

@@ -1,0 +1,320 @@
+//! Reading and administering the cache: health, bars (JSON or CSV), stats, coverage, clear.
+
+use std::fmt::Write as _;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use marketcache_cache::{GetOptions, SymbolBars};
+use marketcache_domain::{Adjustment, ClearReport, CoverageSpan, DateRange, Symbol, SymbolStats};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    ApiPath, ApiQuery, AppState, Authorized, parse_flag, parse_optional_date, parse_symbol,
+    requested_range,
+};
+use crate::error::{ApiError, ErrorBody};
+
+/// The answer of `GET /api/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HealthResponse {
+    /// `ok`, or `unavailable` when the database cannot be reached.
+    status: &'static str,
+    /// The database, with any password redacted.
+    database: String,
+    /// The server's version.
+    version: &'static str,
+}
+
+/// Whether the server and its database answer.
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    responses(
+        (status = 200, description = "The server and its database answer", body = HealthResponse),
+        (status = 503, description = "The database is unreachable", body = HealthResponse),
+    ))]
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let store = state.cache.store();
+    let mut health = HealthResponse {
+        status: "ok",
+        database: store.describe(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    // The cheapest real query every store has: the version of a symbol nobody writes.
+    let probe = Symbol::parse("^HEALTH-PROBE").map_err(|e| ApiError::internal(&e));
+    let reachable = match probe {
+        Ok(probe) => store.symbol_version(&probe).await.map_err(|error| {
+            tracing::warn!(%error, "health check: database unreachable");
+        }),
+        Err(_) => Err(()),
+    };
+    if reachable.is_ok() {
+        (StatusCode::OK, Json(health)).into_response()
+    } else {
+        health.status = "unavailable";
+        (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()
+    }
+}
+
+/// Query parameters of `GET /api/bars/{symbol}`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct BarsQuery {
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    start: Option<String>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    end: Option<String>,
+    /// Price adjustment: `none`, `splits` (default) or `all` (splits and dividends)
+    adjust: Option<String>,
+    /// `json` (default) or `csv` (header `date,open,high,low,close,volume`)
+    format: Option<String>,
+    /// Leave out bars that are not final yet (`true`/`false`; present without a value is true)
+    closed_only: Option<String>,
+    /// Never ask upstream; the report lists what is missing
+    offline: Option<String>,
+}
+
+/// The report's counters as response headers of the CSV form.
+const REPORT_HEADERS: [&str; 4] = [
+    "x-cached-bars",
+    "x-fetched-bars",
+    "x-upstream-requests",
+    "x-elapsed-ms",
+];
+
+/// The daily bars of one symbol, read through the cache.
+#[utoipa::path(get, path = "/api/bars/{symbol}", tag = "bars",
+    params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
+    responses(
+        (status = 200, description = "The bars and how they were obtained; with format=csv, CSV with the report in X-Cached-Bars, X-Fetched-Bars, X-Upstream-Requests and X-Elapsed-Ms",
+            content(
+                (crate::openapi::BarsDoc = "application/json"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "Bad symbol, date, range or option", body = ErrorBody),
+        (status = 404, description = "The provider does not know the symbol", body = ErrorBody),
+        (status = 429, description = "The provider is rate limiting us", body = ErrorBody),
+        (status = 502, description = "The provider failed", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+pub(crate) async fn bars(
+    State(state): State<AppState>,
+    ApiPath(symbol): ApiPath<String>,
+    ApiQuery(query): ApiQuery<BarsQuery>,
+) -> Result<Response, ApiError> {
+    let symbol = parse_symbol("symbol", &symbol)?;
+    let range = requested_range(
+        query.start.as_deref(),
+        query.end.as_deref(),
+        state.clock.as_ref(),
+    )?;
+    let adjust = match query.adjust.as_deref() {
+        None => Adjustment::default(),
+        Some(text) => text
+            .parse()
+            .map_err(|message: String| ApiError::invalid("adjust", message))?,
+    };
+    let csv = match query.format.as_deref().map(str::trim) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::invalid("format", "format must be json or csv")),
+    };
+    let options = GetOptions {
+        force_refresh: false,
+        offline: parse_flag("offline", query.offline.as_deref())?,
+        adjust,
+        closed_only: parse_flag("closed_only", query.closed_only.as_deref())?,
+    };
+    let response = state.cache.get_bars(&symbol, range, options).await?;
+    if csv {
+        Ok(bars_csv(&response))
+    } else {
+        Ok(Json(response).into_response())
+    }
+}
+
+/// The bars as CSV that pandas' `read_csv(url)` reads, the report in headers.
+fn bars_csv(response: &SymbolBars) -> Response {
+    let mut text = String::with_capacity(48 * (response.bars.len() + 1));
+    text.push_str("date,open,high,low,close,volume\n");
+    for bar in &response.bars {
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{}",
+            bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume
+        );
+    }
+    let report = &response.report;
+    let values = [
+        report.cached_bars.to_string(),
+        report.fetched_bars.to_string(),
+        report.upstream_requests.to_string(),
+        format!("{:.3}", report.elapsed.as_secs_f64() * 1000.0),
+    ];
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    for (name, value) in REPORT_HEADERS.iter().zip(values) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    (headers, text).into_response()
+}
+
+/// The answer of `GET /api/cache/stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StatsResponse {
+    /// The database, with any password redacted.
+    database: String,
+    #[schema(value_type = Vec<crate::openapi::SymbolStatsDoc>)]
+    symbols: Vec<SymbolStats>,
+    total_bars: u64,
+    /// Bytes the whole database takes on disk.
+    bytes_on_disk: u64,
+    /// Bytes of the bars table, its indexes included.
+    bar_table_bytes: u64,
+    /// `bar_table_bytes / total_bars`, to one decimal.
+    bytes_per_bar: f64,
+}
+
+/// What the cache holds: per symbol and in all.
+#[utoipa::path(get, path = "/api/cache/stats", tag = "cache",
+    responses(
+        (status = 200, description = "Per-symbol and total figures", body = StatsResponse),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+pub(crate) async fn stats(State(state): State<AppState>) -> Result<Json<StatsResponse>, ApiError> {
+    let stats = state.cache.stats().await?;
+    let bytes_per_bar = if stats.total_bars > 0 {
+        stats.bar_table_bytes as f64 / stats.total_bars as f64
+    } else {
+        0.0
+    };
+    Ok(Json(StatsResponse {
+        database: state.cache.store().describe(),
+        symbols: stats.symbols,
+        total_bars: stats.total_bars,
+        bytes_on_disk: stats.bytes_on_disk,
+        bar_table_bytes: stats.bar_table_bytes,
+        bytes_per_bar: (bytes_per_bar * 10.0).round() / 10.0,
+    }))
+}
+
+/// The answer of `GET /api/cache/coverage/{symbol}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CoverageResponse {
+    #[schema(value_type = String)]
+    symbol: Symbol,
+    /// The ledger: each range asked of a provider, when, and how many bars it held.
+    #[schema(value_type = Vec<crate::openapi::CoverageSpanDoc>)]
+    spans: Vec<CoverageSpan>,
+    /// The union of the ledger's ranges.
+    #[schema(value_type = Vec<crate::openapi::DateRangeDoc>)]
+    covered: Vec<DateRange>,
+    /// Covered weekdays the exchange was closed.
+    holidays: usize,
+    /// Covered Saturdays and Sundays.
+    weekend_days: usize,
+    /// Covered trading days without a bar, grouped, with the reason.
+    barless: Vec<BarlessDoc>,
+}
+
+/// Consecutive covered trading days without a bar.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BarlessDoc {
+    #[schema(value_type = crate::openapi::DateRangeDoc)]
+    range: DateRange,
+    /// `before_first_trade` or `provider_had_none`.
+    reason: &'static str,
+    /// Trading days in `range`.
+    trading_days: usize,
+}
+
+/// Which days of a symbol the cache has asked upstream for, and why covered days have no bar.
+#[utoipa::path(get, path = "/api/cache/coverage/{symbol}", tag = "cache",
+    params(("symbol" = String, Path, description = "Ticker, e.g. AAPL")),
+    responses(
+        (status = 200, description = "The ledger and the barless days", body = CoverageResponse),
+        (status = 400, description = "Bad symbol", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+pub(crate) async fn coverage(
+    State(state): State<AppState>,
+    ApiPath(symbol): ApiPath<String>,
+) -> Result<Json<CoverageResponse>, ApiError> {
+    let symbol = parse_symbol("symbol", &symbol)?;
+    let explanation = state.cache.explain_coverage(&symbol).await?;
+    let barless = explanation
+        .barless
+        .iter()
+        .map(|days| BarlessDoc {
+            range: days.range,
+            reason: match days.reason {
+                marketcache_domain::CoverageReason::BeforeFirstTrade => "before_first_trade",
+                marketcache_domain::CoverageReason::ProviderHadNone => "provider_had_none",
+                // The cache counts weekends and holidays instead of listing them.
+                marketcache_domain::CoverageReason::Weekend => "weekend",
+                marketcache_domain::CoverageReason::Holiday(_) => "holiday",
+            },
+            trading_days: days.trading_days,
+        })
+        .collect();
+    Ok(Json(CoverageResponse {
+        symbol: explanation.symbol,
+        spans: explanation.spans,
+        covered: explanation.covered,
+        holidays: explanation.holidays,
+        weekend_days: explanation.weekend_days,
+        barless,
+    }))
+}
+
+/// Query parameters of `DELETE /api/cache`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ClearQuery {
+    /// Only this symbol
+    symbol: Option<String>,
+    /// Only bars before this day, YYYY-MM-DD
+    before: Option<String>,
+    /// Needed to clear every symbol (no `symbol`), so a bare DELETE never empties the cache
+    all: Option<String>,
+}
+
+/// Deletes cached bars and their coverage.
+#[utoipa::path(delete, path = "/api/cache", tag = "cache", params(ClearQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What was deleted", body = crate::openapi::ClearReportDoc),
+        (status = 400, description = "Bad symbol or date, or neither symbol nor all=true", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+pub(crate) async fn clear(
+    _authorized: Authorized,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ClearQuery>,
+) -> Result<Json<ClearReport>, ApiError> {
+    let symbol = query
+        .symbol
+        .as_deref()
+        .map(|text| parse_symbol("symbol", text))
+        .transpose()?;
+    let before = parse_optional_date("before", query.before.as_deref())?;
+    if symbol.is_none() && !parse_flag("all", query.all.as_deref())? {
+        return Err(ApiError::invalid(
+            "symbol",
+            "name a symbol, or pass all=true to clear every symbol",
+        ));
+    }
+    let report = state.cache.clear(symbol.as_ref(), before).await?;
+    tracing::info!(symbol = ?symbol.as_ref().map(Symbol::as_str), ?before, bars = report.bars_deleted, "cleared");
+    Ok(Json(report))
+}

@@ -1,0 +1,349 @@
+//! Background jobs over HTTP: starting a warm, a job's status, and its progress as events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use futures::Stream;
+use marketcache_cache::{CacheError, FetchReport, GetOptions, MarketDataCache};
+use marketcache_domain::{DateRange, Symbol};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use super::{ApiJson, ApiPath, AppState, Authorized, parse_symbol, requested_range};
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::jobs::{JobContext, JobEnd, JobKind, JobSnapshot};
+
+/// Most symbols one warm request may name.
+const MAX_WARM_SYMBOLS: usize = 1_000;
+
+/// The body of `POST /api/cache/warm`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WarmRequest {
+    /// Symbols to warm, e.g. ["AAPL", "MSFT"].
+    symbols: Vec<String>,
+    /// First day, YYYY-MM-DD [default: 1990-01-01]
+    start: Option<String>,
+    /// Last day, YYYY-MM-DD [default: today in New York]
+    end: Option<String>,
+}
+
+/// A job was started; follow it at `/api/jobs/{job_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobAccepted {
+    job_id: u64,
+}
+
+/// A 202 naming the job, with its status URL in `Location`.
+pub(crate) fn accepted(job_id: u64) -> Response {
+    let mut response = (StatusCode::ACCEPTED, Json(JobAccepted { job_id })).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/jobs/{job_id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Starts fetching the missing bars of several symbols in the background.
+#[utoipa::path(post, path = "/api/cache/warm", tag = "jobs", request_body = WarmRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The warm job started", body = JobAccepted),
+        (status = 400, description = "Bad symbol or date", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 429, description = "Too many jobs are running", body = ErrorBody),
+    ))]
+pub(crate) async fn warm(
+    _authorized: Authorized,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<WarmRequest>,
+) -> Result<Response, ApiError> {
+    if request.symbols.is_empty() {
+        return Err(ApiError::invalid("symbols", "name at least one symbol"));
+    }
+    if request.symbols.len() > MAX_WARM_SYMBOLS {
+        return Err(ApiError::invalid(
+            "symbols",
+            format!("at most {MAX_WARM_SYMBOLS} symbols per warm"),
+        ));
+    }
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(request.symbols.len());
+    for (index, text) in request.symbols.iter().enumerate() {
+        let symbol = parse_symbol(&format!("symbols[{index}]"), text)?;
+        // Repeats are warmed once, in the order first named.
+        if !symbols.contains(&symbol) {
+            symbols.push(symbol);
+        }
+    }
+    let range = requested_range(
+        request.start.as_deref(),
+        request.end.as_deref(),
+        state.clock.as_ref(),
+    )?;
+    let cache = Arc::clone(&state.cache);
+    let total = symbols.len() as u64;
+    let id = state.jobs.start(JobKind::Warm, total, move |context| {
+        warm_job(cache, symbols, range, context)
+    })?;
+    tracing::info!(id, symbols = total, %range, "warm job started");
+    Ok(accepted(id))
+}
+
+/// One symbol's part of a warm job's result.
+#[derive(Debug, Serialize, ToSchema)]
+struct WarmedSymbol {
+    #[schema(value_type = String)]
+    symbol: Symbol,
+    /// `ok` or `failed`.
+    status: &'static str,
+    /// Bars stored for the range.
+    bars: usize,
+    first_date: Option<NaiveDate>,
+    last_date: Option<NaiveDate>,
+    cached_bars: usize,
+    fetched_bars: usize,
+    upstream_requests: usize,
+    rejected_rows: usize,
+    elapsed_ms: f64,
+    /// Why the symbol failed.
+    error: Option<ErrorDetail>,
+}
+
+/// The result of a warm job.
+#[derive(Debug, Serialize, ToSchema)]
+struct WarmResult {
+    #[schema(value_type = crate::openapi::DateRangeDoc)]
+    range: DateRange,
+    symbols: Vec<WarmedSymbol>,
+    ok: usize,
+    failed: usize,
+}
+
+/// Warms each symbol in turn; cancellation is checked between symbols and between batches of
+/// requests within one.
+async fn warm_job(
+    cache: Arc<MarketDataCache>,
+    symbols: Vec<Symbol>,
+    range: DateRange,
+    context: JobContext,
+) -> JobEnd {
+    let total = symbols.len() as u64;
+    let mut warmed = Vec::with_capacity(symbols.len());
+    for (done, symbol) in symbols.into_iter().enumerate() {
+        if context.cancelled().is_cancelled() {
+            return JobEnd::Cancelled;
+        }
+        let started = std::time::Instant::now();
+        let outcome = warm_symbol(&cache, &symbol, range, context.cancelled()).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let entry = match outcome {
+            Ok(None) => return JobEnd::Cancelled,
+            Ok(Some(sum)) => WarmedSymbol {
+                symbol,
+                status: "ok",
+                bars: sum.bars,
+                first_date: sum.first_date,
+                last_date: sum.last_date,
+                cached_bars: sum.report.cached_bars,
+                fetched_bars: sum.report.fetched_bars,
+                upstream_requests: sum.report.upstream_requests,
+                rejected_rows: sum.report.rejected_rows,
+                elapsed_ms,
+                error: None,
+            },
+            Err(error) => {
+                tracing::warn!(%symbol, %error, "warm failed for a symbol");
+                WarmedSymbol {
+                    symbol,
+                    status: "failed",
+                    bars: 0,
+                    first_date: None,
+                    last_date: None,
+                    cached_bars: 0,
+                    fetched_bars: 0,
+                    upstream_requests: 0,
+                    rejected_rows: 0,
+                    elapsed_ms,
+                    error: Some(ApiError::from(error).body().error),
+                }
+            }
+        };
+        warmed.push(entry);
+        context.progress(done as u64 + 1, total);
+    }
+    let failed = warmed.iter().filter(|entry| entry.status != "ok").count();
+    let result = WarmResult {
+        range,
+        ok: warmed.len() - failed,
+        failed,
+        symbols: warmed,
+    };
+    let value = match serde_json::to_value(&result) {
+        Ok(value) => value,
+        Err(error) => {
+            return JobEnd::Failed {
+                result: None,
+                error: ApiError::internal(&error),
+            };
+        }
+    };
+    if failed == 0 {
+        JobEnd::Succeeded(value)
+    } else {
+        let message = format!("{failed} of {} symbols failed", result.symbols.len());
+        JobEnd::Failed {
+            result: Some(value),
+            error: ApiError::new(StatusCode::BAD_GATEWAY, "symbols_failed", message),
+        }
+    }
+}
+
+/// What warming one symbol added up to.
+#[derive(Debug, Default)]
+struct WarmSum {
+    bars: usize,
+    first_date: Option<NaiveDate>,
+    last_date: Option<NaiveDate>,
+    report: FetchReport,
+}
+
+/// Reads `symbol` over `range` through the cache in segments of a few rounds of the provider's
+/// concurrent requests, so cancellation is noticed between them; `None` when cancelled.
+async fn warm_symbol(
+    cache: &MarketDataCache,
+    symbol: &Symbol,
+    range: DateRange,
+    cancelled: &CancellationToken,
+) -> Result<Option<WarmSum>, CacheError> {
+    let limits = cache.source().limits();
+    // Four rounds per segment: a segment boundary can split one provider chunk in two, so
+    // longer segments cost fewer extra requests, shorter ones stop sooner.
+    let rounds = u32::try_from(limits.max_concurrency.max(1)).unwrap_or(u32::MAX);
+    let segment_days = limits
+        .max_span_days
+        .max(1)
+        .saturating_mul(rounds)
+        .saturating_mul(4);
+    let mut sum = WarmSum::default();
+    for segment in range.chunks(segment_days) {
+        if cancelled.is_cancelled() {
+            return Ok(None);
+        }
+        let response = cache
+            .get_bars(symbol, segment, GetOptions::default())
+            .await?;
+        sum.bars += response.bars.len();
+        sum.first_date = sum
+            .first_date
+            .or_else(|| response.bars.first().map(|bar| bar.date));
+        sum.last_date = response.bars.last().map(|bar| bar.date).or(sum.last_date);
+        let report = response.report;
+        sum.report.cached_bars += report.cached_bars;
+        sum.report.fetched_bars += report.fetched_bars;
+        sum.report.upstream_requests += report.upstream_requests;
+        sum.report.rejected_rows += report.rejected_rows;
+        sum.report.provisional_bars += report.provisional_bars;
+    }
+    Ok(Some(sum))
+}
+
+/// The job's id from the path; an id that is not a number names no job.
+fn job_id(text: &str) -> Result<u64, ApiError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no job {text:?}")))
+}
+
+/// A job's state, progress and, once finished, result or error.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = u64, Path, description = "The job id returned by the request that started it")),
+    responses(
+        (status = 200, description = "The job", body = JobSnapshot),
+        (status = 404, description = "No such job (or forgotten)", body = ErrorBody),
+    ))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JobSnapshot>, ApiError> {
+    let id = job_id(&id)?;
+    state
+        .jobs
+        .snapshot(id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
+/// A job's progress as server-sent events: `progress` events with the job as JSON while it
+/// runs, then one `done` event with its final state, after which the stream ends.
+#[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs",
+    params(("id" = u64, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "Server-sent events: `progress` (the job as JSON), then `done`", content_type = "text/event-stream", body = JobSnapshot),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = job_id(&id)?;
+    let receiver = state
+        .jobs
+        .watch(id)
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    // The first event is the state at subscription; then one per change (changes in between
+    // coalesce, which is what a progress bar wants); the final state ends the stream.
+    let stream = futures::stream::unfold(
+        (receiver, true, false),
+        |(mut receiver, first, ended)| async move {
+            if ended {
+                return None;
+            }
+            if !first && receiver.changed().await.is_err() {
+                return None;
+            }
+            let snapshot = receiver.borrow_and_update().clone();
+            let finished = snapshot.state.is_finished();
+            let name = if finished { "done" } else { "progress" };
+            let event = Event::default()
+                .event(name)
+                .json_data(&snapshot)
+                .unwrap_or_else(|_| Event::default().event(name));
+            Some((Ok(event), (receiver, false, finished)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::JobState;
+
+    #[test]
+    fn job_ids_that_are_not_numbers_name_no_job() {
+        assert_eq!(job_id("12").ok(), Some(12));
+        assert_eq!(
+            job_id("abc").err().map(|e| e.status()),
+            Some(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            job_id("-1").err().map(|e| e.status()),
+            Some(StatusCode::NOT_FOUND)
+        );
+    }
+
+    #[test]
+    fn finished_states_are_the_terminal_ones() {
+        assert!(!JobState::Running.is_finished());
+        for state in [JobState::Succeeded, JobState::Failed, JobState::Cancelled] {
+            assert!(state.is_finished());
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The router: shared state, the extractors that turn every rejection into an [`ApiError`],
+//! the bearer-token guard, and the input parsers that name the field at fault.
+
+pub(crate) mod backtest;
+pub(crate) mod data;
+pub(crate) mod jobs;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::routing::{delete, get, post};
+use chrono::NaiveDate;
+use marketcache_cache::MarketDataCache;
+use marketcache_domain::{Clock, DateRange, Symbol, parse_date};
+use serde::de::DeserializeOwned;
+
+use crate::config::{ApiToken, ServerConfig};
+use crate::error::ApiError;
+use crate::jobs::Jobs;
+
+pub(crate) use jobs::JobAccepted;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) cache: Arc<MarketDataCache>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) jobs: Arc<Jobs>,
+    token: Option<ApiToken>,
+    pub(crate) max_grid_combinations: usize,
+}
+
+impl AppState {
+    /// The state of a server over `cache`, with "today" from `clock` (the cache's own clock).
+    pub fn new(cache: Arc<MarketDataCache>, clock: Arc<dyn Clock>, config: &ServerConfig) -> Self {
+        Self {
+            cache,
+            clock,
+            jobs: Arc::new(Jobs::new(
+                config.kept_finished_jobs,
+                config.max_running_jobs,
+            )),
+            token: config.token.clone(),
+            max_grid_combinations: config.max_grid_combinations,
+        }
+    }
+
+    /// The registry of background jobs.
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.jobs
+    }
+}
+
+/// Every route of the API, with the body limit and (if configured) CORS for one origin.
+pub fn router(state: AppState, config: &ServerConfig) -> Router {
+    let router = Router::new()
+        .route("/api/health", get(data::health))
+        .route("/api/bars/{symbol}", get(data::bars))
+        .route("/api/cache/stats", get(data::stats))
+        .route("/api/cache/coverage/{symbol}", get(data::coverage))
+        .route("/api/cache", delete(data::clear))
+        .route("/api/cache/warm", post(jobs::warm))
+        .route("/api/jobs/{id}", get(jobs::status))
+        .route("/api/jobs/{id}/events", get(jobs::events))
+        .route("/api/backtest", post(backtest::backtest))
+        .route("/api/optimize", post(backtest::optimize))
+        .route("/api/openapi.json", get(crate::openapi::document))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .with_state(state);
+    match &config.cors_origin {
+        Some(origin) => router.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origin.clone())
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+        ),
+        None => router,
+    }
+}
+
+/// Proof that the request carried the API token, when one is configured. Mutating handlers
+/// take it first, so an unauthorised request is refused before its body is read.
+pub(crate) struct Authorized;
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = &state.token else {
+            return Ok(Self);
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, credentials) = value.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| credentials.trim())
+            });
+        match presented {
+            Some(presented) if token.matches(presented) => Ok(Self),
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// `Json`, with its rejections (bad JSON, wrong shape, too large) as JSON errors.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    ApiError::with_status(rejection.status(), rejection.body_text())
+}
+
+/// `Query`, with its rejections (unknown or repeated parameters) as JSON errors.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::with_status(rejection.status(), rejection.body_text())
+}
+
+/// `Path`, with its rejections (bad percent-encoding) as JSON errors.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::with_status(rejection.status(), rejection.body_text())
+}
+
+/// A symbol from `field`.
+pub(crate) fn parse_symbol(field: &str, text: &str) -> Result<Symbol, ApiError> {
+    Symbol::parse(text).map_err(|error| ApiError::from(error).in_field(field))
+}
+
+/// An optional date from `field`.
+pub(crate) fn parse_optional_date(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<NaiveDate>, ApiError> {
+    text.map(|text| parse_date(field, text).map_err(ApiError::from))
+        .transpose()
+}
+
+/// `start..=end` with the defaults: 1990-01-01 to today in New York by `clock`.
+pub(crate) fn requested_range(
+    start: Option<&str>,
+    end: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<DateRange, ApiError> {
+    let start = parse_optional_date("start", start)?.unwrap_or(DEFAULT_START);
+    let end = parse_optional_date("end", end)?.unwrap_or_else(|| clock.today_in_new_york());
+    Ok(DateRange::new(start, end)?)
+}
+
+/// The first day asked for when a request gives no `start`.
+pub const DEFAULT_START: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
+    Some(date) => date,
+    None => NaiveDate::MIN,
+};
+
+/// A boolean query flag: present without a value (`?offline`) or `true`/`1` is on.
+pub(crate) fn parse_flag(field: &str, text: Option<&str>) -> Result<bool, ApiError> {
+    match text.map(|text| text.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0") => Ok(false),
+        Some("" | "true" | "1") => Ok(true),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be true or false"),
+        )),
+    }
+}

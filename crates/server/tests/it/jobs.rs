@@ -1,0 +1,278 @@
+//! Background jobs: warm and optimize to the end, progress as server-sent events, unknown
+//! jobs, and cancellation at shutdown.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Backend, Options, TestApp};
+
+/// The events of an SSE body: (event name, data as JSON).
+fn parse_events(text: &str) -> Vec<(String, serde_json::Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = Some(value.trim().to_string());
+                }
+                if let Some(value) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(value.trim()).ok();
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
+}
+
+fn job_id(reply: &crate::harness::Reply) -> u64 {
+    reply.expect(202);
+    let id = reply.json()["job_id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no job_id: {}", reply.text));
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/api/jobs/{id}").as_str())
+    );
+    id
+}
+
+async fn a_warm_job_succeeds_and_its_bars_are_then_cached(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let started = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["AAPL", "msft", "AAPL"], "start": "2020-01-01", "end": "2020-12-31"}),
+        )
+        .await;
+    let id = job_id(&started);
+    let job = app.wait_for_job(id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "warm");
+    assert_eq!(job["progress"], json!({"done": 2, "total": 2}));
+    assert_eq!(job["error"], serde_json::Value::Null);
+    let symbols = job["result"]["symbols"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let summary: Vec<(String, String, u64, u64, String, String)> = symbols
+        .iter()
+        .map(|entry| {
+            (
+                entry["symbol"].as_str().unwrap_or_default().to_string(),
+                entry["status"].as_str().unwrap_or_default().to_string(),
+                entry["bars"].as_u64().unwrap_or_default(),
+                entry["upstream_requests"].as_u64().unwrap_or_default(),
+                entry["first_date"].as_str().unwrap_or_default().to_string(),
+                entry["last_date"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let year = |symbol: &str| {
+        (
+            symbol.to_string(),
+            "ok".to_string(),
+            253,
+            3,
+            "2020-01-02".to_string(),
+            "2020-12-31".to_string(),
+        )
+    };
+    assert_eq!(summary, vec![year("AAPL"), year("MSFT")]);
+    assert_eq!(job["result"]["ok"], 2);
+    assert_eq!(job["result"]["failed"], 0);
+
+    let bars = app
+        .get("/api/bars/MSFT?start=2020-01-01&end=2020-12-31")
+        .await;
+    bars.expect(200);
+    assert_eq!(bars.json()["report"]["upstream_requests"], 0);
+    assert_eq!(bars.json()["report"]["cached_bars"], 253);
+    app.stop().await;
+}
+
+async fn an_optimize_job_ranks_the_grid(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let started = app
+        .post_json(
+            "/api/optimize",
+            &json!({
+                "symbol": "MSFT",
+                "strategy": "sma-cross",
+                "ranges": {"fast": "5..15:5", "slow": "20..40:10"},
+                "metric": "total-return",
+                "top": 3,
+                "start": "2019-01-01",
+                "end": "2020-12-31",
+                "train_until": "2020-06-30",
+            }),
+        )
+        .await;
+    let id = job_id(&started);
+    let job = app.wait_for_job(id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "optimize");
+    assert_eq!(job["progress"], json!({"done": 9, "total": 9}));
+    let result = &job["result"];
+    assert_eq!(result["strategy"], "sma-cross");
+    assert_eq!(result["metric"], "total-return");
+    assert_eq!(
+        result["ranges"],
+        json!({"fast": "5..15:5", "slow": "20..40:10"})
+    );
+    assert_eq!(result["combinations"], 9);
+    assert_eq!(result["evaluated"], 9);
+    assert_eq!(result["skipped"], 0);
+    // 2019 and 2020 had 252 and 253 sessions: split at June 30 between ranking and testing.
+    assert_eq!(result["fingerprint"]["bars"], 505);
+    let ranked = result["bars"].as_u64().unwrap_or_default();
+    assert!((252..505).contains(&ranked), "{result}");
+    let top = result["top"].as_array().cloned().unwrap_or_default();
+    assert_eq!(top.len(), 3);
+    let returns: Vec<f64> = top
+        .iter()
+        .filter_map(|entry| entry["metrics"]["total_return"].as_f64())
+        .collect();
+    assert!(
+        returns.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{returns:?}"
+    );
+    for entry in &top {
+        assert!(entry["parameters"]["fast"].as_u64().is_some(), "{entry}");
+        assert!(entry["parameters"]["slow"].as_u64().is_some(), "{entry}");
+        assert_eq!(
+            entry["out_of_sample"]["bars"].as_u64(),
+            Some(505 - ranked),
+            "{entry}"
+        );
+        assert_eq!(
+            entry["out_of_sample"]["first_date"], "2020-07-01",
+            "{entry}"
+        );
+    }
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_warm_job_succeeds_and_its_bars_are_then_cached,
+    an_optimize_job_ranks_the_grid,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_events_stream_progress_then_a_final_event() {
+    let options = Options {
+        latency: Duration::from_millis(30),
+        ..Options::default()
+    };
+    let app = TestApp::start_with(Backend::sqlite().await, options).await;
+    let started = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["AAPL", "MSFT", "NVDA", "ZZNOPE"], "start": "2019-01-01", "end": "2020-12-31"}),
+        )
+        .await;
+    let id = job_id(&started);
+    let stream = app.get(&format!("/api/jobs/{id}/events")).await;
+    stream.expect(200);
+    assert!(
+        stream
+            .header("content-type")
+            .is_some_and(|value| value.starts_with("text/event-stream")),
+        "{:?}",
+        stream.headers
+    );
+    let events = parse_events(&stream.text);
+    let (last_name, last) = events
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no events: {}", stream.text));
+    assert_eq!(last_name, "done");
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|(name, _)| name == "progress"),
+        "{events:?}"
+    );
+    assert!(events.len() >= 2, "at least one progress event: {events:?}");
+    // One symbol is unknown upstream: the job fails, naming it, after warming the others.
+    assert_eq!(last["state"], "failed", "{last}");
+    assert_eq!(last["progress"], json!({"done": 4, "total": 4}));
+    assert_eq!(last["error"]["code"], "symbols_failed");
+    assert_eq!(last["result"]["ok"], 3);
+    assert_eq!(last["result"]["symbols"][3]["status"], "failed");
+    assert_eq!(
+        last["result"]["symbols"][3]["error"]["code"],
+        "unknown_symbol"
+    );
+    let dones: Vec<u64> = events
+        .iter()
+        .filter_map(|(_, job)| job["progress"]["done"].as_u64())
+        .collect();
+    assert!(dones.windows(2).all(|pair| pair[0] <= pair[1]), "{dones:?}");
+    // A finished job's stream is its final event alone.
+    let again = app.get(&format!("/api/jobs/{id}/events")).await;
+    let events = parse_events(&again.text);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "done");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_jobs_are_404() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    for path in [
+        "/api/jobs/999",
+        "/api/jobs/not-a-number",
+        "/api/jobs/999/events",
+        "/api/jobs/-1/events",
+    ] {
+        app.get(path).await.expect_error(404, "not_found", None);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_a_running_job_and_ends_its_event_stream() {
+    // 35 years at 100 ms per request: far longer than the test, so only cancellation ends it.
+    let options = Options {
+        latency: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let app = TestApp::start_with(Backend::sqlite().await, options).await;
+    let started = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["AAPL", "MSFT"], "start": "1990-01-01", "end": "2025-12-31"}),
+        )
+        .await;
+    let id = job_id(&started);
+    let events = app
+        .client
+        .get(app.url(&format!("/api/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_at = std::time::Instant::now();
+    let reading = tokio::spawn(async move { events.text().await });
+    app.stop().await;
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(8),
+        "shutdown took {:?}",
+        stopped_at.elapsed()
+    );
+    let text = tokio::time::timeout(Duration::from_secs(5), reading)
+        .await
+        .unwrap_or_else(|_| panic!("the event stream did not end"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let events = parse_events(&text);
+    let (name, last) = events
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no events: {text}"));
+    assert_eq!(name, "done");
+    assert_eq!(last["state"], "cancelled", "{last}");
+    assert_eq!(last["progress"]["done"], 0);
+}

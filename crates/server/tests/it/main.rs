@@ -1,0 +1,13 @@
+//! Integration tests of the HTTP API: a real server on an ephemeral loopback port, a real
+//! SQLite file or PostgreSQL database, and the synthetic upstream as ground truth.
+
+#[macro_use]
+mod harness;
+
+mod endpoints;
+mod errors;
+mod failures;
+mod jobs;
+mod openapi;
+mod properties;
+mod security;

@@ -1,0 +1,107 @@
+//! The OpenAPI document lists every endpoint, and its schemas have exactly the fields that the
+//! server really sends.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestApp};
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_lists_every_path_and_matches_the_responses() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let reply = app.get("/api/openapi.json").await;
+    reply.expect(200);
+    let document = reply.json();
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        document["openapi"]
+    );
+    let paths: BTreeSet<String> = keys(&document["paths"]);
+    let expected: BTreeSet<String> = [
+        "/api/health",
+        "/api/bars/{symbol}",
+        "/api/cache/stats",
+        "/api/cache/coverage/{symbol}",
+        "/api/cache",
+        "/api/cache/warm",
+        "/api/jobs/{id}",
+        "/api/jobs/{id}/events",
+        "/api/backtest",
+        "/api/optimize",
+        "/api/openapi.json",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(paths, expected);
+    assert!(document["paths"]["/api/cache"]["delete"].is_object());
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let schema = |name: &str| {
+        let properties = &document["components"]["schemas"][name]["properties"];
+        assert!(properties.is_object(), "schema {name} is missing");
+        keys(properties)
+    };
+
+    // Real responses, whose keys each documented schema must match.
+    let bars = app
+        .get("/api/bars/MSFT?start=2020-01-01&end=2020-12-31")
+        .await
+        .json();
+    assert_eq!(keys(&bars), schema("BarsDoc"));
+    assert_eq!(keys(&bars["bars"][0]), schema("BarDoc"));
+    assert_eq!(keys(&bars["report"]), schema("FetchReportDoc"));
+    let stats = app.get("/api/cache/stats").await.json();
+    assert_eq!(keys(&stats), schema("StatsResponse"));
+    assert_eq!(keys(&stats["symbols"][0]), schema("SymbolStatsDoc"));
+    let coverage = app.get("/api/cache/coverage/MSFT").await.json();
+    assert_eq!(keys(&coverage), schema("CoverageResponse"));
+    assert_eq!(keys(&coverage["spans"][0]), schema("CoverageSpanDoc"));
+    assert_eq!(keys(&coverage["covered"][0]), schema("DateRangeDoc"));
+    let backtest = app
+        .post_json(
+            "/api/backtest",
+            &json!({"symbol": "MSFT", "strategy": "sma-cross", "params": {"fast": 5, "slow": 20}, "start": "2020-01-01", "end": "2020-12-31"}),
+        )
+        .await
+        .json();
+    assert_eq!(keys(&backtest), schema("BacktestResponse"));
+    assert_eq!(keys(&backtest["metrics"]), schema("MetricsDoc"));
+    assert_eq!(keys(&backtest["settings"]), schema("SettingsDoc"));
+    assert_eq!(keys(&backtest["trades"][0]), schema("TradeDoc"));
+    assert_eq!(keys(&backtest["equity_curve"][0]), schema("EquityPointDoc"));
+    assert_eq!(keys(&backtest["fingerprint"]), schema("DataFingerprint"));
+    let health = app.get("/api/health").await.json();
+    assert_eq!(keys(&health), schema("HealthResponse"));
+    let error = app.get("/api/bars/A%20B").await.json();
+    assert_eq!(keys(&error), schema("ErrorBody"));
+    assert_eq!(keys(&error["error"]), schema("ErrorDetail"));
+    let cleared = app.delete("/api/cache?symbol=MSFT").await.json();
+    assert_eq!(keys(&cleared), schema("ClearReportDoc"));
+    let started = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["AAPL"], "start": "2020-01-01", "end": "2020-01-31"}),
+        )
+        .await
+        .json();
+    assert_eq!(keys(&started), schema("JobAccepted"));
+    let job = app
+        .wait_for_job(started["job_id"].as_u64().unwrap_or_default())
+        .await;
+    assert_eq!(keys(&job), schema("JobSnapshot"));
+    app.stop().await;
+}
