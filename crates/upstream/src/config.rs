@@ -182,6 +182,9 @@ pub struct ProviderSettings {
     pub api_secret: Option<SecretString>,
     /// Client-side pacing; `None` sends as fast as asked.
     pub pace: Option<RequestPace>,
+    /// Most requests sent in any 24 hours; beyond it requests are refused as rate-limited
+    /// without being sent (the provider's documented daily budget by default).
+    pub daily_budget: Option<u32>,
     pub policy: HttpPolicy,
 }
 
@@ -194,8 +197,15 @@ impl ProviderSettings {
             api_key: None,
             api_secret: None,
             pace: kind.default_pace(),
+            daily_budget: kind.limits().requests_per_day,
             policy: HttpPolicy::default(),
         }
+    }
+
+    /// These settings with at most `budget` requests in any 24 hours (`None`: no limit).
+    pub fn with_daily_budget(mut self, budget: Option<u32>) -> Self {
+        self.daily_budget = budget;
+        self
     }
 
     /// Settings from variables: `MARKETCACHE_<PROVIDER>_URL` and the provider's key variables,

@@ -91,6 +91,11 @@ pub(crate) struct HttpClient {
     client: reqwest::Client,
     policy: HttpPolicy,
     pacer: Option<DefaultDirectRateLimiter>,
+    /// Send times within the last 24 hours, when the provider has a daily budget.
+    daily: Option<(
+        u32,
+        std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>,
+    )>,
     secrets: Vec<SecretString>,
     /// Phrases in a 429 body that mean a quota retrying now cannot help (hourly, daily).
     long_quota_phrases: &'static [&'static str],
@@ -138,6 +143,9 @@ impl HttpClient {
             client,
             policy: settings.policy,
             pacer,
+            daily: settings
+                .daily_budget
+                .map(|budget| (budget, std::sync::Mutex::default())),
             secrets: settings.secrets(),
             long_quota_phrases,
         })
@@ -145,6 +153,43 @@ impl HttpClient {
 
     fn provider(&self) -> String {
         self.kind.name().to_string()
+    }
+
+    /// Counts one request against the daily budget, or refuses it, unsent, as rate-limited
+    /// until the oldest request of the last 24 hours ages out: waiting most of a day inside a
+    /// call helps nobody, and sending it would only earn the provider's own refusal.
+    fn spend_daily_budget(&self) -> Result<(), SourceError> {
+        let Some((budget, sent)) = &self.daily else {
+            return Ok(());
+        };
+        const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+        let now = std::time::Instant::now();
+        let mut sent = match sent.lock() {
+            Ok(sent) => sent,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        while sent
+            .front()
+            .is_some_and(|oldest| now.duration_since(*oldest) >= DAY)
+        {
+            sent.pop_front();
+        }
+        if sent.len() >= *budget as usize {
+            let retry_after = sent
+                .front()
+                .map(|oldest| DAY.saturating_sub(now.duration_since(*oldest)));
+            tracing::warn!(
+                provider = self.kind.name(),
+                budget,
+                "daily request budget spent"
+            );
+            return Err(SourceError::RateLimited {
+                provider: self.provider(),
+                retry_after,
+            });
+        }
+        sent.push_back(now);
+        Ok(())
     }
 
     /// GETs `url` with `headers`, pacing, retrying and classifying transport-level failures.
@@ -166,6 +211,7 @@ impl HttpClient {
             if let Some(pacer) = &self.pacer {
                 pacer.until_ready().await;
             }
+            self.spend_daily_budget()?;
             let remaining = self.policy.max_total_time.saturating_sub(spent);
             let timeout = self
                 .policy

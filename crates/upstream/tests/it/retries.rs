@@ -41,6 +41,47 @@ async fn client_side_pacing_spaces_requests_instead_of_failing() {
 }
 
 #[tokio::test]
+async fn a_spent_daily_budget_refuses_requests_without_sending_them() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("polygon_2005.json"), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let budgeted = settings(ProviderKind::Polygon, &server.uri()).with_daily_budget(Some(2));
+    let source = build_from(budgeted, clock_at("2025-01-01T00:00:00Z")).expect("builds");
+    let week = range(date(2005, 4, 1), date(2005, 4, 4));
+    for _ in 0..2 {
+        fetch(source.as_ref(), "AAPL", week)
+            .await
+            .expect("within the budget");
+    }
+    let refused = fetch(source.as_ref(), "AAPL", week)
+        .await
+        .expect_err("the third request of the day");
+    match refused {
+        SourceError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } => assert!(
+            wait > Duration::from_secs(23 * 3600) && wait <= Duration::from_secs(24 * 3600),
+            "{wait:?}"
+        ),
+        other => panic!("expected a rate limit with its wait, got {other:?}"),
+    }
+    assert_eq!(
+        request_count(&server).await,
+        2,
+        "the refused request was not sent"
+    );
+    // The documented budgets are the defaults.
+    let defaults = marketcache_upstream::ProviderSettings::new(ProviderKind::AlphaVantage);
+    assert_eq!(defaults.daily_budget, Some(25));
+}
+
+#[tokio::test]
 async fn the_total_time_budget_bounds_retries_before_the_attempt_limit() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
