@@ -13,9 +13,11 @@
 //! - `routes`: the handlers, the extractors that turn rejections into JSON errors, the guard.
 //! - [`jobs`]: the registry of background jobs, their progress and cancellation.
 //! - [`openapi`]: the document served at `/api/openapi.json`.
+//! - `dashboard`: the web pages at `/dashboard/…` and their embedded assets at `/assets/…`.
 
 pub mod analysis;
 mod config;
+mod dashboard;
 mod error;
 pub mod jobs;
 pub mod openapi;

@@ -30,6 +30,7 @@ use crate::routes;
         routes::jobs::events,
         routes::backtest::backtest,
         routes::backtest::optimize,
+        routes::backtest::strategies,
         document,
     ),
     components(schemas(

@@ -68,7 +68,13 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api/jobs/{id}/events", get(jobs::events))
         .route("/api/backtest", post(backtest::backtest))
         .route("/api/optimize", post(backtest::optimize))
+        .route("/api/strategies", get(backtest::strategies))
         .route("/api/openapi.json", get(crate::openapi::document))
+        .route("/dashboard", get(crate::dashboard::index))
+        .route("/dashboard/", get(crate::dashboard::index))
+        .route("/dashboard/optimizer", get(crate::dashboard::optimizer_page))
+        .route("/dashboard/cache", get(crate::dashboard::cache_page))
+        .route("/assets/{name}", get(crate::dashboard::asset))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .with_state(state);
