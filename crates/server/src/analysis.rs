@@ -389,6 +389,107 @@ pub struct SearchOutcome {
     pub elapsed: Duration,
 }
 
+/// The ranking metric over the first two parameters of a grid: each cell holds the best value
+/// over the other parameters, `None` where no combination was evaluated or the metric is
+/// undefined. Small enough to send whole (one number per pair), unlike every combination's
+/// report.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HeatMap {
+    /// The metric the cells hold.
+    pub metric: &'static str,
+    /// The first parameter's name (columns).
+    pub x_parameter: &'static str,
+    /// The second parameter's name (rows).
+    pub y_parameter: &'static str,
+    /// The first parameter's values, in increasing order.
+    #[schema(value_type = Vec<f64>)]
+    pub x: Vec<ParamValue>,
+    /// The second parameter's values, in increasing order.
+    #[schema(value_type = Vec<f64>)]
+    pub y: Vec<ParamValue>,
+    /// One row per `y` value, one cell per `x` value.
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+/// Builds a [`HeatMap`] from a search's stream of evaluated combinations.
+#[derive(Debug, Clone)]
+pub struct HeatMapBuilder {
+    map: HeatMap,
+    metric: RankMetric,
+    x_range: GridRange,
+    y_range: GridRange,
+}
+
+impl HeatMapBuilder {
+    /// An empty map over the first two ranges of `plan`; `None` for a strategy with fewer than
+    /// two parameters.
+    pub fn new(plan: &SearchPlan, metric: RankMetric) -> Option<Self> {
+        let [(x_parameter, x_range), (y_parameter, y_range), ..] = plan.ranges() else {
+            return None;
+        };
+        Some(Self {
+            map: HeatMap {
+                metric: metric.name(),
+                x_parameter,
+                y_parameter,
+                x: x_range.values().collect(),
+                y: y_range.values().collect(),
+                values: vec![vec![None; x_range.len()]; y_range.len()],
+            },
+            metric,
+            x_range: *x_range,
+            y_range: *y_range,
+        })
+    }
+
+    /// Keeps `metrics` in its cell when it beats what the cell holds (higher is better for
+    /// every ranking metric).
+    pub fn record(&mut self, values: &[ParamValue], metrics: &Metrics) {
+        let (Some(x), Some(y)) = (values.first(), values.get(1)) else {
+            return;
+        };
+        let (Some(column), Some(row)) = (index_in(&self.x_range, *x), index_in(&self.y_range, *y))
+        else {
+            return;
+        };
+        let Some(value) = self.metric.value(metrics).filter(|value| value.is_finite()) else {
+            return;
+        };
+        if let Some(cell) = self
+            .map
+            .values
+            .get_mut(row)
+            .and_then(|row| row.get_mut(column))
+            && cell.is_none_or(|best| value > best)
+        {
+            *cell = Some(value);
+        }
+    }
+
+    /// The finished map.
+    pub fn finish(self) -> HeatMap {
+        self.map
+    }
+}
+
+/// The position of `value` in `range`, found arithmetically since ranges are evenly spaced.
+fn index_in(range: &GridRange, value: ParamValue) -> Option<usize> {
+    let value = match value {
+        ParamValue::Integer(value) => value as f64,
+        ParamValue::Float(value) => value,
+    };
+    let (start, step) = match range {
+        GridRange::Integer(range) => (range.start() as f64, range.step() as f64),
+        GridRange::Float(range) => (range.start(), range.step()),
+    };
+    let position = if step > 0.0 {
+        ((value - start) / step).round()
+    } else {
+        0.0
+    };
+    (position >= 0.0 && (position as usize) < range.len()).then_some(position as usize)
+}
+
 /// Refuses an sma-cross grid without a pair fast < slow before the bars are read (the generic
 /// grid finds this by building its combinations; the SMA grid would only when it is built).
 fn check_some_fast_below_slow(ranges: &[(&'static str, GridRange)]) -> Result<(), BacktestError> {
@@ -455,6 +556,65 @@ mod tests {
             .map(|slow| (5..=100).filter(|fast| *fast < slow).count())
             .sum();
         assert_eq!(plan.evaluations(), expected);
+    }
+
+    #[test]
+    fn a_heat_map_keeps_the_best_value_of_each_pair() {
+        let plan = plan(
+            "bollinger",
+            &[("period", "10..20:10"), ("k", "1..2:1")],
+            1_000,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut builder = HeatMapBuilder::new(&plan, RankMetric::TotalReturn)
+            .unwrap_or_else(|| panic!("2 params"));
+        let metrics = |total_return: f64| Metrics {
+            total_return,
+            ..sample_metrics()
+        };
+        builder.record(
+            &[ParamValue::Integer(20), ParamValue::Float(1.0)],
+            &metrics(0.5),
+        );
+        builder.record(
+            &[ParamValue::Integer(20), ParamValue::Float(1.0)],
+            &metrics(0.2),
+        );
+        builder.record(
+            &[ParamValue::Integer(10), ParamValue::Float(2.0)],
+            &metrics(-0.1),
+        );
+        // Outside the ranges: ignored, not a panic.
+        builder.record(
+            &[ParamValue::Integer(99), ParamValue::Float(2.0)],
+            &metrics(9.0),
+        );
+        let map = builder.finish();
+        assert_eq!((map.x_parameter, map.y_parameter), ("period", "k"));
+        assert_eq!(
+            map.values,
+            vec![vec![None, Some(0.5)], vec![Some(-0.1), None]]
+        );
+    }
+
+    fn sample_metrics() -> Metrics {
+        let bars = rising_bars();
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        run(&series, &BuyAndHold, &Settings::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .metrics
+    }
+
+    /// A few rising bars, built without the test kit (a unit test of this crate).
+    fn rising_bars() -> Vec<Bar> {
+        (0..5)
+            .map(|day| {
+                let date = NaiveDate::from_ymd_opt(2020, 1, 6 + day).unwrap_or_default();
+                let close = 100.0 + f64::from(day);
+                Bar::try_new(date, close, close, close, close, 1_000)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
     }
 
     #[test]

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::NaiveDate;
 use marketcache_backtest::{
-    EquityPoint, MetricSummary, Metrics, ParamValue, RankMetric, Settings, Trade, build_strategy,
-    find_strategy,
+    EquityPoint, MetricSummary, Metrics, ParamKind, ParamValue, RankMetric, Settings, Trade,
+    build_strategy, catalog, find_strategy,
 };
 use marketcache_cache::{FetchReport, MarketDataCache};
 use marketcache_domain::{DateRange, Symbol};
@@ -20,8 +20,8 @@ use utoipa::ToSchema;
 
 use super::{ApiJson, AppState, Authorized, parse_optional_date, parse_symbol, requested_range};
 use crate::analysis::{
-    DataFingerprint, Search, SearchPlan, backtest as run_backtest, bars_through_cache,
-    with_default_ranges,
+    DEFAULT_SMA_RANGES, DataFingerprint, HeatMap, HeatMapBuilder, Search, SearchPlan,
+    backtest as run_backtest, bars_through_cache, with_default_ranges,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::jobs::{JobContext, JobEnd, JobKind};
@@ -189,6 +189,10 @@ pub(crate) struct OptimizeRequest {
     slippage: Option<f64>,
     /// Cash at the start [default: 10000]
     initial_cash: Option<f64>,
+    /// Also return the metric over the first two parameters as a matrix (best value over the
+    /// other parameters) [default: false]
+    #[serde(default)]
+    heatmap: bool,
 }
 
 /// Most entries a search returns.
@@ -265,10 +269,14 @@ pub(crate) async fn optimize(
         money,
         train_until,
     };
+    let heatmap = request
+        .heatmap
+        .then(|| HeatMapBuilder::new(&plan, metric))
+        .flatten();
     let cache = Arc::clone(&state.cache);
     let total = plan.evaluations() as u64;
     let id = state.jobs.start(JobKind::Optimize, total, move |context| {
-        optimize_job(cache, symbol, range, plan, search, context)
+        optimize_job(cache, symbol, range, plan, search, heatmap, context)
     })?;
     tracing::info!(id, combinations = total, "optimize job started");
     Ok(super::jobs::accepted(id))
@@ -309,6 +317,9 @@ struct OptimizeResult {
     #[schema(value_type = Option<Object>)]
     summary: Option<MetricSummary>,
     top: Vec<RankedRow>,
+    /// The metric over the first two parameters, when asked for (`heatmap: true`) and the
+    /// strategy has two or more.
+    heatmap: Option<HeatMap>,
     train_until: Option<NaiveDate>,
     #[schema(value_type = crate::openapi::FetchReportDoc)]
     data: FetchReport,
@@ -324,6 +335,7 @@ async fn optimize_job(
     range: DateRange,
     plan: SearchPlan,
     search: Search,
+    heatmap: Option<HeatMapBuilder>,
     context: JobContext,
 ) -> JobEnd {
     let failed = |error: ApiError| JobEnd::Failed {
@@ -343,14 +355,25 @@ async fn optimize_job(
     let bars = response.bars.clone();
     let ranking_plan = plan.clone();
     let mut ranking = tokio::task::spawn_blocking(move || {
-        ranking_plan.run(
+        let mut heatmap = heatmap;
+        // The heat map is filled from the stream of every evaluated combination, so no
+        // combination's full report is kept.
+        let mut record = heatmap.as_mut().map(|builder| {
+            move |values: &[ParamValue], metrics: &Metrics| {
+                builder.record(values, metrics);
+            }
+        });
+        let outcome = ranking_plan.run(
             &bars,
             &search,
             &|finished| {
                 counter.fetch_add(finished as u64, Ordering::Relaxed);
             },
-            None,
-        )
+            record
+                .as_mut()
+                .map(|sink| sink as &mut dyn FnMut(&[ParamValue], &Metrics)),
+        );
+        outcome.map(|outcome| (outcome, heatmap.map(HeatMapBuilder::finish)))
     });
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     let outcome = loop {
@@ -360,7 +383,7 @@ async fn optimize_job(
             _ = ticker.tick() => context.progress(done.load(Ordering::Relaxed), total),
         }
     };
-    let outcome = match outcome {
+    let (outcome, heatmap) = match outcome {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(error)) => return failed(error.into()),
         Err(error) => return failed(ApiError::internal(&error)),
@@ -386,6 +409,7 @@ async fn optimize_job(
                 out_of_sample: entry.out_of_sample,
             })
             .collect(),
+        heatmap,
         train_until: search.train_until,
         fingerprint: DataFingerprint::of(&symbol, &response.bars),
         data: response.report,
@@ -394,4 +418,83 @@ async fn optimize_job(
         Ok(value) => JobEnd::Succeeded(value),
         Err(error) => failed(ApiError::internal(&error)),
     }
+}
+
+/// One parameter of a strategy: its type, valid range and a range to search by default.
+#[derive(Debug, Serialize, ToSchema)]
+struct ParameterInfo {
+    name: &'static str,
+    description: &'static str,
+    /// `integer` or `float`.
+    kind: &'static str,
+    /// The smallest valid value.
+    #[schema(value_type = f64)]
+    min: ParamValue,
+    /// The largest valid value.
+    #[schema(value_type = f64)]
+    max: ParamValue,
+    /// The range `/api/optimize` searches when none is given (sma-cross only), e.g. `5..100`.
+    default_range: Option<&'static str>,
+}
+
+/// One strategy of the catalog.
+#[derive(Debug, Serialize, ToSchema)]
+struct StrategyEntry {
+    /// The name `strategy` takes, e.g. `sma-cross`.
+    name: &'static str,
+    description: &'static str,
+    parameters: Vec<ParameterInfo>,
+}
+
+/// The answer of `GET /api/strategies`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StrategiesResponse {
+    strategies: Vec<StrategyEntry>,
+    /// The metrics `/api/optimize` ranks by; the first is the default.
+    metrics: Vec<&'static str>,
+}
+
+/// The strategies that backtests and searches accept, with their parameters.
+#[utoipa::path(get, path = "/api/strategies", tag = "research",
+    responses((status = 200, description = "The strategy catalog and the ranking metrics", body = StrategiesResponse)))]
+pub(crate) async fn strategies() -> Json<StrategiesResponse> {
+    let is_sma = |name: &str| name == marketcache_backtest::SmaCross::INFO.name;
+    let strategies = catalog()
+        .iter()
+        .map(|info| StrategyEntry {
+            name: info.name,
+            description: info.description,
+            parameters: info
+                .parameters
+                .iter()
+                .map(|spec| {
+                    let (kind, min, max) = match spec.kind {
+                        ParamKind::Integer { min, max } => (
+                            "integer",
+                            ParamValue::Integer(min),
+                            ParamValue::Integer(max),
+                        ),
+                        ParamKind::Float { min, max } => {
+                            ("float", ParamValue::Float(min), ParamValue::Float(max))
+                        }
+                    };
+                    ParameterInfo {
+                        name: spec.name,
+                        description: spec.description,
+                        kind,
+                        min,
+                        max,
+                        default_range: DEFAULT_SMA_RANGES
+                            .iter()
+                            .find(|(name, _)| is_sma(info.name) && *name == spec.name)
+                            .map(|(_, range)| *range),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Json(StrategiesResponse {
+        strategies,
+        metrics: RankMetric::ALL.iter().map(|metric| metric.name()).collect(),
+    })
 }

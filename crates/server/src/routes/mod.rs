@@ -72,7 +72,10 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api/openapi.json", get(crate::openapi::document))
         .route("/dashboard", get(crate::dashboard::index))
         .route("/dashboard/", get(crate::dashboard::index))
-        .route("/dashboard/optimizer", get(crate::dashboard::optimizer_page))
+        .route(
+            "/dashboard/optimizer",
+            get(crate::dashboard::optimizer_page),
+        )
         .route("/dashboard/cache", get(crate::dashboard::cache_page))
         .route("/assets/{name}", get(crate::dashboard::asset))
         .fallback(|| async { ApiError::not_found("no such endpoint") })

@@ -4,6 +4,8 @@
 #[macro_use]
 mod harness;
 
+mod browser;
+mod dashboard;
 mod endpoints;
 mod errors;
 mod failures;

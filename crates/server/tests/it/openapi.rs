@@ -39,6 +39,7 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
         "/api/jobs/{id}/events",
         "/api/backtest",
         "/api/optimize",
+        "/api/strategies",
         "/api/openapi.json",
     ]
     .into_iter()
@@ -84,6 +85,13 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
     assert_eq!(keys(&backtest["trades"][0]), schema("TradeDoc"));
     assert_eq!(keys(&backtest["equity_curve"][0]), schema("EquityPointDoc"));
     assert_eq!(keys(&backtest["fingerprint"]), schema("DataFingerprint"));
+    let strategies = app.get("/api/strategies").await.json();
+    assert_eq!(keys(&strategies), schema("StrategiesResponse"));
+    assert_eq!(keys(&strategies["strategies"][0]), schema("StrategyEntry"));
+    assert_eq!(
+        keys(&strategies["strategies"][0]["parameters"][0]),
+        schema("ParameterInfo")
+    );
     let health = app.get("/api/health").await.json();
     assert_eq!(keys(&health), schema("HealthResponse"));
     let error = app.get("/api/bars/A%20B").await.json();

@@ -1,0 +1,131 @@
+// The cache page: every cached symbol with its dates and a coverage strip, warm and clear
+// buttons, and a form that warms new symbols as a job with a progress bar.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+async function loadStats() {
+  try {
+    const stats = await api("/api/cache/stats");
+    $("totals").textContent = `${stats.total_bars.toLocaleString()} bars in ${stats.symbols.length} symbols; ${(stats.bytes_on_disk / 1048576).toFixed(1)} MiB on disk (${stats.database}).`;
+    const rows = stats.symbols.map(symbolRow);
+    $("symbols-body").replaceChildren(...(rows.length ? rows : [element("tr", {}, element("td", { colspan: "7" }, "Nothing cached yet: add symbols above."))]));
+  } catch (error) {
+    showError($("error"), error);
+  }
+}
+
+function symbolRow(entry) {
+  const warm = element("button", { type: "button", class: "secondary", "aria-label": `Warm ${entry.symbol}` }, "Warm");
+  warm.addEventListener("click", () => warmSymbols([entry.symbol], {}));
+  const clear = element("button", { type: "button", class: "danger", "aria-label": `Clear ${entry.symbol}` }, "Clear");
+  clear.addEventListener("click", () => confirmClear(entry.symbol));
+  const updated = entry.last_update ? new Date(entry.last_update).toLocaleString() : "–";
+  return element("tr", { "data-symbol": entry.symbol },
+    element("th", { scope: "row" }, entry.symbol),
+    element("td", {}, entry.bars.toLocaleString()),
+    element("td", {}, entry.first_date || "–"),
+    element("td", {}, entry.last_date || "–"),
+    element("td", {}, updated),
+    element("td", { class: "coverage" }, coverageStrip(entry.covered)),
+    element("td", { class: "actions" }, warm, clear));
+}
+
+const DAY = 86400000;
+const day = (text) => Date.parse(`${text}T00:00:00Z`) / DAY;
+
+/** Covered ranges (green) and the gaps between them (grey) over the symbol's covered span. */
+function coverageStrip(covered) {
+  const svgNs = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(svgNs, "svg");
+  svg.setAttribute("viewBox", "0 0 1000 10");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("role", "img");
+  if (!covered.length) { svg.setAttribute("aria-label", "no coverage"); return svg; }
+  const first = day(covered[0].start);
+  const last = day(covered[covered.length - 1].end) + 1;
+  const span = Math.max(1, last - first);
+  const rect = (from, to, fill, label) => {
+    const node = document.createElementNS(svgNs, "rect");
+    node.setAttribute("x", ((from - first) / span) * 1000);
+    node.setAttribute("width", Math.max(1, ((to - from) / span) * 1000));
+    node.setAttribute("y", 0); node.setAttribute("height", 10); node.setAttribute("fill", fill);
+    const title = document.createElementNS(svgNs, "title");
+    title.textContent = label;
+    node.append(title);
+    svg.append(node);
+  };
+  rect(first, last, "#d5d9e0", "missing");
+  const gaps = [];
+  covered.forEach((range, index) => {
+    rect(day(range.start), day(range.end) + 1, "#1a7f4b", `covered ${range.start} to ${range.end}`);
+    const next = covered[index + 1];
+    if (next && day(next.start) > day(range.end) + 1) gaps.push(`${range.end} to ${next.start}`);
+  });
+  svg.setAttribute("aria-label", `covered ${covered[0].start} to ${covered[covered.length - 1].end}${gaps.length ? `, ${gaps.length} gaps` : ", no gaps"}`);
+  return svg;
+}
+
+async function warmSymbols(symbols, range) {
+  showError($("error"), null, { symbols: $("symbols") });
+  const progress = $("progress");
+  $("warm-submit").disabled = true;
+  $("status").textContent = `Warming ${symbols.join(", ")}…`;
+  try {
+    const accepted = await api("/api/cache/warm", { method: "POST", body: { symbols, ...range } });
+    progress.hidden = false;
+    progress.value = 0;
+    const snapshot = await followJob(accepted.job_id, (job) => {
+      const { text, fraction } = describeProgress(job);
+      progress.value = fraction;
+      $("status").textContent = `Warming: ${text} symbols`;
+    });
+    const result = snapshot.result;
+    if (result) {
+      const fetched = result.symbols.reduce((sum, entry) => sum + entry.fetched_bars, 0);
+      const requests = result.symbols.reduce((sum, entry) => sum + entry.upstream_requests, 0);
+      $("status").textContent = `Warmed ${result.ok} of ${result.symbols.length}: ${fetched.toLocaleString()} bars fetched in ${requests} upstream requests.`;
+    }
+    if (snapshot.state !== "succeeded") {
+      const failures = result ? result.symbols.filter((entry) => entry.error).map((entry) => `${entry.symbol}: ${entry.error.message}`) : [];
+      const detail = snapshot.error || { message: snapshot.state };
+      throw new ApiFailure(0, [detail.message, ...failures].join("; "), detail.field);
+    }
+  } catch (error) {
+    showError($("error"), error, { symbols: $("symbols"), start: $("warm-start"), end: $("warm-end") });
+  } finally {
+    progress.hidden = true;
+    $("warm-submit").disabled = false;
+    await loadStats();
+  }
+}
+
+function confirmClear(symbol) {
+  const dialog = $("confirm-clear");
+  $("confirm-symbol").textContent = symbol;
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "clear") return;
+    try {
+      const cleared = await api(`/api/cache?symbol=${encodeURIComponent(symbol)}`, { method: "DELETE" });
+      $("status").textContent = `Cleared ${symbol}: ${cleared.bars_deleted.toLocaleString()} bars deleted.`;
+    } catch (error) {
+      showError($("error"), error);
+    }
+    await loadStats();
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("warm-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const symbols = $("symbols").value.split(/[\s,]+/).filter(Boolean);
+    if (!symbols.length) { showError($("error"), new ApiFailure(400, "Name at least one symbol.", "symbols"), { symbols: $("symbols") }); return; }
+    const range = {};
+    if ($("warm-start").value) range.start = $("warm-start").value;
+    if ($("warm-end").value) range.end = $("warm-end").value;
+    warmSymbols(symbols, range);
+  });
+  loadStats();
+});

@@ -1,0 +1,345 @@
+// The optimizer page: builds the grid-search form from /api/strategies, runs /api/optimize as
+// a job with a progress bar, then shows the data report, the top-N table, the heat map, the
+// selected combination's equity against buy-and-hold and the candlesticks with its trades.
+"use strict";
+
+const page = {
+  strategies: [],
+  request: null,      // the optimize request of the results shown
+  result: null,       // the optimize job's result
+  bars: [],
+  baseline: null,     // buy-and-hold's backtest over the same bars
+  selected: -1,
+  charts: {},
+  selectToken: 0,     // ignores answers to superseded selections
+};
+
+const $ = (id) => document.getElementById(id);
+
+function fieldElements() {
+  return { symbol: $("symbol"), start: $("start"), end: $("end"), ranges: $("ranges"), top: $("top"), metric: $("metric"), strategy: $("strategy") };
+}
+
+async function loadStrategies() {
+  try {
+    const catalog = await api("/api/strategies");
+    page.strategies = catalog.strategies.filter((strategy) => strategy.parameters.length > 0);
+    $("strategy").replaceChildren(...page.strategies.map((s) => element("option", { value: s.name }, s.name)));
+    $("metric").replaceChildren(...catalog.metrics.map((m) => element("option", { value: m }, m)));
+    $("strategy").value = "sma-cross";
+    renderRangeInputs();
+  } catch (error) {
+    $("ranges-loading").textContent = "";
+    showError($("error"), error);
+  }
+}
+
+/** A modest default grid for a parameter the server suggests none for. */
+function defaultRange(parameter) {
+  if (parameter.default_range) return parameter.default_range;
+  if (parameter.kind === "integer") {
+    const end = Math.min(parameter.max, parameter.min + 18);
+    return `${Math.max(parameter.min, 2)}..${end}:2`;
+  }
+  return `${parameter.min}..${Math.min(parameter.max, parameter.min + 2)}:0.5`;
+}
+
+function renderRangeInputs() {
+  const strategy = page.strategies.find((s) => s.name === $("strategy").value);
+  if (!strategy) return;
+  $("strategy-description").textContent = strategy.description;
+  const legend = $("ranges").querySelector("legend");
+  const inputs = strategy.parameters.flatMap((parameter) => {
+    const id = `range-${parameter.name}`;
+    return [
+      element("label", { for: id }, `${parameter.name} (${parameter.kind} ${parameter.min}–${parameter.max})`),
+      element("input", { id, name: parameter.name, "data-parameter": parameter.name, value: defaultRange(parameter), required: "", autocomplete: "off", spellcheck: "false", "aria-describedby": `${id}-hint` }),
+      element("p", { class: "hint", id: `${id}-hint` }, parameter.description),
+    ];
+  });
+  $("ranges").replaceChildren(legend, ...inputs);
+}
+
+function optimizeRequest() {
+  const ranges = {};
+  for (const input of $("ranges").querySelectorAll("input[data-parameter]")) ranges[input.dataset.parameter] = input.value.trim();
+  const request = {
+    symbol: $("symbol").value.trim(),
+    strategy: $("strategy").value,
+    ranges,
+    metric: $("metric").value,
+    top: Number($("top").value),
+    heatmap: $("heatmap").checked,
+  };
+  if ($("start").value) request.start = $("start").value;
+  if ($("end").value) request.end = $("end").value;
+  return request;
+}
+
+function setBusy(busy) {
+  $("analyze").disabled = busy;
+  $("analyze").textContent = busy ? "Analyzing…" : "Analyze";
+  document.body.setAttribute("aria-busy", busy ? "true" : "false");
+}
+
+async function analyze(event) {
+  event.preventDefault();
+  showError($("error"), null, fieldElements());
+  const request = optimizeRequest();
+  const progress = $("progress");
+  setBusy(true);
+  $("status").textContent = "Starting the search…";
+  try {
+    const accepted = await api("/api/optimize", { method: "POST", body: request });
+    progress.hidden = false;
+    progress.value = 0;
+    const snapshot = await followJob(accepted.job_id, (job) => {
+      const { text, fraction } = describeProgress(job);
+      progress.value = fraction;
+      $("status").textContent = `Searching: ${text} combinations`;
+    });
+    if (snapshot.state !== "succeeded") {
+      const detail = snapshot.error || { message: `The search ended: ${snapshot.state}` };
+      throw new ApiFailure(0, detail.message, detail.field, detail.code);
+    }
+    $("status").textContent = "Loading charts…";
+    await showResult(request, snapshot.result);
+    const result = snapshot.result;
+    $("status").textContent = `Done: ${result.evaluated.toLocaleString()} combinations over ${result.bars.toLocaleString()} bars in ${formatNumber(result.elapsed_ms, 0)} ms.`;
+  } catch (error) {
+    $("status").textContent = "";
+    showError($("error"), error, fieldElements());
+  } finally {
+    progress.hidden = true;
+    setBusy(false);
+  }
+}
+
+async function showResult(request, result) {
+  page.request = request;
+  page.result = result;
+  page.selected = -1;
+  $("results").hidden = false;
+  renderReport(result);
+  renderTable(result);
+  renderHeatmap(result.heatmap);
+  const range = [request.start ? `start=${request.start}` : "", request.end ? `end=${request.end}` : ""].filter(Boolean).join("&");
+  const [bars, baseline] = await Promise.all([
+    api(`/api/bars/${encodeURIComponent(result.symbol)}?${range}`),
+    api("/api/backtest", { method: "POST", body: { symbol: request.symbol, strategy: "buy-and-hold", start: request.start, end: request.end } }),
+  ]);
+  page.bars = bars.bars;
+  page.baseline = baseline;
+  drawPrice();
+  if (result.top.length > 0) await select(0);
+}
+
+function renderReport(result) {
+  const data = result.data;
+  const entries = [
+    ["Bars", result.fingerprint.bars.toLocaleString()],
+    ["From", result.fingerprint.first_date],
+    ["To", result.fingerprint.last_date],
+    ["Cached bars", data.cached_bars.toLocaleString()],
+    ["Fetched bars", data.fetched_bars.toLocaleString()],
+    ["Upstream requests", data.upstream_requests.toLocaleString()],
+    ["Read time", `${formatNumber(data.elapsed_ms, 1)} ms`],
+    ["Search time", `${formatNumber(result.elapsed_ms, 0)} ms`],
+    ["Combinations", `${result.evaluated.toLocaleString()} of ${result.combinations.toLocaleString()}`],
+    ["Data hash", result.fingerprint.hash],
+  ];
+  $("report").replaceChildren(...entries.flatMap(([term, value]) => [element("dt", {}, term), element("dd", {}, value)]));
+}
+
+function parameterText(parameters) {
+  return Object.entries(parameters).map(([name, value]) => `${name}=${value}`).join(" ");
+}
+
+function renderTable(result) {
+  const names = result.top.length ? Object.keys(result.top[0].parameters) : [];
+  const columns = [
+    ["Sharpe", (m) => formatNumber(m.sharpe, 3)],
+    ["Total return", (m) => formatPercent(m.total_return)],
+    ["CAGR", (m) => formatPercent(m.cagr)],
+    ["Max drawdown", (m) => formatPercent(m.max_drawdown)],
+    ["Trades", (m) => m.trades],
+    ["Win rate", (m) => formatPercent(m.win_rate)],
+  ];
+  const head = element("thead", {}, element("tr", {},
+    element("th", { scope: "col" }, "#"),
+    ...names.map((name) => element("th", { scope: "col" }, name)),
+    ...columns.map(([title]) => element("th", { scope: "col" }, title))));
+  const rows = result.top.map((row, index) => {
+    const tr = element("tr", { tabindex: "0", "aria-selected": "false", "data-index": String(index), "data-params": parameterText(row.parameters) },
+      element("td", {}, index + 1),
+      ...names.map((name) => element("td", {}, row.parameters[name])),
+      ...columns.map(([, cell]) => element("td", {}, cell(row.metrics))));
+    tr.addEventListener("click", () => select(index));
+    tr.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(index); }
+      if (event.key === "ArrowDown" && tr.nextElementSibling) { event.preventDefault(); tr.nextElementSibling.focus(); }
+      if (event.key === "ArrowUp" && tr.previousElementSibling) { event.preventDefault(); tr.previousElementSibling.focus(); }
+    });
+    return tr;
+  });
+  const caption = element("caption", { class: "visually-hidden" }, `Top ${result.top.length} of ${result.strategy} on ${result.symbol} by ${result.metric}`);
+  $("top-table").replaceChildren(caption, head, element("tbody", {}, ...rows));
+}
+
+/** Selects combination `index` of the table (or a heat-map cell's `parameters`). */
+async function select(index, parameters) {
+  const chosen = parameters || page.result.top[index].parameters;
+  page.selected = index;
+  for (const row of $("top-table").querySelectorAll("tbody tr")) {
+    row.setAttribute("aria-selected", String(Number(row.dataset.index) === index));
+  }
+  const token = ++page.selectToken;
+  const label = `${page.result.strategy} ${parameterText(chosen)}`;
+  $("equity-title").textContent = `Equity: ${label} (loading…)`;
+  showError($("equity-error"), null);
+  try {
+    const backtest = await api("/api/backtest", {
+      method: "POST",
+      body: { symbol: page.request.symbol, strategy: page.result.strategy, params: chosen, start: page.request.start, end: page.request.end },
+    });
+    if (token !== page.selectToken) return;
+    drawEquity(backtest, label);
+    drawTrades(backtest.trades);
+  } catch (error) {
+    if (token !== page.selectToken) return;
+    $("equity-title").textContent = `Equity: ${label}`;
+    showError($("equity-error"), error);
+  }
+}
+
+function chartOptions(container) {
+  return {
+    width: container.clientWidth,
+    height: container.clientHeight,
+    layout: { background: { color: "#ffffff" }, textColor: "#1d2330" },
+    grid: { vertLines: { color: "#eef0f4" }, horzLines: { color: "#eef0f4" } },
+    // A small minimum spacing lets fitContent show decades of daily bars at once.
+    timeScale: { borderColor: "#d9dde5", minBarSpacing: 0.01 },
+    rightPriceScale: { borderColor: "#d9dde5" },
+    autoSize: true,
+  };
+}
+
+function drawEquity(backtest, label) {
+  const container = $("equity-chart");
+  const charts = LightweightCharts;
+  if (!page.charts.equity) {
+    const chart = charts.createChart(container, chartOptions(container));
+    page.charts.equity = {
+      chart,
+      baseline: chart.addSeries(charts.LineSeries, { color: "#9aa3b5", lineWidth: 2, title: "buy-and-hold" }),
+      strategy: chart.addSeries(charts.LineSeries, { color: "#2458d3", lineWidth: 2, title: "strategy" }),
+    };
+  }
+  const equity = page.charts.equity;
+  const points = (curve) => curve.map((point) => ({ time: point.date, value: point.equity }));
+  equity.baseline.setData(points(page.baseline.equity_curve));
+  equity.strategy.setData(points(backtest.equity_curve));
+  equity.strategy.applyOptions({ title: parameterText(backtest.parameters) });
+  equity.chart.timeScale().fitContent();
+  const m = backtest.metrics;
+  const b = backtest.buy_and_hold;
+  $("equity-title").textContent = `Equity: ${label} — ${formatPercent(m.total_return)} vs buy-and-hold ${formatPercent(b.total_return)}`;
+  container.dataset.params = parameterText(backtest.parameters);
+  container.setAttribute("aria-label", `Equity curve of ${label}: total return ${formatPercent(m.total_return)}, buy-and-hold ${formatPercent(b.total_return)}`);
+}
+
+function drawPrice() {
+  const container = $("price-chart");
+  const charts = LightweightCharts;
+  if (!page.charts.price) {
+    const chart = charts.createChart(container, chartOptions(container));
+    const candles = chart.addSeries(charts.CandlestickSeries, {
+      upColor: "#1a7f4b", downColor: "#b42318", borderVisible: false, wickUpColor: "#1a7f4b", wickDownColor: "#b42318",
+    });
+    page.charts.price = { chart, candles, markers: charts.createSeriesMarkers(candles, []) };
+  }
+  const price = page.charts.price;
+  price.candles.setData(page.bars.map((bar) => ({ time: bar.date, open: bar.open, high: bar.high, low: bar.low, close: bar.close })));
+  price.markers.setMarkers([]);
+  price.chart.timeScale().fitContent();
+  $("price-title").textContent = `${page.result.symbol}: ${page.bars.length.toLocaleString()} daily bars`;
+}
+
+function drawTrades(trades) {
+  const markers = [];
+  for (const trade of trades) {
+    markers.push({ time: trade.entry_date, position: "belowBar", color: "#1a7f4b", shape: "arrowUp" });
+    if (trade.exit_date) markers.push({ time: trade.exit_date, position: "aboveBar", color: "#b42318", shape: "arrowDown" });
+  }
+  markers.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  page.charts.price.markers.setMarkers(markers);
+  const container = $("price-chart");
+  container.dataset.trades = String(trades.length);
+  container.setAttribute("aria-label", `Candlestick chart of ${page.result.symbol} with ${trades.length} trades marked`);
+}
+
+/** The heat map as SVG: one rectangle per pair, coloured from worst (red) to best (green). */
+function renderHeatmap(heatmap) {
+  const panel = $("heatmap-panel");
+  if (!heatmap) { panel.hidden = true; return; }
+  panel.hidden = false;
+  const values = heatmap.values.flat().filter((v) => v !== null);
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const colour = (value) => {
+    if (value === null) return "#eceef2";
+    const t = high > low ? (value - low) / (high - low) : 0.5;
+    const hue = Math.round(t * 130); // red (0) to green (130)
+    return `hsl(${hue}, 65%, ${45 + (1 - Math.abs(t - 0.5) * 2) * 12}%)`;
+  };
+  const svgNs = "http://www.w3.org/2000/svg";
+  const cell = 12, left = 46, bottom = 30, top = 6;
+  const width = left + heatmap.x.length * cell + 8;
+  const height = top + heatmap.y.length * cell + bottom;
+  const svg = document.createElementNS(svgNs, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${heatmap.metric} by ${heatmap.x_parameter} (across) and ${heatmap.y_parameter} (down), best ${formatNumber(high)}`);
+  const twoParameters = Object.keys(page.result.ranges).length === 2;
+  heatmap.values.forEach((row, rowIndex) => {
+    // Larger y values at the top, as on a chart.
+    const y = top + (heatmap.y.length - 1 - rowIndex) * cell;
+    row.forEach((value, columnIndex) => {
+      const rect = document.createElementNS(svgNs, "rect");
+      rect.setAttribute("class", "cell");
+      rect.setAttribute("x", left + columnIndex * cell);
+      rect.setAttribute("y", y);
+      rect.setAttribute("width", cell);
+      rect.setAttribute("height", cell);
+      rect.setAttribute("fill", colour(value));
+      const title = document.createElementNS(svgNs, "title");
+      title.textContent = `${heatmap.x_parameter}=${heatmap.x[columnIndex]} ${heatmap.y_parameter}=${heatmap.y[rowIndex]}: ${value === null ? "none" : formatNumber(value, 3)}`;
+      rect.append(title);
+      if (value !== null && twoParameters) {
+        rect.style.cursor = "pointer";
+        rect.addEventListener("click", () => select(-1, { [heatmap.x_parameter]: heatmap.x[columnIndex], [heatmap.y_parameter]: heatmap.y[rowIndex] }));
+      }
+      svg.append(rect);
+    });
+  });
+  const label = (x, y, text, anchor) => {
+    const node = document.createElementNS(svgNs, "text");
+    node.setAttribute("x", x); node.setAttribute("y", y); node.setAttribute("font-size", "8"); node.setAttribute("text-anchor", anchor);
+    node.textContent = text;
+    svg.append(node);
+  };
+  const every = (count) => Math.max(1, Math.ceil(count / 12));
+  heatmap.x.forEach((value, index) => { if (index % every(heatmap.x.length) === 0) label(left + index * cell + cell / 2, top + heatmap.y.length * cell + 10, value, "middle"); });
+  heatmap.y.forEach((value, index) => { if (index % every(heatmap.y.length) === 0) label(left - 4, top + (heatmap.y.length - 1 - index) * cell + cell - 3, value, "end"); });
+  label(left + (heatmap.x.length * cell) / 2, height - 4, heatmap.x_parameter, "middle");
+  label(10, top + 8, heatmap.y_parameter, "start");
+  $("heatmap").replaceChildren(svg);
+  $("heatmap-hint").textContent = `${heatmap.metric} from ${formatNumber(low, 3)} (red) to ${formatNumber(high, 3)} (green); best over the other parameters; grey: no combination.${twoParameters ? " Click a cell to chart it." : ""}`;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("strategy").addEventListener("change", renderRangeInputs);
+  $("optimize-form").addEventListener("submit", analyze);
+  loadStrategies();
+});

@@ -1,0 +1,361 @@
+//! The dashboard in headless Chromium, driven over WebDriver: analyze a small grid, check the
+//! best combination against the API, select another row, take a screenshot, then warm a
+//! symbol from the cache page. Skipped with a notice when Chromium or chromedriver is missing,
+//! unless `MARKETCACHE_REQUIRE_BROWSER=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestApp};
+
+/// The first of `names` found on `PATH`.
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|folder| names.iter().map(move |name| folder.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// chromedriver and the browser, or `None` (after a notice) when the test should skip.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    let driver = on_path(&["chromedriver"]);
+    let browser = on_path(&["chromium", "chromium-browser", "google-chrome"]);
+    match (driver, browser) {
+        (Some(driver), Some(browser)) => Some((driver, browser)),
+        _ if std::env::var("MARKETCACHE_REQUIRE_BROWSER").as_deref() == Ok("1") => {
+            panic!("MARKETCACHE_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed")
+        }
+        _ => {
+            eprintln!(
+                "skipping the browser test: install chromium and chromium-driver to run it \
+                 (apt-get install -y chromium chromium-driver)"
+            );
+            None
+        }
+    }
+}
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(driver: &Path) -> Self {
+        // A port the OS just handed out and released: free unless something races for it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
+        Self { child, port }
+    }
+
+    async fn connect(&self, browser: &Path) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_string(),
+            json!({
+                "binary": browser.to_string_lossy(),
+                "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-dev-shm-usage", "--window-size=1440,1100"],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => return client,
+                // chromedriver takes a moment to listen.
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => panic!("cannot open a WebDriver session: {error}"),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `read` until it returns `Some`, for at most `seconds`.
+async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = read().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {seconds} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An attribute of the first element matching `css`, if both exist.
+async fn attribute(client: &Client, css: &str, name: &str) -> Option<String> {
+    let element = client.find(Locator::Css(css)).await.ok()?;
+    element.attr(name).await.ok().flatten()
+}
+
+/// Sets form values by element id (date inputs take typed keys in the locale's order, so
+/// values are set directly, as a user's picker would).
+async fn fill(client: &Client, values: &[(&str, &str)]) {
+    let values: serde_json::Map<String, Value> = values
+        .iter()
+        .map(|(id, value)| (id.to_string(), json!(value)))
+        .collect();
+    client
+        .execute(
+            "for (const [id, value] of Object.entries(arguments[0])) { document.getElementById(id).value = value; }",
+            vec![Value::Object(values)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn screenshot_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("dashboard-optimizer.png")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol() {
+    let Some((driver_path, browser)) = browser_tools() else {
+        return;
+    };
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let driver = Driver::start(&driver_path);
+    let client = driver.connect(&browser).await;
+
+    client
+        .goto(&app.url("/dashboard/optimizer"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The range inputs exist once the catalog has loaded.
+    eventually(15, "the strategy catalog", || async {
+        client.find(Locator::Css("#range-slow")).await.ok()
+    })
+    .await;
+    fill(
+        &client,
+        &[
+            ("symbol", "AAPL"),
+            ("start", "2015-01-01"),
+            ("end", "2020-12-31"),
+            ("range-fast", "5..20:5"),
+            ("range-slow", "30..60:10"),
+            ("top", "5"),
+        ],
+    )
+    .await;
+    client
+        .find(Locator::Id("analyze"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // The first row is selected and its equity curve and trades are drawn.
+    let first_row = eventually(60, "the first row's equity curve", || async {
+        let row = attribute(
+            &client,
+            "#top-table tbody tr[data-index='0']",
+            "data-params",
+        )
+        .await?;
+        let charted = attribute(&client, "#equity-chart", "data-params").await?;
+        attribute(&client, "#price-chart", "data-trades").await?;
+        (row == charted).then_some(row)
+    })
+    .await;
+    let error = client
+        .find(Locator::Id("error"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(error, "", "the page shows an error");
+
+    // The API ranks the same grid the same way.
+    let started = app
+        .post_json(
+            "/api/optimize",
+            &json!({"symbol": "AAPL", "strategy": "sma-cross",
+                "ranges": {"fast": "5..20:5", "slow": "30..60:10"},
+                "start": "2015-01-01", "end": "2020-12-31", "top": 5}),
+        )
+        .await;
+    started.expect(202);
+    let job = app
+        .wait_for_job(started.json()["job_id"].as_u64().unwrap_or_default())
+        .await;
+    let best = &job["result"]["top"][0]["parameters"];
+    assert_eq!(
+        first_row,
+        format!("fast={} slow={}", best["fast"], best["slow"])
+    );
+    let rows = client
+        .find_all(Locator::Css("#top-table tbody tr"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len(), 5);
+    let cells = client
+        .find_all(Locator::Css("#heatmap svg rect.cell"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cells.len(), 16, "a 4 × 4 heat map");
+    let canvases = client
+        .find_all(Locator::Css("#price-chart canvas"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!canvases.is_empty(), "no candlestick chart drawn");
+
+    // Clicking the second row charts that combination.
+    let second = rows
+        .get(1)
+        .unwrap_or_else(|| panic!("no second row"))
+        .clone();
+    let second_params = second
+        .attr("data-params")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert_ne!(second_params, first_row);
+    second.click().await.unwrap_or_else(|e| panic!("{e}"));
+    eventually(20, "the second row's equity curve", || async {
+        let charted = attribute(&client, "#equity-chart", "data-params").await?;
+        let selected = attribute(
+            &client,
+            "#top-table tbody tr[data-index='1']",
+            "aria-selected",
+        )
+        .await?;
+        (charted == second_params && selected == "true").then_some(())
+    })
+    .await;
+    let title = client
+        .find(Locator::Id("equity-title"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(title.contains(&second_params), "{title}");
+
+    // So does Enter on a focused row.
+    let third = rows
+        .get(2)
+        .unwrap_or_else(|| panic!("no third row"))
+        .clone();
+    let third_params = third
+        .attr("data-params")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    third
+        .send_keys(&fantoccini::key::Key::Enter.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually(20, "the third row's equity curve", || async {
+        let charted = attribute(&client, "#equity-chart", "data-params").await?;
+        (charted == third_params).then_some(())
+    })
+    .await;
+
+    let png = client.screenshot().await.unwrap_or_else(|e| panic!("{e}"));
+    let path = screenshot_path();
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(&path, &png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    eprintln!("screenshot: {}", path.display());
+
+    // The cache page lists AAPL; warming MSFT through the form adds it.
+    client
+        .goto(&app.url("/dashboard/cache"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually(15, "AAPL in the cache table", || async {
+        client
+            .find(Locator::Css("tr[data-symbol='AAPL']"))
+            .await
+            .ok()
+    })
+    .await;
+    assert!(
+        client
+            .find(Locator::Css("tr[data-symbol='MSFT']"))
+            .await
+            .is_err()
+    );
+    fill(
+        &client,
+        &[
+            ("symbols", "MSFT"),
+            ("warm-start", "2020-01-01"),
+            ("warm-end", "2020-06-30"),
+        ],
+    )
+    .await;
+    client
+        .find(Locator::Id("warm-submit"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bars = eventually(30, "MSFT in the cache table", || async {
+        let row = client
+            .find(Locator::Css("tr[data-symbol='MSFT'] td"))
+            .await
+            .ok()?;
+        row.text().await.ok()
+    })
+    .await;
+    // 2020-01-02 to 2020-06-30: 125 NYSE sessions.
+    assert_eq!(bars, "125");
+    let status = client
+        .find(Locator::Id("status"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(status.starts_with("Warmed 1 of 1"), "{status}");
+
+    client.close().await.unwrap_or_else(|e| panic!("{e}"));
+    drop(driver);
+    app.stop().await;
+}
