@@ -208,17 +208,19 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         train_until: args.train_until,
     };
     let bar = progress_bar(plan.evaluations());
+    let writing = csv.is_some();
     let mut on_entry = |values: &[ParamValue], metrics: &Metrics| {
         if let Some(csv) = csv.as_mut() {
             csv.row(values, metrics);
         }
     };
+    // Only a CSV needs every combination: without one, the search keeps just the leaders.
     let ranking = plan
         .run(
             &response.bars,
             &search,
             &|done| bar.inc(done as u64),
-            Some(&mut on_entry),
+            writing.then_some(&mut on_entry as marketcache_server::analysis::EntrySink<'_>),
         )
         .map_err(|error| match error {
             AnalysisError::EmptySplit { train_until } => anyhow::Error::from(UsageError(format!(
