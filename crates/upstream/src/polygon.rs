@@ -4,7 +4,9 @@
 //! as `Authorization: Bearer`, so it never sits in a URL. Pages are followed through `next_url`
 //! with the same header; the next URL is re-based onto the configured host, so the key only ever
 //! goes where the settings point. A bar's `t` is 00:00 America/New_York in epoch milliseconds.
-//! An unknown ticker and an empty window look the same (no `results`): both are an empty answer.
+//! An unknown ticker and an empty window look the same (no `results`), so an empty answer is
+//! checked with one more request over the last weeks: a listed ticker has bars there, an unknown
+//! one does not, and is reported as not found (nothing stored).
 
 use std::collections::HashSet;
 
@@ -126,6 +128,51 @@ impl PriceSource for PolygonSource {
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
+        let answer = self.fetch_pages(symbol, range).await?;
+        if !answer.bars.is_empty() || !answer.rejected.is_empty() {
+            return Ok(answer);
+        }
+        let today = Utc::now().with_timezone(&New_York).date_naive();
+        let recent = DateRange::new(today - chrono::Duration::days(RECENT_DAYS), today)
+            .map_err(|error| decode_error(PROVIDER, error.to_string()))?;
+        // A window holding the last weeks is its own evidence; any other needs the probe.
+        let covers_recent = range.contains(recent.start()) && range.contains(recent.end());
+        let listed = !covers_recent && self.has_results(symbol, recent).await?;
+        if listed {
+            Ok(answer)
+        } else {
+            Err(SourceError::NotFound {
+                provider: PROVIDER.to_string(),
+                symbol: symbol.to_string(),
+            })
+        }
+    }
+}
+
+/// Days back from today within which a listed ticker always has bars (several sessions, with
+/// holidays).
+const RECENT_DAYS: i64 = 21;
+
+impl PolygonSource {
+    /// Whether the first page for `symbol` over `range` holds any aggregate.
+    async fn has_results(&self, symbol: &Symbol, range: DateRange) -> Result<bool, SourceError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        let answer = self
+            .http
+            .get(self.first_page_url(symbol, range)?, headers)
+            .await?;
+        let page = parse_aggregates(answer.status, &answer.body, range)
+            .map_err(|error| self.http.scrub(error))?;
+        Ok(page.results > 0)
+    }
+
+    /// Every page of the aggregates of `symbol` over `range`.
+    async fn fetch_pages(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+    ) -> Result<FetchedBars, SourceError> {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, self.authorization.clone());
         let mut url = self.first_page_url(symbol, range)?;
@@ -162,6 +209,8 @@ pub struct PolygonPage {
     pub fetched: FetchedBars,
     /// Where the next page is, if there is one.
     pub next_url: Option<String>,
+    /// Aggregates the page held, whatever their dates: evidence that the ticker trades.
+    pub results: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,7 +282,9 @@ pub fn parse_aggregates(
         _ => {}
     }
     let mut builder = BarBuilder::new(range);
-    for aggregate in parsed.results.unwrap_or_default() {
+    let aggregates = parsed.results.unwrap_or_default();
+    let results = aggregates.len();
+    for aggregate in aggregates {
         let Some(date) = aggregate.t.0.and_then(new_york_date_of_millis) else {
             builder.reject(
                 None,
@@ -253,6 +304,7 @@ pub fn parse_aggregates(
     Ok(PolygonPage {
         fetched: builder.finish(),
         next_url: parsed.next_url.filter(|next| !next.trim().is_empty()),
+        results,
     })
 }
 

@@ -123,8 +123,49 @@ async fn timestamps_at_new_york_midnight_map_to_their_date_in_winter_and_summer(
 }
 
 #[tokio::test]
-async fn no_results_key_is_an_empty_answer() {
+async fn a_ticker_empty_even_over_the_last_weeks_is_unknown() {
     let server = serve(200, fixture("polygon_empty.json")).await;
+    let source = source_for(
+        ProviderKind::Polygon,
+        &server,
+        clock_at("2025-01-01T00:00:00Z"),
+    );
+    let error = fetch(
+        source.as_ref(),
+        "XXXX",
+        range(date(2024, 1, 1), date(2024, 1, 31)),
+    )
+    .await
+    .expect_err("no results in the window nor in the last weeks");
+    assert!(
+        matches!(&error, SourceError::NotFound { symbol, .. } if symbol == "XXXX"),
+        "{error:?}"
+    );
+    assert_eq!(
+        request_count(&server).await,
+        2,
+        "the window, then the probe"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_window_of_a_ticker_that_trades_is_an_empty_answer() {
+    let server = MockServer::start().await;
+    // The asked window (no `results` key) …
+    Mock::given(method("GET"))
+        .and(path_regex(
+            r"^/v2/aggs/ticker/AAPL/range/1/day/1995-01-02/1995-01-31$",
+        ))
+        .respond_with(json(200, fixture("polygon_empty.json")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // … and any other, such as the recent weeks, has bars.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v2/aggs/ticker/AAPL/"))
+        .respond_with(json(200, fixture("polygon_2005.json")))
+        .mount(&server)
+        .await;
     let source = source_for(
         ProviderKind::Polygon,
         &server,
@@ -132,12 +173,13 @@ async fn no_results_key_is_an_empty_answer() {
     );
     let fetched = fetch(
         source.as_ref(),
-        "XXXX",
-        range(date(2024, 1, 1), date(2024, 1, 31)),
+        "AAPL",
+        range(date(1995, 1, 2), date(1995, 1, 31)),
     )
     .await
-    .expect("empty is fine");
+    .expect("empty is fine for a listed ticker");
     assert!(fetched.bars.is_empty() && fetched.rejected.is_empty());
+    assert_eq!(request_count(&server).await, 2);
 }
 
 #[tokio::test]
