@@ -24,7 +24,7 @@ use crate::hot::{HotCache, HotSeries};
 pub const SETTLING_DAYS: i64 = 5;
 
 /// How `get_bars` may use the upstream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GetOptions {
     /// Fetch every chunk of the range again, even if covered.
     pub force_refresh: bool,
@@ -34,6 +34,12 @@ pub struct GetOptions {
     pub adjust: Adjustment,
     /// Leave out bars that are not final yet.
     pub closed_only: bool,
+}
+
+impl Default for GetOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl GetOptions {
