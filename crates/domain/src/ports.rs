@@ -259,4 +259,15 @@ pub trait BarStore: Send + Sync {
     /// in half-split pages (SQLite `VACUUM`, PostgreSQL `VACUUM FULL`). Takes an exclusive lock
     /// for its length: run it when nothing else writes.
     async fn compact(&self) -> Result<(), StoreError>;
+
+    /// Answers if the database can be reached (a real query, never a memory).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// For a long-running process: from now on, keep symbol versions in memory, kept current
+    /// by change notifications from every process that writes, so that
+    /// [`Self::symbol_version`] needs no round trip to the database. Stores whose lookup is
+    /// already local (an embedded file) keep nothing and return at once.
+    async fn watch_versions(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -75,8 +75,9 @@ function showError(element, error, fieldElements = {}) {
   if (!error) { element.textContent = ""; return; }
   const field = error.field ? ` (field: ${error.field})` : "";
   element.textContent = `${error.message}${field}`;
+  // The most precise input named: `ranges.fast` before `ranges`.
   const root = error.field ? error.field.replace(/\[.*$/, "").split(".")[0] : null;
-  const input = root && fieldElements[root];
+  const input = (error.field && fieldElements[error.field]) || (root && fieldElements[root]);
   if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
 }
 

@@ -17,7 +17,11 @@ const page = {
 const $ = (id) => document.getElementById(id);
 
 function fieldElements() {
-  return { symbol: $("symbol"), start: $("start"), end: $("end"), ranges: $("ranges"), top: $("top"), metric: $("metric"), strategy: $("strategy") };
+  const fields = { symbol: $("symbol"), start: $("start"), end: $("end"), ranges: $("ranges"), top: $("top"), metric: $("metric"), strategy: $("strategy") };
+  for (const input of document.querySelectorAll("input[id^='range-']")) {
+    fields[`ranges.${input.id.slice("range-".length)}`] = input;
+  }
+  return fields;
 }
 
 async function loadStrategies() {

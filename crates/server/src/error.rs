@@ -295,4 +295,7 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The store could not start what a long-running server needs of it.
+    #[error(transparent)]
+    Store(#[from] marketcache_domain::StoreError),
 }

@@ -42,6 +42,16 @@ impl JobState {
     pub fn is_finished(self) -> bool {
         self != Self::Running
     }
+
+    /// The state as the API spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Units of work done out of the total (symbols for warm, combinations for optimize).

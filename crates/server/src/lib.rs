@@ -69,6 +69,9 @@ impl Server {
         };
         let listener = TcpListener::bind(config.bind).await.map_err(listen_error)?;
         let address = listener.local_addr().map_err(listen_error)?;
+        // A server answers many reads of the same symbols: on a shared database, knowing their
+        // versions without a round trip is most of the cost of a cached read.
+        cache.store().watch_versions().await?;
         let state = AppState::new(cache, clock, &config);
         Ok(Self {
             listener,

@@ -27,6 +27,7 @@ use crate::routes;
         routes::data::clear,
         routes::jobs::warm,
         routes::jobs::status,
+        routes::jobs::cancel,
         routes::jobs::events,
         routes::backtest::backtest,
         routes::backtest::optimize,

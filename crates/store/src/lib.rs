@@ -8,6 +8,7 @@
 mod migrations;
 mod postgres;
 mod sqlite;
+mod version_watch;
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! in one statement (arrays unnested server-side) instead of a round trip per bar.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,9 +12,11 @@ use marketcache_domain::{
     Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
     MigrationStep, StoreError, StoreStats, Symbol, SymbolStats,
 };
+use tokio::sync::OnceCell;
 use tokio_postgres::NoTls;
 
 use crate::migrations::{CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
+use crate::version_watch::{CHANNEL, VersionWatch};
 use crate::{backend_error, redact_url};
 
 /// Connections kept by the pool; the server and concurrent warms share them.
@@ -26,6 +29,9 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_6d69;
 pub struct PostgresStore {
     pool: Pool,
     target: String,
+    config: tokio_postgres::Config,
+    /// Started by [`BarStore::watch_versions`]; shared by clones, stopped with the last.
+    watch: Arc<OnceCell<VersionWatch>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -54,7 +60,7 @@ impl PostgresStore {
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("marketcache");
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -67,6 +73,8 @@ impl PostgresStore {
         let store = Self {
             pool,
             target: target.clone(),
+            config,
+            watch: Arc::new(OnceCell::new()),
         };
         let client = store.client().await?;
         client
@@ -74,6 +82,20 @@ impl PostgresStore {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         Ok(store)
+    }
+
+    async fn query_symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
+        let failed = pg_error("reading the symbol version");
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = $1")
+            .await
+            .map_err(&failed)?;
+        let row = client
+            .query_opt(&statement, &[&symbol.as_str()])
+            .await
+            .map_err(&failed)?;
+        row.map_or(Ok(0), |row| row.try_get(0).map_err(&failed))
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
@@ -233,17 +255,17 @@ impl BarStore for PostgresStore {
     }
 
     async fn symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
-        let failed = pg_error("reading the symbol version");
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = $1")
-            .await
-            .map_err(&failed)?;
-        let row = client
-            .query_opt(&statement, &[&symbol.as_str()])
-            .await
-            .map_err(&failed)?;
-        row.map_or(Ok(0), |row| row.try_get(0).map_err(&failed))
+        let watched = self.watch.get().map(VersionWatch::versions);
+        if let Some(version) = watched.and_then(|versions| versions.known(symbol.as_str())) {
+            return Ok(version);
+        }
+        // Taken before the query: a notification missed while it runs changes the generation.
+        let generation = watched.map(|versions| versions.generation());
+        let version = self.query_symbol_version(symbol).await?;
+        if let (Some(versions), Some(generation)) = (watched, generation) {
+            versions.remember(symbol.as_str(), version, generation);
+        }
+        Ok(version)
     }
 
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
@@ -432,15 +454,25 @@ impl BarStore for PostgresStore {
                 .await
                 .map_err(&failed)?;
         }
-        transaction
-            .execute(
-                "INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
-                 ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1",
-                &[&symbol.as_str()],
+        let bumped = transaction
+            .query_one(
+                "WITH bumped AS (
+                     INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
+                     ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1
+                     RETURNING symbol, version)
+                 SELECT version, pg_notify($2, current_schema() || E'\t' || version || E'\t' || symbol)
+                 FROM bumped",
+                &[&symbol.as_str(), &CHANNEL],
             )
             .await
             .map_err(&failed)?;
-        transaction.commit().await.map_err(&failed)
+        let version: i64 = bumped.try_get(0).map_err(&failed)?;
+        transaction.commit().await.map_err(&failed)?;
+        // Our own reads see our write at once, without waiting for the notification.
+        if let Some(watch) = self.watch.get() {
+            watch.versions().observe(symbol.as_str(), version);
+        }
+        Ok(())
     }
 
     async fn clear(
@@ -488,18 +520,51 @@ impl BarStore for PostgresStore {
                 .await
                 .map_err(&failed)?;
         }
-        transaction
-            .execute(
-                "UPDATE symbol_versions SET version = version + 1 WHERE $1::text IS NULL OR symbol = $1",
-                &[&symbol],
+        let bumped = transaction
+            .query(
+                "WITH bumped AS (
+                     UPDATE symbol_versions SET version = version + 1
+                     WHERE $1::text IS NULL OR symbol = $1
+                     RETURNING symbol, version)
+                 SELECT symbol, version, pg_notify($2, current_schema() || E'\t' || version || E'\t' || symbol)
+                 FROM bumped",
+                &[&symbol, &CHANNEL],
             )
             .await
             .map_err(&failed)?;
         transaction.commit().await.map_err(&failed)?;
+        if let Some(watch) = self.watch.get() {
+            for row in &bumped {
+                let symbol: &str = row.try_get(0).map_err(&failed)?;
+                watch
+                    .versions()
+                    .observe(symbol, row.try_get(1).map_err(&failed)?);
+            }
+        }
         Ok(ClearReport {
             bars_deleted,
             coverage_spans_changed: spans_deleted + spans_trimmed,
         })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(pg_error("reaching the database"))?;
+        Ok(())
+    }
+
+    async fn watch_versions(&self) -> Result<(), StoreError> {
+        self.watch
+            .get_or_try_init(|| VersionWatch::start(self.config.clone()))
+            .await
+            .map_err(|e| StoreError::Unreachable {
+                target: self.target.clone(),
+                message: format!("cannot listen for version changes: {e}"),
+            })?;
+        Ok(())
     }
 
     async fn compact(&self) -> Result<(), StoreError> {

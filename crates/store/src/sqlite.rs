@@ -562,6 +562,16 @@ impl BarStore for SqliteStore {
         .await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_reader("reaching the database", |connection| {
+            connection
+                .query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                .map_err(query_error("reaching the database"))?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn compact(&self) -> Result<(), StoreError> {
         self.with_writer("compacting", |connection| {
             // VACUUM rebuilds each B-tree from its keys in order, filling every page; the WAL

@@ -472,6 +472,131 @@ async fn changes_made_by_another_process_are_seen_at_once(backend: Backend) {
     );
 }
 
+/// Polls `store` until the version of `name` differs from `stale`, for at most five seconds:
+/// notifications from another process arrive shortly after its commit, not with it.
+async fn wait_for_new_version(store: &dyn marketcache_domain::BarStore, name: &str, stale: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let version = store
+            .symbol_version(&symbol(name))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if version != stale {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the version of {name} stayed at {stale} after another process wrote"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_store_watching_versions_follows_writes_of_other_processes(backend: Backend) {
+    let harness = Harness::new(backend);
+    let store = harness.backend.store();
+    store
+        .watch_versions()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let year = range(date(2020, 1, 1), date(2020, 12, 31));
+    get(&harness, "AAPL", year).await;
+    // Our own write is known at once, and repeated reads are served without a fetch.
+    let written = store
+        .symbol_version(&symbol("AAPL"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(written > 0);
+    assert_eq!(get(&harness, "AAPL", year).await.bars.len(), 253);
+
+    let other_process = harness.backend.second_store().await;
+    let offline = GetOptions {
+        offline: true,
+        ..GetOptions::DEFAULT
+    };
+    let cleared_by_other = |round: &'static str| {
+        let other_process = other_process.clone();
+        async move {
+            other_process
+                .clear(Some(&symbol("AAPL")), None)
+                .await
+                .unwrap_or_else(|e| panic!("{round}: {e}"));
+        }
+    };
+    let refilled_by_other = || {
+        let other_cache = MarketDataCache::new(
+            other_process.clone(),
+            harness.upstream.clone(),
+            harness.clock.clone(),
+        );
+        async move {
+            other_cache
+                .get_bars(&symbol("AAPL"), year, CACHED)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+
+    cleared_by_other("first clear").await;
+    wait_for_new_version(store.as_ref(), "AAPL", written).await;
+    let after_clear = harness
+        .cache
+        .get_bars(&symbol("AAPL"), year, offline)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        after_clear.bars.is_empty(),
+        "a cleared symbol was served from memory"
+    );
+
+    refilled_by_other().await;
+    let before_drop = store
+        .symbol_version(&symbol("AAPL"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Backend::Postgres(_) = harness.backend {
+        // The listening connection dies: nothing in memory may be trusted until it is back,
+        // and what is written meanwhile must still be seen.
+        let terminated = harness
+            .backend
+            .query_text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = 'marketcache version watch' AND datname = current_database();",
+            )
+            .await;
+        assert_eq!(terminated, vec![vec!["t".to_string()]]);
+    }
+    cleared_by_other("second clear").await;
+    wait_for_new_version(store.as_ref(), "AAPL", before_drop).await;
+    let after_second_clear = harness
+        .cache
+        .get_bars(&symbol("AAPL"), year, offline)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(after_second_clear.bars.is_empty());
+    refilled_by_other().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let refilled = loop {
+        let read = harness
+            .cache
+            .get_bars(&symbol("AAPL"), year, offline)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if !read.bars.is_empty() {
+            break read;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refill was never seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        refilled.bars,
+        harness.truth.bars_between(&symbol("AAPL"), year)
+    );
+}
+
 async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Backend) {
     let harness = Harness::new(backend);
     let symbols = [symbol("AAPL"), symbol("MSFT"), symbol("NVDA")];
@@ -519,6 +644,7 @@ async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Back
 }
 
 on_both_backends!(
+    a_store_watching_versions_follows_writes_of_other_processes,
     compacting_keeps_every_bar_and_never_grows_the_bars_table,
     changes_made_by_another_process_are_seen_at_once,
     cold_35_years_takes_one_request_per_182_day_chunk_within_the_concurrency_limit,

@@ -80,6 +80,17 @@ pub(crate) struct BacktestRequest {
     slippage: Option<f64>,
     /// Cash at the start [default: 10000]
     initial_cash: Option<f64>,
+    /// Return the equity curve, one point per bar [default: true]; false when only the
+    /// metrics matter (35 years of points are most of the answer).
+    #[serde(default = "yes")]
+    equity_curve: bool,
+    /// Return the list of trades [default: true]
+    #[serde(default = "yes")]
+    trades: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The answer of `POST /api/backtest`.
@@ -98,10 +109,14 @@ pub(crate) struct BacktestResponse {
     /// Buy-and-hold over the same bars and settings.
     #[schema(value_type = crate::openapi::MetricsDoc)]
     buy_and_hold: Metrics,
-    #[schema(value_type = Vec<crate::openapi::TradeDoc>)]
-    trades: Vec<Trade>,
-    #[schema(value_type = Vec<crate::openapi::EquityPointDoc>)]
-    equity_curve: Vec<EquityPoint>,
+    /// The trades, unless the request left them out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::openapi::TradeDoc>>)]
+    trades: Option<Vec<Trade>>,
+    /// The equity after each bar, unless the request left it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::openapi::EquityPointDoc>>)]
+    equity_curve: Option<Vec<EquityPoint>>,
     /// How the bars were obtained.
     #[schema(value_type = crate::openapi::FetchReportDoc)]
     data: FetchReport,
@@ -154,8 +169,8 @@ pub(crate) async fn backtest(
         settings: report.settings,
         metrics: report.metrics,
         buy_and_hold: outcome.baseline.metrics,
-        trades: report.trades,
-        equity_curve: report.equity_curve,
+        trades: request.trades.then_some(report.trades),
+        equity_curve: request.equity_curve.then_some(report.equity_curve),
         data: response.report,
     }))
 }

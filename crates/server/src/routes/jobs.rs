@@ -280,6 +280,39 @@ pub(crate) async fn status(
         .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }
 
+/// Cancels a running job. A warm stops before its next batch of requests (what it stored
+/// stays, each batch whole), an optimize at once; the job then ends `cancelled`.
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
+    security(("bearer" = [])),
+    params(("id" = u64, Path, description = "The job id")),
+    responses(
+        (status = 202, description = "Cancellation requested; the job ends `cancelled` shortly", body = JobSnapshot),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such job (or forgotten)", body = ErrorBody),
+        (status = 409, description = "The job has already finished", body = ErrorBody),
+    ))]
+pub(crate) async fn cancel(
+    _authorized: Authorized,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = job_id(&id)?;
+    let unknown = || ApiError::not_found(format!("no job {id}"));
+    let snapshot = state.jobs.snapshot(id).ok_or_else(unknown)?;
+    if snapshot.state.is_finished() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_finished",
+            format!("job {id} has already finished ({})", snapshot.state.name()),
+        ));
+    }
+    if !state.jobs.cancel(id) {
+        return Err(unknown());
+    }
+    tracing::info!(id, "job cancellation requested");
+    Ok((StatusCode::ACCEPTED, Json(snapshot)).into_response())
+}
+
 /// A job's progress as server-sent events: `progress` events with the job as JSON while it
 /// runs, then one `done` event with its final state, after which the stream ends.
 #[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs",

@@ -64,7 +64,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api/cache/coverage/{symbol}", get(data::coverage))
         .route("/api/cache", delete(data::clear))
         .route("/api/cache/warm", post(jobs::warm))
-        .route("/api/jobs/{id}", get(jobs::status))
+        .route("/api/jobs/{id}", get(jobs::status).delete(jobs::cancel))
         .route("/api/jobs/{id}/events", get(jobs::events))
         .route("/api/backtest", post(backtest::backtest))
         .route("/api/optimize", post(backtest::optimize))

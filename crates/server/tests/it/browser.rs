@@ -141,6 +141,17 @@ async fn fill(client: &Client, values: &[(&str, &str)]) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Clicks the element with `id`.
+async fn click(client: &Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+}
+
 fn screenshot_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -166,25 +177,50 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         client.find(Locator::Css("#range-slow")).await.ok()
     })
     .await;
+    // A refused request shows the API's message and marks the input at fault.
     fill(
         &client,
         &[
             ("symbol", "AAPL"),
             ("start", "2015-01-01"),
             ("end", "2020-12-31"),
-            ("range-fast", "5..20:5"),
+            ("range-fast", "20..5"),
             ("range-slow", "30..60:10"),
             ("top", "5"),
         ],
     )
     .await;
-    client
-        .find(Locator::Id("analyze"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    click(&client, "analyze").await;
+    let shown = eventually(15, "the error for an inverted range", || async {
+        let text = client
+            .find(Locator::Id("error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(
+        shown.contains("fast") && shown.contains("ranges.fast"),
+        "{shown}"
+    );
+    assert_eq!(
+        attribute(&client, "#range-fast", "aria-invalid")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    assert!(
+        client
+            .find(Locator::Css("#top-table tbody tr"))
+            .await
+            .is_err()
+    );
+
+    fill(&client, &[("range-fast", "5..20:5")]).await;
+    click(&client, "analyze").await;
 
     // The first row is selected and its equity curve and trades are drawn.
     let first_row = eventually(60, "the first row's equity curve", || async {
@@ -354,6 +390,67 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         .await
         .unwrap_or_default();
     assert!(status.starts_with("Warmed 1 of 1"), "{status}");
+
+    // Clearing asks first; cancelling keeps the symbol, confirming removes it.
+    let clear_msft = "tr[data-symbol='MSFT'] button.danger";
+    client
+        .find(Locator::Css(clear_msft))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    client
+        .find(Locator::Css("#confirm-clear button[value='cancel']"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        client
+            .find(Locator::Css("tr[data-symbol='MSFT']"))
+            .await
+            .is_ok(),
+        "cancelling the confirmation cleared the symbol"
+    );
+    let kept = app
+        .get("/api/bars/MSFT?start=2020-01-01&end=2020-06-30&offline=true")
+        .await
+        .json();
+    assert_eq!(kept["bars"].as_array().map(Vec::len), Some(125));
+    client
+        .find(Locator::Css(clear_msft))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(&client, "confirm-button").await;
+    eventually(15, "MSFT gone from the cache table", || async {
+        client
+            .find(Locator::Css("tr[data-symbol='MSFT']"))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    let status = client
+        .find(Locator::Id("status"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(status, "Cleared MSFT: 125 bars deleted.");
+    assert!(
+        client
+            .find(Locator::Css("tr[data-symbol='AAPL']"))
+            .await
+            .is_ok(),
+        "clearing MSFT kept AAPL"
+    );
 
     client.close().await.unwrap_or_else(|e| panic!("{e}"));
     drop(driver);

@@ -279,6 +279,35 @@ async fn a_backtest_runs_the_strategy_on_the_cached_bars(backend: Backend) {
         body["fingerprint"]["hash"],
         analysis::DataFingerprint::of(&symbol, &bars).hash
     );
+
+    // Metrics alone, when the curve and trades are not wanted: the same figures.
+    let lean = app
+        .post_json(
+            "/api/backtest",
+            &json!({
+                "symbol": "MSFT",
+                "strategy": "sma-cross",
+                "params": {"fast": 10, "slow": 30},
+                "start": "2020-01-01",
+                "end": "2020-12-31",
+                "fees": 0.001,
+                "equity_curve": false,
+                "trades": false,
+            }),
+        )
+        .await
+        .json();
+    assert_eq!(lean["metrics"], body["metrics"]);
+    assert!(
+        lean.get("equity_curve").is_none() && lean.get("trades").is_none(),
+        "{lean}"
+    );
+    app.post_json(
+        "/api/backtest",
+        &json!({"symbol": "MSFT", "strategy": "buy-and-hold", "equity_curve": "no"}),
+    )
+    .await
+    .expect_error(400, "invalid_input", None);
     app.stop().await;
 }
 

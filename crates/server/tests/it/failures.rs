@@ -79,6 +79,9 @@ impl BarStore for BrokenStore {
     async fn compact(&self) -> Result<(), StoreError> {
         Err((self.0)())
     }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err((self.0)())
+    }
 }
 
 fn unreachable() -> StoreError {

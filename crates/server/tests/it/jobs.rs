@@ -219,6 +219,64 @@ async fn job_events_stream_progress_then_a_final_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
+    // 35 years at 100 ms per request: only cancellation ends it within the test.
+    let options = Options {
+        latency: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let app = TestApp::start_with(Backend::sqlite().await, options).await;
+    let started = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["AAPL", "MSFT"], "start": "1990-01-01", "end": "2025-12-31"}),
+        )
+        .await;
+    let id = job_id(&started);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancelling = app.delete(&format!("/api/jobs/{id}")).await;
+    cancelling.expect(202);
+    assert_eq!(cancelling.json()["state"], "running");
+    let asked_at = std::time::Instant::now();
+    let job = app.wait_for_job(id).await;
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(5),
+        "cancellation took {:?}",
+        asked_at.elapsed()
+    );
+    assert_eq!(job["state"], "cancelled", "{job}");
+    assert_eq!(job["progress"]["done"], 0, "{job}");
+    // What the warm stored before it stopped is whole: every covered day it claims is served.
+    let stats = app.get("/api/cache/stats").await.json();
+    let stored = stats["symbols"]
+        .as_array()
+        .and_then(|symbols| symbols.first())
+        .map(|aapl| aapl["bars"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+    let requests_before = app.upstream.count();
+    let offline = app
+        .get("/api/bars/AAPL?start=1990-01-01&end=2025-12-31&offline=true")
+        .await
+        .json();
+    assert_eq!(
+        offline["bars"].as_array().map(Vec::len),
+        Some(stored as usize)
+    );
+    assert_eq!(app.upstream.count(), requests_before);
+
+    app.delete(&format!("/api/jobs/{id}"))
+        .await
+        .expect_error(409, "job_finished", None);
+    app.delete("/api/jobs/999")
+        .await
+        .expect_error(404, "not_found", None);
+    app.delete("/api/jobs/abc")
+        .await
+        .expect_error(404, "not_found", None);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_jobs_are_404() {
     let app = TestApp::start(Backend::sqlite().await).await;
     for path in [

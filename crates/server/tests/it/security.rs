@@ -33,6 +33,7 @@ async fn mutating_endpoints_need_the_token_and_reads_do_not() {
                 .header("content-type", "application/json")
                 .body(optimize.to_string()),
             with(app.client.delete(app.url("/api/cache?symbol=AAPL"))),
+            with(app.client.delete(app.url("/api/jobs/999"))),
         ]
     };
     let wrong = format!("Bearer {TOKEN}x");
@@ -61,7 +62,8 @@ async fn mutating_endpoints_need_the_token_and_reads_do_not() {
         }
         statuses
     };
-    assert_eq!(statuses, vec![202, 202, 200]);
+    // The job to cancel does not exist: past the guard, it is not found.
+    assert_eq!(statuses, vec![202, 202, 200, 404]);
     // Reads and backtests stay open.
     app.get("/api/bars/AAPL?start=2020-01-01&end=2020-01-31")
         .await
