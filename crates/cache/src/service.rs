@@ -148,6 +148,21 @@ pub struct MarketDataCache {
     hot: Mutex<HotCache>,
 }
 
+/// `range` widened to every covered day of the symbol: what the store may hold bars for.
+fn stored_span(range: DateRange, covered: &[DateRange]) -> DateRange {
+    let start = covered
+        .iter()
+        .map(|span| span.start())
+        .min()
+        .map_or(range.start(), |start| start.min(range.start()));
+    let end = covered
+        .iter()
+        .map(|span| span.end())
+        .max()
+        .map_or(range.end(), |end| end.max(range.end()));
+    DateRange::new(start, end).unwrap_or(range)
+}
+
 impl MarketDataCache {
     /// A cache over `store`, filled from `source`, with "today" from `clock`.
     pub fn new(
@@ -247,6 +262,7 @@ impl MarketDataCache {
         } else {
             progress.planned(0);
         }
+        let held_other_range = hot.is_some();
         let served_hot = if wrote {
             None
         } else {
@@ -260,7 +276,17 @@ impl MarketDataCache {
                 let covered = Arc::new(self.covered_ranges(symbol).await?);
                 self.read_and_keep(symbol, range, version, covered).await?
             }
-            None => self.read_and_keep(symbol, range, version, covered).await?,
+            None => {
+                // A second, different range of the same symbol at the same version: read all
+                // that is stored once, so every later range is served from memory (a server's
+                // clients ask for many ranges of the same symbols). A first read stays narrow.
+                let read = if held_other_range {
+                    stored_span(range, &covered)
+                } else {
+                    range
+                };
+                self.read_and_keep(symbol, read, version, covered).await?
+            }
         };
         let mut bars = series.slice(range);
         report.provisional_bars = bars

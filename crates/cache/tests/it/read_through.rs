@@ -597,6 +597,50 @@ async fn a_store_watching_versions_follows_writes_of_other_processes(backend: Ba
     );
 }
 
+async fn after_two_ranges_of_a_symbol_every_range_is_served_from_memory(backend: Backend) {
+    let harness = Harness::new(backend);
+    get(
+        &harness,
+        "AAPL",
+        range(date(2000, 1, 1), date(2020, 12, 31)),
+    )
+    .await;
+    let first = get(
+        &harness,
+        "AAPL",
+        range(date(2019, 1, 1), date(2019, 12, 31)),
+    )
+    .await;
+    let second = get(
+        &harness,
+        "AAPL",
+        range(date(2005, 1, 1), date(2005, 12, 31)),
+    )
+    .await;
+    assert_eq!((first.bars.len(), second.bars.len()), (252, 252));
+    // Rows removed behind the store's back (its version unchanged) are still served: the
+    // whole stored span is in memory after the second range, so no read reaches the table.
+    harness
+        .backend
+        .query_text(
+            "DELETE FROM market_data_cache WHERE date BETWEEN '2010-01-01' AND '2010-12-31';",
+        )
+        .await;
+    let third = get(
+        &harness,
+        "AAPL",
+        range(date(2010, 1, 1), date(2010, 12, 31)),
+    )
+    .await;
+    assert_eq!(
+        third.bars,
+        harness
+            .truth
+            .bars_between(&symbol("AAPL"), range(date(2010, 1, 1), date(2010, 12, 31)))
+    );
+    assert_eq!(third.report.upstream_requests, 0);
+}
+
 async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Backend) {
     let harness = Harness::new(backend);
     let symbols = [symbol("AAPL"), symbol("MSFT"), symbol("NVDA")];
@@ -645,6 +689,7 @@ async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Back
 
 on_both_backends!(
     a_store_watching_versions_follows_writes_of_other_processes,
+    after_two_ranges_of_a_symbol_every_range_is_served_from_memory,
     compacting_keeps_every_bar_and_never_grows_the_bars_table,
     changes_made_by_another_process_are_seen_at_once,
     cold_35_years_takes_one_request_per_182_day_chunk_within_the_concurrency_limit,
