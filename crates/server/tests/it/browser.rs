@@ -143,13 +143,22 @@ async fn fill(client: &Client, values: &[(&str, &str)]) {
 
 /// Clicks the element with `id`.
 async fn click(client: &Client, id: &str) {
+    click_at(client, Locator::Id(id)).await;
+}
+
+/// Clicks the first element matching `css`.
+async fn click_css(client: &Client, css: &str) {
+    click_at(client, Locator::Css(css)).await;
+}
+
+async fn click_at(client: &Client, locator: Locator<'_>) {
     client
-        .find(Locator::Id(id))
+        .find(locator)
         .await
-        .unwrap_or_else(|e| panic!("{id}: {e}"))
+        .unwrap_or_else(|e| panic!("{locator:?}: {e}"))
         .click()
         .await
-        .unwrap_or_else(|e| panic!("{id}: {e}"));
+        .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
 }
 
 fn screenshot_path() -> PathBuf {
@@ -365,13 +374,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         ],
     )
     .await;
-    client
-        .find(Locator::Id("warm-submit"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    click(&client, "warm-submit").await;
     let bars = eventually(30, "MSFT in the cache table", || async {
         let row = client
             .find(Locator::Css("tr[data-symbol='MSFT'] td"))
@@ -393,20 +396,8 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
 
     // Clearing asks first; cancelling keeps the symbol, confirming removes it.
     let clear_msft = "tr[data-symbol='MSFT'] button.danger";
-    client
-        .find(Locator::Css(clear_msft))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    client
-        .find(Locator::Css("#confirm-clear button[value='cancel']"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    click_css(&client, clear_msft).await;
+    click_css(&client, "#confirm-clear button[value='cancel']").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         client
@@ -420,13 +411,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         .await
         .json();
     assert_eq!(kept["bars"].as_array().map(Vec::len), Some(125));
-    client
-        .find(Locator::Css(clear_msft))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    click_css(&client, clear_msft).await;
     click(&client, "confirm-button").await;
     eventually(15, "MSFT gone from the cache table", || async {
         client
