@@ -1,7 +1,5 @@
 //! Reading and administering the cache: health, bars (JSON or CSV), stats, coverage, clear.
 
-use std::fmt::Write as _;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -124,24 +122,25 @@ pub(crate) async fn bars(
     };
     let response = state.cache.get_bars(&symbol, range, options).await?;
     if csv {
-        Ok(bars_csv(&response))
+        bars_csv(&response)
     } else {
-        Ok(Json(response).into_response())
+        let body = crate::bar_text::symbol_bars_json(&response)
+            .map_err(|error| ApiError::internal(&error))?;
+        Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response())
     }
 }
 
 /// The bars as CSV that pandas' `read_csv(url)` reads, the report in headers.
-fn bars_csv(response: &SymbolBars) -> Response {
-    let mut text = String::with_capacity(48 * (response.bars.len() + 1));
-    text.push_str("date,open,high,low,close,volume\n");
-    for bar in &response.bars {
-        // Writing into a String cannot fail.
-        let _ = writeln!(
-            text,
-            "{},{},{},{},{},{}",
-            bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume
-        );
-    }
+fn bars_csv(response: &SymbolBars) -> Result<Response, ApiError> {
+    let text =
+        crate::bar_text::bars_csv(&response.bars).map_err(|error| ApiError::internal(&error))?;
     let report = &response.report;
     let values = [
         report.cached_bars.to_string(),
@@ -159,7 +158,7 @@ fn bars_csv(response: &SymbolBars) -> Response {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
-    (headers, text).into_response()
+    Ok((headers, text).into_response())
 }
 
 /// The answer of `GET /api/cache/stats`.
