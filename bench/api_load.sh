@@ -37,6 +37,9 @@ measure() {
   p50() { wrk -t1 -c1 -d5s --latency "$1" | awk '/^ +50%/ {print $2}'; }
   echo "| $label: GET /api/bars/AAPL 1990-2025 cached, JSON, p50 (one connection) | $(p50 "$bars") | <= 5 ms |"
   echo "| $label: same as CSV, p50 | $(p50 "$bars&format=csv") | <= 5 ms |"
+  # Steady state is what is measured: a first pass brings every symbol's series into the
+  # server's memory (a second range of a symbol reads its whole stored span once).
+  wrk -t2 -c32 -d2s -s "$work/rotate.lua" "$base" >/dev/null
   local load
   load=$(wrk -t2 -c32 -d10s --latency -s "$work/rotate.lua" "$base")
   echo "| $label: one-year ranges of 50 cached symbols, wrk 2 threads x 32 connections | $(echo "$load" | awk '/Requests\/sec/ {print $2}') req/s, p50 $(echo "$load" | awk '/^ +50%/ {print $2}'), p99 $(echo "$load" | awk '/^ +99%/ {print $2}') | >= 5,000 req/s |"
