@@ -49,10 +49,20 @@ fn push_bar_json(out: &mut Vec<u8>, bar: &Bar) -> Result<(), serde_json::Error> 
     Ok(())
 }
 
-/// The bars as CSV with the header `date,open,high,low,close,volume`; numbers as in the JSON.
-pub(crate) fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = Vec::with_capacity(BYTES_PER_BAR * bars.len() + 64);
-    out.extend_from_slice(b"date,open,high,low,close,volume\n");
+/// The first line of the CSV form.
+pub(crate) const CSV_HEADER: &[u8] = b"date,open,high,low,close,volume\n";
+
+/// The bars as CSV with the header [`CSV_HEADER`]; numbers as in the JSON.
+#[cfg(test)]
+fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = CSV_HEADER.to_vec();
+    out.extend(csv_rows(bars)?);
+    Ok(out)
+}
+
+/// The CSV lines of `bars`, without the header.
+pub(crate) fn csv_rows(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(BYTES_PER_BAR * bars.len());
     for bar in bars {
         push_date(&mut out, bar.date);
         for price in [bar.open, bar.high, bar.low, bar.close] {

@@ -1,9 +1,13 @@
 //! Reading and administering the cache: health, bars (JSON or CSV), stats, coverage, clear.
 
+use std::sync::Arc;
+
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use marketcache_cache::{GetOptions, SymbolBars};
 use marketcache_domain::{Adjustment, ClearReport, CoverageSpan, DateRange, Symbol, SymbolStats};
 use serde::{Deserialize, Serialize};
@@ -13,6 +17,7 @@ use super::{
     ApiPath, ApiQuery, AppState, Authorized, parse_flag, parse_optional_date, parse_symbol,
     requested_range,
 };
+use crate::bar_text;
 use crate::error::{ApiError, ErrorBody};
 
 /// The answer of `GET /api/health`.
@@ -122,10 +127,10 @@ pub(crate) async fn bars(
     };
     let response = state.cache.get_bars(&symbol, range, options).await?;
     if csv {
-        bars_csv(&response)
+        Ok(bars_csv(response))
     } else {
-        let body = crate::bar_text::symbol_bars_json(&response)
-            .map_err(|error| ApiError::internal(&error))?;
+        let body =
+            bar_text::symbol_bars_json(&response).map_err(|error| ApiError::internal(&error))?;
         Ok((
             [(
                 header::CONTENT_TYPE,
@@ -138,9 +143,8 @@ pub(crate) async fn bars(
 }
 
 /// The bars as CSV that pandas' `read_csv(url)` reads, the report in headers.
-fn bars_csv(response: &SymbolBars) -> Result<Response, ApiError> {
-    let text =
-        crate::bar_text::bars_csv(&response.bars).map_err(|error| ApiError::internal(&error))?;
+/// Streamed in pieces of [`CSV_CHUNK_BARS`] bars, each written as it is sent.
+fn bars_csv(response: SymbolBars) -> Response {
     let report = &response.report;
     let values = [
         report.cached_bars.to_string(),
@@ -158,8 +162,20 @@ fn bars_csv(response: &SymbolBars) -> Result<Response, ApiError> {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
-    Ok((headers, text).into_response())
+    let bars = Arc::new(response.bars);
+    let count = bars.len();
+    let header = futures::stream::once(async { Ok(Bytes::from_static(bar_text::CSV_HEADER)) });
+    let rows = futures::stream::iter((0..count).step_by(CSV_CHUNK_BARS)).map(move |start| {
+        let end = (start + CSV_CHUNK_BARS).min(count);
+        bar_text::csv_rows(&bars[start..end])
+            .map(Bytes::from)
+            .map_err(std::io::Error::other)
+    });
+    (headers, Body::from_stream(header.chain(rows))).into_response()
 }
+
+/// Bars per piece of a streamed CSV answer (about 60 KB).
+const CSV_CHUNK_BARS: usize = 1024;
 
 /// The answer of `GET /api/cache/stats`.
 #[derive(Debug, Serialize, ToSchema)]

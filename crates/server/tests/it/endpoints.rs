@@ -118,6 +118,8 @@ async fn bars_come_as_csv_with_the_report_in_headers(backend: Backend) {
         "{:?}",
         reply.headers
     );
+    // Streamed: sent in pieces as they are written, its length unknown up front.
+    assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
     assert_eq!(reply.header("x-cached-bars"), Some("0"));
     assert_eq!(reply.header("x-fetched-bars"), Some("253"));
     assert_eq!(reply.header("x-upstream-requests"), Some("3"));
@@ -141,6 +143,30 @@ async fn bars_come_as_csv_with_the_report_in_headers(backend: Backend) {
         }
         assert!(row[5].parse::<u64>().is_ok(), "{row:?}");
     }
+    // Several pieces (1,024 bars each) join into the same rows as the JSON form.
+    let six_years = "/api/bars/AAPL?start=2015-01-01&end=2020-12-31";
+    let csv = app.get(&format!("{six_years}&format=csv")).await;
+    let json = app.get(six_years).await.json();
+    let from_json: Vec<String> = json["bars"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|bar| {
+            format!(
+                "{},{},{},{},{},{}",
+                bar["date"].as_str().unwrap_or_default(),
+                bar["open"],
+                bar["high"],
+                bar["low"],
+                bar["close"],
+                bar["volume"]
+            )
+        })
+        .collect();
+    let from_csv: Vec<String> = csv.text.lines().skip(1).map(str::to_string).collect();
+    assert_eq!(from_csv.len(), 1511);
+    assert_eq!(from_csv, from_json);
     // Offline, the same range is served from the store alone.
     let offline = app.get(&format!("{AAPL_2020}&format=csv&offline")).await;
     offline.expect(200);
