@@ -1,6 +1,7 @@
 //! The engine: fills signals at the close, long-only, all in and all out, and the runner around it.
 
 use chrono::NaiveDate;
+use marketcache_domain::Bar;
 use serde::Serialize;
 
 use crate::BacktestError;
@@ -131,14 +132,18 @@ pub fn run(
     strategy: &dyn Strategy,
     settings: &Settings,
 ) -> Result<BacktestReport, BacktestError> {
-    let signals = checked_signals(series, strategy)?;
+    let signals = strategy.signals(series);
+    check_signals(series, strategy, &signals)?;
     let closes = series.closes();
-    let dates = series.dates();
     let mut equity = vec![0.0; series.len()];
     let mut recorder = FullRecorder::new(series);
     let tally = simulate_signals(closes, settings, &signals, &mut recorder, &mut equity);
-    let metrics = Metrics::new(&tally, &equity, |index| dates[index], settings);
-    let (trades, equity_curve) = recorder.finish(settings.initial_cash, &equity);
+    let metrics = Metrics::new(&tally, &equity, |index| series.date(index), settings);
+    // Freed before the curve (four times their size) is allocated: at the higher peak, glibc
+    // handed the top of the heap back to the system after every run and the next run faulted
+    // it in again, page by page, which cost more than the backtest itself.
+    drop((signals, equity));
+    let (trades, equity_curve) = recorder.finish(settings.initial_cash);
     Ok(BacktestReport {
         strategy: strategy.name(),
         parameters: strategy.parameters(),
@@ -149,13 +154,13 @@ pub fn run(
     })
 }
 
-/// The signals of `strategy` over `series`, refused unless there is one entry and one exit flag
-/// per bar (a strategy is outside code: the engine must not index past its signals).
-pub(crate) fn checked_signals(
+/// Refuses `signals` of `strategy` over `series` unless there is one entry and one exit flag per
+/// bar (a strategy is outside code: the engine must not index past its signals).
+pub(crate) fn check_signals(
     series: &PriceSeries<'_>,
     strategy: &dyn Strategy,
-) -> Result<Signals, BacktestError> {
-    let signals = strategy.signals(series);
+    signals: &Signals,
+) -> Result<(), BacktestError> {
     if signals.entries.len() != series.len() || signals.exits.len() != series.len() {
         return Err(BacktestError::SignalLength {
             strategy: strategy.name().to_owned(),
@@ -164,7 +169,7 @@ pub(crate) fn checked_signals(
             exits: signals.exits.len(),
         });
     }
-    Ok(signals)
+    Ok(())
 }
 
 /// What a strategy asks for at one bar.
@@ -295,12 +300,7 @@ pub(crate) fn simulate_signals<R: Recorder>(
     let mut tally = TradeTally::default();
     let mut from = 0;
     while from < bars {
-        // Both at once cancel out (vectorbt's default conflict handling): not a signal.
-        let next = entries[from..]
-            .iter()
-            .zip(&exits[from..])
-            .position(|(entry, exit)| entry != exit)
-            .map_or(bars, |offset| from + offset);
+        let next = next_signal(entries, exits, from);
         for (value, close) in equity[from..next].iter_mut().zip(&closes[from..next]) {
             *value = account.value(*close);
         }
@@ -323,10 +323,35 @@ pub(crate) fn simulate_signals<R: Recorder>(
     tally
 }
 
+/// The first bar from `from` on with a signal, where the entry and exit flags differ (both at
+/// once cancel out: vectorbt's default conflict handling); the end if there is none.
+#[inline]
+fn next_signal(entries: &[bool], exits: &[bool], from: usize) -> usize {
+    // Signals are rare: compare whole blocks (a memory comparison, many flags per instruction)
+    // and look flag by flag only inside the block that differs.
+    const BLOCK: usize = 64;
+    let bars = entries.len().min(exits.len());
+    let mut start = from;
+    while start < bars {
+        let end = bars.min(start + BLOCK);
+        let (entries, exits) = (&entries[start..end], &exits[start..end]);
+        if entries != exits {
+            let offset = entries
+                .iter()
+                .zip(exits)
+                .position(|(entry, exit)| entry != exit);
+            return start + offset.unwrap_or_default();
+        }
+        start = end;
+    }
+    bars
+}
+
 /// Records trades, and the fills from which the equity curve is rebuilt, for a
 /// [`BacktestReport`].
 struct FullRecorder<'a> {
-    dates: &'a [NaiveDate],
+    /// Dates are read from the bars where needed: the series keeps no date column.
+    bars: &'a [Bar],
     closes: &'a [f64],
     trades: Vec<Trade>,
     /// `(bar, cash, shares)` after each fill.
@@ -337,7 +362,7 @@ struct FullRecorder<'a> {
 impl<'a> FullRecorder<'a> {
     fn new(series: &'a PriceSeries<'_>) -> Self {
         Self {
-            dates: series.dates(),
+            bars: series.bars(),
             closes: series.closes(),
             trades: Vec::new(),
             fills: Vec::new(),
@@ -346,11 +371,12 @@ impl<'a> FullRecorder<'a> {
     }
 
     /// The trades, a still-open one valued at the last close, and the equity curve of a run
-    /// that started with `initial_cash` and had `equity` at each close.
+    /// that started with `initial_cash`.
     ///
     /// Cash and shares change only at fills, so the curve is rebuilt from them after the
-    /// simulation rather than recorded bar by bar inside it.
-    fn finish(mut self, initial_cash: f64, equity: &[f64]) -> (Vec<Trade>, Vec<EquityPoint>) {
+    /// simulation rather than recorded bar by bar inside it; each equity is the simulation's
+    /// own expression, `cash + shares * close`, over the same values, so the same number.
+    fn finish(mut self, initial_cash: f64) -> (Vec<Trade>, Vec<EquityPoint>) {
         if let (Some(trade), Some(last_close)) = (self.trades.last_mut(), self.closes.last())
             && trade.exit_date.is_none()
         {
@@ -359,14 +385,14 @@ impl<'a> FullRecorder<'a> {
             trade.return_rate = trade.pnl / self.open_cost;
         }
         // Segments between fills hold cash and shares constant: each is one exact-size extend.
-        let mut equity_curve = Vec::with_capacity(equity.len());
+        let mut equity_curve = Vec::with_capacity(self.bars.len());
         let mut segment = |from: usize, to: usize, cash: f64, shares: f64| {
-            let (dates, values) = (&self.dates[from..to], &equity[from..to]);
-            equity_curve.extend(dates.iter().zip(values).map(|(date, equity)| EquityPoint {
-                date: *date,
+            let (bars, closes) = (&self.bars[from..to], &self.closes[from..to]);
+            equity_curve.extend(bars.iter().zip(closes).map(|(bar, close)| EquityPoint {
+                date: bar.date,
                 cash,
                 shares,
-                equity: *equity,
+                equity: cash + shares * close,
             }));
         };
         let (mut from, mut cash, mut shares) = (0, initial_cash, 0.0);
@@ -374,7 +400,7 @@ impl<'a> FullRecorder<'a> {
             segment(from, *bar, cash, shares);
             (from, cash, shares) = (*bar, *cash_after, *shares_after);
         }
-        segment(from, equity.len().min(self.dates.len()), cash, shares);
+        segment(from, self.bars.len().min(self.closes.len()), cash, shares);
         (self.trades, equity_curve)
     }
 }
@@ -384,7 +410,7 @@ impl Recorder for FullRecorder<'_> {
         self.open_cost = cost;
         self.fills.push((index, 0.0, shares));
         self.trades.push(Trade {
-            entry_date: self.dates[index],
+            entry_date: self.bars[index].date,
             entry_price: price,
             shares,
             entry_fees: fees,
@@ -399,7 +425,7 @@ impl Recorder for FullRecorder<'_> {
     fn exited(&mut self, index: usize, price: f64, fees: f64, proceeds: f64) {
         self.fills.push((index, proceeds, 0.0));
         if let Some(trade) = self.trades.last_mut() {
-            trade.exit_date = Some(self.dates[index]);
+            trade.exit_date = Some(self.bars[index].date);
             trade.exit_price = price;
             trade.exit_fees = fees;
             trade.pnl = proceeds - self.open_cost;
@@ -474,6 +500,46 @@ pub(crate) mod tests {
             vec![10_000.0, 10_000.0, 12_500.0, 15_000.0, 15_000.0]
         );
         assert_eq!(report.metrics.final_equity, 15_000.0);
+    }
+
+    #[test]
+    fn the_curve_holds_to_the_bit_the_equity_the_simulation_valued() {
+        let closes: Vec<f64> = (0..60).map(|i| 10.0 + f64::from(i % 9) / 7.0).collect();
+        let settings = Settings::new(1234.5, 0.003, 0.0007).unwrap_or_else(|e| panic!("{e}"));
+        let (entries, exits) = ([3, 20, 41], [11, 33]);
+        let report = run_signals(&closes, &entries, &exits, &settings);
+        let mut signals = Signals::none(closes.len());
+        entries.iter().for_each(|bar| signals.entries[*bar] = true);
+        exits.iter().for_each(|bar| signals.exits[*bar] = true);
+        let mut equity = vec![0.0; closes.len()];
+        simulate_signals(&closes, &settings, &signals, &mut (), &mut equity);
+        let curve: Vec<u64> = report
+            .equity_curve
+            .iter()
+            .map(|p| p.equity.to_bits())
+            .collect();
+        assert_eq!(
+            curve,
+            equity.iter().map(|e| e.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_next_signal_is_found_across_blocks_and_conflicts_are_skipped() {
+        let mut entries = vec![false; 200];
+        let mut exits = vec![false; 200];
+        for bar in [5, 63, 64, 130] {
+            entries[bar] = true;
+        }
+        for bar in [64, 127, 199] {
+            exits[bar] = true;
+        }
+        let found: Vec<usize> = [0, 6, 64, 65, 128, 131, 200]
+            .iter()
+            .map(|from| next_signal(&entries, &exits, *from))
+            .collect();
+        // Bar 64 has both flags: no signal.
+        assert_eq!(found, vec![5, 63, 127, 127, 130, 199, 200]);
     }
 
     #[test]

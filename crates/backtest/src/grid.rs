@@ -98,7 +98,7 @@ impl SmaCrossGrid {
             .collect();
         Ok(Self {
             closes: series.closes().to_vec(),
-            dates: series.dates().to_vec(),
+            dates: series.bars().iter().map(|bar| bar.date).collect(),
             settings,
             windows,
             averages,

@@ -8,8 +8,8 @@
 //! slippage are optional fractions, zero by default; 10,000 of initial cash by default.
 //!
 //! # Layout
-//! - [`PriceSeries`]: the bars, checked (non-empty, dates strictly increasing) and laid out
-//!   as columns once for every run over them.
+//! - [`PriceSeries`]: the bars, checked (non-empty, dates strictly increasing) with their
+//!   closes laid out as a column once for every run over them (dates are read from the bars).
 //! - [`Strategy`] and [`catalog`]: a strategy turns bars into signals; new ones plug in by
 //!   implementing the trait and adding a [`StrategyInfo`], without touching the engine.
 //! - [`run`]: one backtest, with its trades, equity curve and [`Metrics`].
@@ -18,6 +18,9 @@
 //!   they agree to the bit.
 //! - [`StrategyGrid`]: the same search for any catalog strategy, over a [`GridSpace`] of one
 //!   [`GridRange`] per parameter; combinations the strategy refuses (fast >= slow) are skipped.
+//!   The [`Indicator`] series its combinations name are computed once into an
+//!   [`IndicatorCache`] they all read, and each worker re-parameterises one strategy in place
+//!   and reuses its buffers, so the loop over combinations allocates nothing.
 //!
 //! This crate must stay pure and synchronous: it never does I/O, SQL or async, and knows
 //! nothing of the cache; callers hand it bars (from `get_bars`) and get values back. Every
@@ -27,6 +30,7 @@
 mod engine;
 mod error;
 mod grid;
+mod indicator_cache;
 pub mod indicators;
 mod metrics;
 mod params;
@@ -38,13 +42,16 @@ mod strategy_grid;
 pub use engine::{BacktestReport, EquityPoint, Settings, Trade, run};
 pub use error::BacktestError;
 pub use grid::{GridEntry, GridOutcome, SmaCrossGrid};
+pub use indicator_cache::{Indicator, IndicatorCache};
 pub use metrics::{Metrics, RankMetric, TRADING_DAYS_PER_YEAR};
 pub use params::{
     FloatRange, GridRange, ParamKind, ParamRange, ParamSpec, ParamValue, Params, parse_assignment,
 };
 pub use series::PriceSeries;
 pub use strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};
-pub use strategy::{Signals, Strategy, StrategyInfo, build_strategy, catalog, find_strategy};
+pub use strategy::{
+    ParameterChange, Signals, Strategy, StrategyInfo, build_strategy, catalog, find_strategy,
+};
 pub use strategy_grid::{
     GridSpace, MAX_GRID_COMBINATIONS, MetricSummary, StrategyGrid, StrategyGridEntry,
     StrategyGridOutcome,

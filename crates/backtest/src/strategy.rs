@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::BacktestError;
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::params::{GridRange, ParamSpec, ParamValue, Params, match_parameters};
 use crate::series::PriceSeries;
 use crate::strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};
@@ -26,12 +27,36 @@ impl Signals {
             exits: vec![false; bars],
         }
     }
+
+    /// Clears to no signal on any of `bars` bars, keeping the buffers, for a loop that reuses
+    /// one `Signals` for many strategies.
+    pub fn reset(&mut self, bars: usize) {
+        for flags in [&mut self.entries, &mut self.exits] {
+            flags.clear();
+            flags.resize(bars, false);
+        }
+    }
+}
+
+/// What [`Strategy::set_parameters`] did with new parameter values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParameterChange {
+    /// The strategy now has the new values.
+    Applied,
+    /// The values are of the wrong type, out of range or break a constraint between them (such
+    /// as fast < slow): the catalog would refuse to build them; the strategy is unchanged.
+    Refused,
+    /// The strategy cannot change in place; build one per parameter set through the catalog.
+    Unsupported,
 }
 
 /// A trading rule: turns bars into entry and exit signals.
 ///
 /// New strategies implement this and add a [`StrategyInfo`] to [`catalog`]; the engine, runner
-/// and metrics never change for them.
+/// and metrics never change for them. The three provided methods are for grids and may be
+/// left out: [`Self::indicators`] and [`Self::signals_into`] let a grid compute each indicator
+/// series once for all its combinations, [`Self::set_parameters`] lets it reuse one strategy
+/// per worker; without them a grid builds each combination and calls [`Self::signals`].
 pub trait Strategy: fmt::Debug + Send + Sync {
     /// The catalog name, e.g. `sma-cross`.
     fn name(&self) -> &'static str;
@@ -42,6 +67,30 @@ pub trait Strategy: fmt::Debug + Send + Sync {
     /// The signals for `series`: exactly one entry and one exit flag per bar, and no signal
     /// before its indicators are defined.
     fn signals(&self, series: &PriceSeries<'_>) -> Signals;
+
+    /// Names each indicator series [`Self::signals_into`] reads, so a grid computes every
+    /// distinct one once for all its combinations. The default names none.
+    fn indicators(&self, _need: &mut dyn FnMut(Indicator)) {}
+
+    /// Writes the signals of [`Self::signals`] into `signals`, reusing its buffers, and reading
+    /// the series named by [`Self::indicators`] from `cache` (computed over `series`) instead of
+    /// computing them. The result must equal `signals` exactly; a series missing from the cache
+    /// is computed as `signals` would. The default calls `signals`, which allocates.
+    fn signals_into(
+        &self,
+        series: &PriceSeries<'_>,
+        _cache: &IndicatorCache,
+        signals: &mut Signals,
+    ) {
+        *signals = self.signals(series);
+    }
+
+    /// Takes the parameter `values` (one per spec, in spec order) in place, accepting exactly
+    /// what the catalog's `build` accepts, so a grid reuses one strategy per worker instead of
+    /// building one per combination. The default is [`ParameterChange::Unsupported`].
+    fn set_parameters(&mut self, _values: &[ParamValue]) -> ParameterChange {
+        ParameterChange::Unsupported
+    }
 }
 
 /// How the catalog describes and builds one strategy.

@@ -1,15 +1,18 @@
 //! The generic grid: every combination of parameter ranges of any catalog strategy, ranked.
 
+use std::collections::BTreeSet;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::BacktestError;
-use crate::engine::{Settings, checked_signals, simulate_signals};
+use crate::engine::{Settings, check_signals, simulate_signals};
 use crate::grid::{Leaders, Ranked};
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::metrics::{Metrics, RankMetric};
 use crate::params::{GridRange, ParamValue, Params, match_parameters};
 use crate::series::PriceSeries;
-use crate::strategy::{Strategy, StrategyInfo};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// The most combinations (before constraints) a [`GridSpace`] may hold: about a day of one core
 /// on 35 years of daily bars, far past any useful search.
@@ -33,6 +36,11 @@ pub struct GridSpace {
     ranges: Vec<(&'static str, GridRange)>,
     combinations: usize,
     valid: usize,
+    /// The first accepted combination: each worker builds its strategy from it once, then
+    /// switches it from combination to combination in place.
+    first_valid: usize,
+    /// The distinct indicator series the accepted combinations read, ascending.
+    indicators: Vec<Indicator>,
 }
 
 impl GridSpace {
@@ -73,15 +81,13 @@ impl GridSpace {
             ranges,
             combinations,
             valid: 0,
+            first_valid: 0,
+            indicators: Vec::new(),
         };
-        // Building a strategy costs about a microsecond against tens for its backtest, so
-        // counting the accepted combinations up front is cheap, gives a progress bar its
-        // length, and refuses a grid the strategy rejects entirely before any bar is read.
-        let valid = (0..combinations)
+        let Some(first_valid) = (0..combinations)
             .into_par_iter()
-            .filter(|index| space.build(*index).is_ok())
-            .count();
-        if valid == 0 {
+            .find_first(|index| space.build(*index).is_ok())
+        else {
             let example = space.build(0).err().map(|e| e.to_string());
             return Err(BacktestError::EmptyGrid {
                 reason: format!(
@@ -90,8 +96,35 @@ impl GridSpace {
                     example.unwrap_or_default()
                 ),
             });
-        }
+        };
+        space.first_valid = first_valid;
+        // Visiting every combination up front costs a fraction of a microsecond each against
+        // tens for its backtest: it gives a progress bar its length and the grid the distinct
+        // indicator series to compute before any combination runs.
+        let (valid, indicators) = (0..combinations)
+            .into_par_iter()
+            .fold(
+                || (Cursor::new(&space), 0, BTreeSet::new()),
+                |(mut cursor, valid, mut indicators), index| match cursor.select(index) {
+                    Some(strategy) => {
+                        strategy.indicators(&mut |key| {
+                            indicators.insert(key);
+                        });
+                        (cursor, valid + 1, indicators)
+                    }
+                    None => (cursor, valid, indicators),
+                },
+            )
+            .map(|(_, valid, indicators)| (valid, indicators))
+            .reduce(
+                || (0, BTreeSet::new()),
+                |(valid, mut indicators), (more, others)| {
+                    indicators.extend(others);
+                    (valid + more, indicators)
+                },
+            );
         space.valid = valid;
+        space.indicators = indicators.into_iter().collect();
         Ok(space)
     }
 
@@ -134,25 +167,80 @@ impl GridSpace {
         self.combinations - self.valid
     }
 
-    /// The parameter values of combination `index` (below [`Self::combinations`]).
-    pub fn parameters(&self, mut index: usize) -> Vec<(&'static str, ParamValue)> {
-        let mut values: Vec<(&'static str, ParamValue)> = self
-            .ranges
-            .iter()
-            .map(|(name, _)| (*name, ParamValue::Integer(0)))
-            .collect();
+    /// The distinct indicator series the accepted combinations read (see
+    /// [`Strategy::indicators`]), ascending: what a [`StrategyGrid`] computes once.
+    pub fn indicators(&self) -> &[Indicator] {
+        &self.indicators
+    }
+
+    /// Writes the values of combination `index` into `values`, in spec order: the mixed-radix
+    /// digits of `index`, last parameter fastest.
+    fn write_values(&self, mut index: usize, values: &mut Vec<ParamValue>) {
+        values.clear();
+        values.resize(self.ranges.len(), ParamValue::Integer(0));
         let specs = self.info.parameters.iter();
-        for ((spec, (_, range)), slot) in specs.zip(&self.ranges).zip(&mut values).rev() {
-            slot.1 = spec.range_value(range, index % range.len());
+        for ((spec, (_, range)), slot) in specs.zip(&self.ranges).zip(values).rev() {
+            *slot = spec.range_value(range, index % range.len());
             index /= range.len();
         }
-        values
+    }
+
+    /// The parameter values of combination `index` (below [`Self::combinations`]).
+    pub fn parameters(&self, index: usize) -> Vec<(&'static str, ParamValue)> {
+        let mut values = Vec::with_capacity(self.ranges.len());
+        self.write_values(index, &mut values);
+        self.ranges
+            .iter()
+            .map(|(name, _)| *name)
+            .zip(values)
+            .collect()
     }
 
     /// The strategy of combination `index`, or the constructor's reason to refuse it.
     fn build(&self, index: usize) -> Result<Box<dyn Strategy>, BacktestError> {
         // The ranges were checked against the specs, so every value is too.
         (self.info.build)(&Params::from_checked(self.parameters(index)))
+    }
+}
+
+/// One worker's way through a [`GridSpace`]: a single strategy switched from combination to
+/// combination in place ([`Strategy::set_parameters`]), and a values buffer, so a visit
+/// allocates nothing; a strategy that cannot switch is built per combination instead.
+struct Cursor<'s> {
+    space: &'s GridSpace,
+    values: Vec<ParamValue>,
+    /// Built once from the first accepted combination; `None` once it turned out unable to
+    /// switch (or, never in practice, failed to build).
+    reused: Option<Box<dyn Strategy>>,
+    built: Option<Box<dyn Strategy>>,
+}
+
+impl<'s> Cursor<'s> {
+    fn new(space: &'s GridSpace) -> Self {
+        Self {
+            space,
+            values: Vec::with_capacity(space.ranges.len()),
+            reused: space.build(space.first_valid).ok(),
+            built: None,
+        }
+    }
+
+    /// The strategy of combination `index`, or `None` if the strategy refuses it.
+    fn select(&mut self, index: usize) -> Option<&dyn Strategy> {
+        self.space.write_values(index, &mut self.values);
+        let change = match self.reused.as_mut() {
+            Some(strategy) => strategy.set_parameters(&self.values),
+            None => ParameterChange::Unsupported,
+        };
+        match change {
+            ParameterChange::Applied => self.reused.as_deref(),
+            ParameterChange::Refused => None,
+            ParameterChange::Unsupported => {
+                self.reused = None;
+                self.built = self.space.build(index).ok();
+                self.built.as_deref()
+            }
+        }
     }
 }
 
@@ -213,14 +301,18 @@ pub struct StrategyGridOutcome {
 /// A grid of backtests of one catalog strategy over one series: every combination of a
 /// [`GridSpace`] the strategy accepts, on all cores, keeping the best N.
 ///
-/// Each cell runs the strategy's own signals through the same simulation loop as [`crate::run`]
-/// without recording trades or an equity curve, so its metrics equal a single run's to the bit.
-/// Strategies with shared-indicator shortcuts (sma-cross) are faster through their own grid.
+/// The indicator series the combinations name are computed once, up front, into an
+/// [`IndicatorCache`] they all read ([`Strategy::signals_into`]); each cell then runs its
+/// signals through the same simulation loop as [`crate::run`] without recording trades or an
+/// equity curve, so its metrics equal a single run's to the bit. Each worker keeps one
+/// strategy, switched in place, and one set of signal and equity buffers, so the loop over the
+/// combinations allocates nothing.
 #[derive(Debug, Clone)]
 pub struct StrategyGrid<'a> {
     series: PriceSeries<'a>,
     space: GridSpace,
     settings: Settings,
+    cache: IndicatorCache,
 }
 
 /// A combination kept for the ranking: its index stands for its parameters until the end.
@@ -242,13 +334,20 @@ impl Ranked for Cell {
 }
 
 impl<'a> StrategyGrid<'a> {
-    /// The grid `space` over `series` with `settings`.
+    /// The grid `space` over `series` with `settings`, with the indicator series of
+    /// [`GridSpace::indicators`] computed (each once, on all cores).
     pub fn new(series: &PriceSeries<'a>, space: GridSpace, settings: Settings) -> Self {
         Self {
             series: series.clone(),
+            cache: IndicatorCache::new(series, space.indicators()),
             space,
             settings,
         }
+    }
+
+    /// The indicator series the combinations share.
+    pub fn indicators(&self) -> &IndicatorCache {
+        &self.cache
     }
 
     /// The ranges searched.
@@ -285,8 +384,8 @@ impl<'a> StrategyGrid<'a> {
         parameters: &[(&'static str, ParamValue)],
     ) -> Result<Metrics, BacktestError> {
         let strategy = self.strategy(parameters)?;
-        let mut equity = vec![0.0; self.series.len()];
-        self.evaluate_strategy(strategy.as_ref(), &mut equity)
+        let mut scratch = Scratch::new(self.series.len());
+        self.evaluate_strategy(strategy.as_ref(), &mut scratch)
     }
 
     /// Evaluates every accepted combination on all cores and keeps the best `top` by `metric`.
@@ -314,7 +413,8 @@ impl<'a> StrategyGrid<'a> {
     /// [`Self::rank_with_progress`], also handing every evaluated combination to `on_entry`
     /// in combination order (on the calling thread), e.g. to write them all to a CSV file.
     ///
-    /// Memory stays at `top` entries plus one chunk of metrics, whatever the size of the grid.
+    /// Memory stays at `top` entries, one chunk of metrics and the shared indicator series
+    /// (capped; see [`IndicatorCache`]), whatever the number of combinations.
     pub fn rank_streaming(
         &self,
         metric: RankMetric,
@@ -328,25 +428,28 @@ impl<'a> StrategyGrid<'a> {
         let mut summary = MetricSummary::default();
         let mut sum = 0.0;
         let mut evaluated = 0;
+        let mut results: Vec<Result<Option<Metrics>, BacktestError>> = Vec::new();
         for chunk_start in (0..combinations).step_by(CHUNK) {
             let chunk = chunk_start..combinations.min(chunk_start + CHUNK);
-            let results: Vec<Result<Option<Metrics>, BacktestError>> = chunk
+            // The per-worker state is made once per rayon job (a few per chunk), never per
+            // combination; the results buffer is reused from chunk to chunk.
+            chunk
                 .clone()
                 .into_par_iter()
                 .map_init(
-                    || vec![0.0; bars],
-                    |equity, index| {
+                    || (Cursor::new(&self.space), Scratch::new(bars)),
+                    |(cursor, scratch), index| {
                         // A refused combination is skipped, not an error: that is the constraint.
-                        let Ok(strategy) = self.space.build(index) else {
+                        let Some(strategy) = cursor.select(index) else {
                             return Ok(None);
                         };
-                        let metrics = self.evaluate_strategy(strategy.as_ref(), equity)?;
+                        let metrics = self.evaluate_strategy(strategy, scratch)?;
                         on_progress(1);
                         Ok(Some(metrics))
                     },
                 )
-                .collect();
-            for (index, result) in chunk.zip(results) {
+                .collect_into_vec(&mut results);
+            for (index, result) in chunk.zip(results.drain(..)) {
                 let Some(metrics) = result? else { continue };
                 evaluated += 1;
                 summary.add(metric.value(&metrics), &mut sum);
@@ -378,295 +481,41 @@ impl<'a> StrategyGrid<'a> {
         })
     }
 
-    /// The lean backtest of one cell: the strategy's signals through the shared loop, with no
-    /// trade list or equity curve (`equity` is the worker's scratch buffer, one slot per bar).
+    /// The lean backtest of one cell: the strategy's signals from the shared indicators
+    /// through the shared loop, with no trade list or equity curve, in the worker's buffers.
     fn evaluate_strategy(
         &self,
         strategy: &dyn Strategy,
-        equity: &mut [f64],
+        scratch: &mut Scratch,
     ) -> Result<Metrics, BacktestError> {
-        let signals = checked_signals(&self.series, strategy)?;
+        let Scratch { signals, equity } = scratch;
+        strategy.signals_into(&self.series, &self.cache, signals);
+        check_signals(&self.series, strategy, signals)?;
         let closes = self.series.closes();
-        let dates = self.series.dates();
-        let tally = simulate_signals(closes, &self.settings, &signals, &mut (), equity);
+        let tally = simulate_signals(closes, &self.settings, signals, &mut (), equity);
         Ok(Metrics::new(
             &tally,
             equity,
-            |index| dates[index],
+            |index| self.series.date(index),
             &self.settings,
         ))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::{run, tests::bars_from_closes};
-    use crate::strategies::{Bollinger, BuyAndHold, Macd, RsiReversion};
-    use crate::strategy::find_strategy;
-    use marketcache_domain::Bar;
+/// A worker's buffers, one slot per bar, reused by every combination it evaluates.
+struct Scratch {
+    signals: Signals,
+    equity: Vec<f64>,
+}
 
-    fn wave(bars: usize) -> Vec<Bar> {
-        let closes: Vec<f64> = (0..bars)
-            .map(|i| 100.0 + 10.0 * (i as f64 / 7.0).sin() + 3.0 * (i as f64 / 2.3).cos())
-            .collect();
-        bars_from_closes(&closes)
-    }
-
-    fn series(bars: &[Bar]) -> PriceSeries<'_> {
-        PriceSeries::new(bars).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn space(strategy: &str, given: &[(&str, &str)]) -> Result<GridSpace, BacktestError> {
-        GridSpace::parse(find_strategy(strategy)?, given)
-    }
-
-    /// period 2, 3, 4 × lower 30, 50, 70 × upper 50, 70: lower < upper in 3 of 6 level pairs.
-    const RSI_RANGES: &[(&str, &str)] = &[
-        ("period", "2..4"),
-        ("lower", "30..70:20"),
-        ("upper", "50..70:20"),
-    ];
-
-    fn rsi_grid(bars: &[Bar]) -> StrategyGrid<'_> {
-        let space = space("rsi", RSI_RANGES).unwrap_or_else(|e| panic!("{e}"));
-        StrategyGrid::new(&series(bars), space, Settings::default())
-    }
-
-    /// Every accepted combination's metrics from a direct run, in combination order.
-    fn direct_runs(grid: &StrategyGrid<'_>, bars: &[Bar]) -> Vec<StrategyGridEntry> {
-        (0..grid.space().combinations())
-            .map(|index| grid.space().parameters(index))
-            .filter_map(|parameters| {
-                let strategy = grid.strategy(&parameters).ok()?;
-                let report = run(&series(bars), strategy.as_ref(), &Settings::default());
-                let metrics = report.unwrap_or_else(|e| panic!("{e}")).metrics;
-                Some(StrategyGridEntry {
-                    parameters,
-                    metrics,
-                })
-            })
-            .collect()
-    }
-
-    #[test]
-    fn an_rsi_grid_evaluates_the_accepted_combinations_and_skips_the_rest() {
-        let bars = wave(200);
-        let grid = rsi_grid(&bars);
-        assert_eq!(grid.space().combinations(), 18);
-        assert_eq!((grid.len(), grid.space().skipped()), (9, 9));
-        let outcome = grid
-            .rank(RankMetric::TotalReturn, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (outcome.combinations, outcome.evaluated, outcome.skipped),
-            (18, 9, 9)
-        );
-        assert_eq!(outcome.top.len(), 9);
-        assert!(outcome.top.iter().all(|entry| {
-            matches!(
-                (entry.parameters[1].1, entry.parameters[2].1),
-                (ParamValue::Float(lower), ParamValue::Float(upper)) if lower < upper
-            )
-        }));
-    }
-
-    #[test]
-    fn the_ranking_equals_sorting_direct_runs_of_every_combination() {
-        let bars = wave(200);
-        let grid = rsi_grid(&bars);
-        let outcome = grid
-            .rank(RankMetric::Sharpe, 4)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut expected = direct_runs(&grid, &bars);
-        // A stable sort keeps combination order among ties, as the grid does.
-        expected.sort_by(|a, b| {
-            let value = |entry: &StrategyGridEntry| entry.metrics.sharpe;
-            match (value(a), value(b)) {
-                (Some(x), Some(y)) => y.total_cmp(&x),
-                (a, b) => b.is_some().cmp(&a.is_some()),
-            }
-        });
-        assert_eq!(outcome.top, expected[..4].to_vec());
-        let best = &outcome.top[0];
-        let direct = RsiReversion::new(
-            usize::try_from(match best.parameters[0].1 {
-                ParamValue::Integer(period) => period,
-                ParamValue::Float(_) => panic!("period is an integer"),
-            })
-            .unwrap_or_default(),
-            grid_float(best.parameters[1].1),
-            grid_float(best.parameters[2].1),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let report =
-            run(&series(&bars), &direct, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(best.metrics, report.metrics);
-        let sharpes: Vec<f64> = expected.iter().filter_map(|e| e.metrics.sharpe).collect();
-        assert_eq!(outcome.summary.defined, sharpes.len());
-        assert_eq!(outcome.summary.best, best.metrics.sharpe);
-        assert_eq!(
-            outcome.summary.worst,
-            sharpes.iter().copied().reduce(f64::min)
-        );
-    }
-
-    fn grid_float(value: ParamValue) -> f64 {
-        match value {
-            ParamValue::Float(value) => value,
-            ParamValue::Integer(value) => value as f64,
-        }
-    }
-
-    #[test]
-    fn streaming_hands_over_every_evaluated_combination_in_order_with_progress() {
-        let bars = wave(200);
-        let grid = rsi_grid(&bars);
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let mut streamed = Vec::new();
-        let outcome = grid
-            .rank_streaming(
-                RankMetric::Sharpe,
-                3,
-                &|n| {
-                    done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                },
-                Some(&mut |entry: &StrategyGridEntry| streamed.push(entry.clone())),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(done.into_inner(), 9);
-        assert_eq!(streamed, direct_runs(&grid, &bars));
-        assert_eq!(
-            Ok(outcome),
-            grid.rank(RankMetric::Sharpe, 3),
-            "streaming does not change the ranking"
-        );
-    }
-
-    #[test]
-    fn float_ranges_reach_float_parameters_and_macd_skips_fast_at_or_above_slow() {
-        let bars = wave(150);
-        let bollinger = space(
-            "bollinger",
-            &[("period", "10..20:10"), ("k", "1.5..2.5:0.5")],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let ks: Vec<ParamValue> = (0..3).map(|i| bollinger.parameters(i)[1].1).collect();
-        assert_eq!(
-            ks,
-            [1.5, 2.0, 2.5].map(ParamValue::Float).to_vec(),
-            "the last parameter varies fastest"
-        );
-        let grid = StrategyGrid::new(&series(&bars), bollinger, Settings::default());
-        let outcome = grid
-            .rank(RankMetric::TotalReturn, 1)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((outcome.evaluated, outcome.skipped), (6, 0));
-        let best = &outcome.top[0].parameters;
-        let direct = Bollinger::new(
-            if best[0].1 == ParamValue::Integer(10) {
-                10
-            } else {
-                20
-            },
-            grid_float(best[1].1),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let report =
-            run(&series(&bars), &direct, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(outcome.top[0].metrics, report.metrics);
-
-        // fast 5, 10, 15 × slow 10, 20 × signal 9: (10, 10), (15, 10) are refused.
-        let macd = space(
-            "macd",
-            &[("fast", "5..15:5"), ("slow", "10..20:10"), ("signal", "9")],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((macd.combinations(), macd.len()), (6, 4));
-        let grid = StrategyGrid::new(&series(&bars), macd, Settings::default());
-        let best = grid
-            .rank(RankMetric::Sharpe, 1)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let parameters = &best.top[0].parameters;
-        let as_usize = |value: ParamValue| grid_float(value) as usize;
-        let direct = Macd::new(
-            as_usize(parameters[0].1),
-            as_usize(parameters[1].1),
-            as_usize(parameters[2].1),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let report =
-            run(&series(&bars), &direct, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(best.top[0].metrics, report.metrics);
-    }
-
-    #[test]
-    fn a_strategy_without_parameters_is_a_grid_of_one() {
-        let bars = wave(30);
-        let space = space("buy-and-hold", &[]).unwrap_or_else(|e| panic!("{e}"));
-        let grid = StrategyGrid::new(&series(&bars), space, Settings::default());
-        let outcome = grid
-            .rank(RankMetric::Sharpe, 5)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let report = run(&series(&bars), &BuyAndHold, &Settings::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(outcome.top.len(), 1);
-        assert_eq!(outcome.top[0].metrics, report.metrics);
-    }
-
-    #[test]
-    fn bad_grids_are_refused_naming_the_parameter_or_the_limit() {
-        let message = |strategy: &str, given: &[(&str, &str)]| {
-            space(strategy, given)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        };
-        // (strategy, ranges, what the error must name)
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case<'_>] = &[
-            ("rsi", &[("period", "30..5")], "'period'"),
-            (
-                "rsi",
-                &[("period", "5..30"), ("lower", "20..40:0"), ("upper", "70")],
-                "'lower'",
-            ),
-            (
-                "rsi",
-                &[("period", "5..30"), ("lower", "0..40"), ("upper", "70")],
-                "'lower'",
-            ),
-            ("rsi", &[("period", "5..30"), ("lower", "30")], "'upper'"),
-            ("rsi", &[("window", "5..30")], "'window'"),
-            ("rsi", &[("period", "5.5..30")], "'period'"),
-            (
-                "rsi",
-                &[("period", "5"), ("period", "6"), ("lower", "30")],
-                "'period'",
-            ),
-            ("bollinger", &[("period", "20"), ("k", "1..2:-0.5")], "'k'"),
-            // lower 70..80 is never below upper 50..60: every combination is refused.
-            (
-                "rsi",
-                &[("period", "14"), ("lower", "70..80"), ("upper", "50..60")],
-                "'lower'",
-            ),
-            (
-                "rsi",
-                &[
-                    ("period", "2..100"),
-                    ("lower", "1..99:0.1"),
-                    ("upper", "1..99:0.1"),
-                ],
-                "1000000",
-            ),
-        ];
-        for (strategy, given, named) in cases {
-            let text = message(strategy, given);
-            assert!(
-                text.contains(named),
-                "{given:?}: '{text}' should name {named}"
-            );
+impl Scratch {
+    fn new(bars: usize) -> Self {
+        Self {
+            signals: Signals::none(bars),
+            equity: vec![0.0; bars],
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

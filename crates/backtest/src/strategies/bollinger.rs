@@ -2,11 +2,15 @@
 
 use crate::BacktestError;
 use crate::engine::Signal;
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::indicators::mean_and_std_at;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategies::{Crossing, float_parameter, integer_parameter, parameter_value};
-use crate::strategy::{Signals, Strategy, StrategyInfo};
+use crate::strategies::{
+    Crossing, apply_parameters, float_parameter, float_value, integer_parameter, integer_value,
+    parameter_value,
+};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// Enters when the close crosses above the upper Bollinger band, exits when it crosses below
 /// the middle band.
@@ -63,6 +67,27 @@ impl Bollinger {
     pub fn k(&self) -> f64 {
         self.k
     }
+
+    /// The strategy of grid values `[period, k]`, if [`Self::new`] accepts them.
+    fn from_values(values: &[ParamValue]) -> Option<Self> {
+        let [period, k] = *values else { return None };
+        Some(Self {
+            period: integer_value(period, PERIOD)?,
+            k: float_value(k, K)?,
+        })
+    }
+
+    /// Entry and exit flags from the closes and the `(middle, std)` of each bar.
+    fn write_signals(&self, bands: impl Iterator<Item = (f64, (f64, f64))>, signals: &mut Signals) {
+        let (mut breakout, mut fallback) = (Crossing::default(), Crossing::default());
+        let flags = signals.entries.iter_mut().zip(&mut signals.exits);
+        for ((entry, exit), (close, (middle, std))) in flags.zip(bands) {
+            // NaN during the warm-up: the close is neither above nor below a band, so no signal.
+            let upper = middle + self.k * std;
+            *entry = breakout.step_values(close, upper) == Signal::Enter;
+            *exit = fallback.step_values(close, middle) == Signal::Exit;
+        }
+    }
 }
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
@@ -87,16 +112,33 @@ impl Strategy for Bollinger {
 
     fn signals(&self, series: &PriceSeries<'_>) -> Signals {
         let closes = series.closes();
-        let (mut breakout, mut fallback) = (Crossing::default(), Crossing::default());
         let mut signals = Signals::none(series.len());
-        for (bar, close) in closes.iter().enumerate() {
-            // NaN during the warm-up: the close is neither above nor below a band, so no signal.
-            let (middle, std) = mean_and_std_at(closes, self.period, bar);
-            let upper = middle + self.k * std;
-            signals.entries[bar] = breakout.step_values(*close, upper) == Signal::Enter;
-            signals.exits[bar] = fallback.step_values(*close, middle) == Signal::Exit;
-        }
+        let bands = (0..closes.len()).map(|bar| mean_and_std_at(closes, self.period, bar));
+        self.write_signals(closes.iter().copied().zip(bands), &mut signals);
         signals
+    }
+
+    fn indicators(&self, need: &mut dyn FnMut(Indicator)) {
+        need(Indicator::MeanAndStd(self.period));
+    }
+
+    fn signals_into(
+        &self,
+        series: &PriceSeries<'_>,
+        cache: &IndicatorCache,
+        signals: &mut Signals,
+    ) {
+        let Some((means, deviations)) = cache.mean_and_std(self.period) else {
+            *signals = self.signals(series);
+            return;
+        };
+        signals.reset(series.len());
+        let bands = means.iter().copied().zip(deviations.iter().copied());
+        self.write_signals(series.closes().iter().copied().zip(bands), signals);
+    }
+
+    fn set_parameters(&mut self, values: &[ParamValue]) -> ParameterChange {
+        apply_parameters(self, Self::from_values(values))
     }
 }
 

@@ -1,9 +1,10 @@
 //! Buy-and-hold: the baseline every result is compared with.
 
 use crate::BacktestError;
+use crate::indicator_cache::IndicatorCache;
 use crate::params::{ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategy::{Signals, Strategy, StrategyInfo};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// Enters at the first bar's close and never exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,5 +37,20 @@ impl Strategy for BuyAndHold {
             *first = true;
         }
         signals
+    }
+
+    fn signals_into(&self, series: &PriceSeries<'_>, _: &IndicatorCache, signals: &mut Signals) {
+        signals.reset(series.len());
+        if let Some(first) = signals.entries.first_mut() {
+            *first = true;
+        }
+    }
+
+    fn set_parameters(&mut self, values: &[ParamValue]) -> ParameterChange {
+        if values.is_empty() {
+            ParameterChange::Applied
+        } else {
+            ParameterChange::Refused
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! EMA crossover: long while the fast exponential moving average is above the slow one.
 
 use crate::BacktestError;
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::indicators::Ema;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
 use crate::strategies::{
-    check_fast_below_slow, crossing_signals, integer_parameter, parameter_value,
+    apply_parameters, check_fast_below_slow, crossing_signals, integer_parameter, integer_value,
+    parameter_value, write_crossing_signals,
 };
-use crate::strategy::{Signals, Strategy, StrategyInfo};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// Enters when the fast EMA of closes crosses above the slow one, exits when it crosses below.
 ///
@@ -64,6 +66,13 @@ impl EmaCross {
     pub fn slow(&self) -> usize {
         self.slow
     }
+
+    /// The crossover of grid values `[fast, slow]`, if [`Self::new`] accepts them.
+    fn from_values(values: &[ParamValue]) -> Option<Self> {
+        let [fast, slow] = *values else { return None };
+        let (fast, slow) = (integer_value(fast, FAST)?, integer_value(slow, SLOW)?);
+        (fast < slow).then_some(Self { fast, slow })
+    }
 }
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
@@ -93,6 +102,29 @@ impl Strategy for EmaCross {
             .iter()
             .map(|close| (fast.next(*close), slow.next(*close)));
         crossing_signals(series.len(), lines)
+    }
+
+    fn indicators(&self, need: &mut dyn FnMut(Indicator)) {
+        need(Indicator::Ema(self.fast));
+        need(Indicator::Ema(self.slow));
+    }
+
+    fn signals_into(
+        &self,
+        series: &PriceSeries<'_>,
+        cache: &IndicatorCache,
+        signals: &mut Signals,
+    ) {
+        let (Some(fast), Some(slow)) = (cache.ema(self.fast), cache.ema(self.slow)) else {
+            *signals = self.signals(series);
+            return;
+        };
+        let lines = fast.iter().zip(slow).map(|(fast, slow)| (*fast, *slow));
+        write_crossing_signals(signals, series.len(), lines);
+    }
+
+    fn set_parameters(&mut self, values: &[ParamValue]) -> ParameterChange {
+        apply_parameters(self, Self::from_values(values))
     }
 }
 

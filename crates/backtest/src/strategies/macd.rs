@@ -1,13 +1,15 @@
 //! MACD: long while the MACD line is above its signal line.
 
 use crate::BacktestError;
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::indicators::Ema;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
 use crate::strategies::{
-    check_fast_below_slow, crossing_signals, integer_parameter, parameter_value,
+    apply_parameters, check_fast_below_slow, crossing_signals, integer_parameter, integer_value,
+    parameter_value, write_crossing_signals,
 };
-use crate::strategy::{Signals, Strategy, StrategyInfo};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// Enters when the MACD line crosses above its signal line, exits when it crosses below.
 ///
@@ -78,6 +80,19 @@ impl Macd {
     pub fn signal(&self) -> usize {
         self.signal
     }
+
+    /// The strategy of grid values `[fast, slow, signal]`, if [`Self::new`] accepts them.
+    fn from_values(values: &[ParamValue]) -> Option<Self> {
+        let [fast, slow, signal] = *values else {
+            return None;
+        };
+        let candidate = Self {
+            fast: integer_value(fast, FAST)?,
+            slow: integer_value(slow, SLOW)?,
+            signal: integer_value(signal, SIGNAL)?,
+        };
+        (candidate.fast < candidate.slow).then_some(candidate)
+    }
 }
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
@@ -94,7 +109,7 @@ fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
 struct MacdLines {
     fast: Ema,
     slow: Ema,
-    signal: Ema,
+    signal: SignalLine,
 }
 
 impl MacdLines {
@@ -102,18 +117,31 @@ impl MacdLines {
         Self {
             fast: Ema::new(macd.fast),
             slow: Ema::new(macd.slow),
-            signal: Ema::new(macd.signal),
+            signal: SignalLine(Ema::new(macd.signal)),
         }
     }
 
     /// The MACD and signal values at the next close, `NaN` while undefined.
     fn next(&mut self, close: f64) -> (f64, f64) {
-        let line = self.fast.next(close) - self.slow.next(close);
+        self.signal
+            .next(self.fast.next(close) - self.slow.next(close))
+    }
+}
+
+/// The signal line fed one MACD value at a time; the per-combination part of a MACD grid,
+/// computed as the bars stream by rather than into a buffer.
+#[derive(Debug, Clone, Copy)]
+struct SignalLine(Ema);
+
+impl SignalLine {
+    /// The MACD value `line` and the signal value at it, `NaN` while undefined.
+    #[inline]
+    fn next(&mut self, line: f64) -> (f64, f64) {
         // The signal EMA starts at the first defined MACD value, not at the first bar.
         let signal = if line.is_nan() {
             f64::NAN
         } else {
-            self.signal.next(line)
+            self.0.next(line)
         };
         (line, signal)
     }
@@ -138,6 +166,35 @@ impl Strategy for Macd {
             series.len(),
             series.closes().iter().map(|close| lines.next(*close)),
         )
+    }
+
+    fn indicators(&self, need: &mut dyn FnMut(Indicator)) {
+        need(Indicator::Ema(self.fast));
+        need(Indicator::Ema(self.slow));
+    }
+
+    /// The fast and slow EMAs are shared with every combination (and with `ema-cross`'s keys);
+    /// only the signal line depends on the whole combination.
+    fn signals_into(
+        &self,
+        series: &PriceSeries<'_>,
+        cache: &IndicatorCache,
+        signals: &mut Signals,
+    ) {
+        let (Some(fast), Some(slow)) = (cache.ema(self.fast), cache.ema(self.slow)) else {
+            *signals = self.signals(series);
+            return;
+        };
+        let mut signal = SignalLine(Ema::new(self.signal));
+        let lines = fast
+            .iter()
+            .zip(slow)
+            .map(|(fast, slow)| signal.next(fast - slow));
+        write_crossing_signals(signals, series.len(), lines);
+    }
+
+    fn set_parameters(&mut self, values: &[ParamValue]) -> ParameterChange {
+        apply_parameters(self, Self::from_values(values))
     }
 }
 

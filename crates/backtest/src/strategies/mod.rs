@@ -17,9 +17,8 @@ pub use sma_cross::SmaCross;
 pub(crate) use sma_cross::{FAST, SLOW};
 
 use crate::BacktestError;
-use crate::engine::Signal;
-use crate::params::{ParamSpec, ParamValue, Params};
-use crate::strategy::Signals;
+use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
+use crate::strategy::{ParameterChange, Signals};
 
 /// The integer parameter `spec` of `strategy` as a bar count.
 pub(crate) fn integer_parameter(
@@ -65,16 +64,59 @@ pub(crate) fn check_fast_below_slow(fast: usize, slow: usize) -> Result<(), Back
 /// Entries where the first line crosses above the second and exits where it crosses below,
 /// one `(line, reference)` pair per bar; NaN (a line still warming up) never signals.
 pub(crate) fn crossing_signals(bars: usize, lines: impl Iterator<Item = (f64, f64)>) -> Signals {
-    let mut crossing = Crossing::default();
-    let mut signals = Signals::none(bars);
-    for (bar, (line, reference)) in lines.enumerate() {
-        match crossing.step_values(line, reference) {
-            Signal::Enter => signals.entries[bar] = true,
-            Signal::Exit => signals.exits[bar] = true,
-            Signal::Hold => {}
-        }
-    }
+    let mut signals = Signals::default();
+    write_crossing_signals(&mut signals, bars, lines);
     signals
+}
+
+/// [`crossing_signals`] written into `signals`, reusing its buffers.
+pub(crate) fn write_crossing_signals(
+    signals: &mut Signals,
+    bars: usize,
+    lines: impl Iterator<Item = (f64, f64)>,
+) {
+    signals.reset(bars);
+    let mut crossing = Crossing::default();
+    let flags = signals.entries.iter_mut().zip(&mut signals.exits);
+    for ((entry, exit), (line, reference)) in flags.zip(lines) {
+        (*entry, *exit) = crossing.step_values_entry_exit(line, reference);
+    }
+}
+
+/// The value of integer parameter `spec` as a bar count, if it is an integer in its range.
+pub(crate) fn integer_value(value: ParamValue, spec: ParamSpec) -> Option<usize> {
+    match (spec.kind, value) {
+        (ParamKind::Integer { min, max }, ParamValue::Integer(value))
+            if (min..=max).contains(&value) =>
+        {
+            usize::try_from(value).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The value of float parameter `spec`, if it is a float in its range (never NaN).
+pub(crate) fn float_value(value: ParamValue, spec: ParamSpec) -> Option<f64> {
+    match (spec.kind, value) {
+        (ParamKind::Float { min, max }, ParamValue::Float(value))
+            if (min..=max).contains(&value) =>
+        {
+            Some(value)
+        }
+        _ => None,
+    }
+}
+
+/// Replaces `strategy` with `candidate`, the strategy of the new values if the catalog would
+/// build it.
+pub(crate) fn apply_parameters<S>(strategy: &mut S, candidate: Option<S>) -> ParameterChange {
+    match candidate {
+        Some(candidate) => {
+            *strategy = candidate;
+            ParameterChange::Applied
+        }
+        None => ParameterChange::Refused,
+    }
 }
 
 /// A bar count as a parameter value; counts are range-checked far below `i64::MAX`.
@@ -84,6 +126,8 @@ pub(crate) fn parameter_value(value: usize) -> ParamValue {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::*;
+    use crate::indicator_cache::IndicatorCache;
     use crate::series::PriceSeries;
     use crate::strategy::{Signals, Strategy};
 
@@ -101,5 +145,42 @@ pub(crate) mod tests {
             .enumerate()
             .filter_map(|(index, flag)| flag.then_some(index))
             .collect()
+    }
+
+    #[test]
+    fn signals_from_shared_indicators_equal_each_strategys_own_signals() {
+        let closes: Vec<f64> = (0..300)
+            .map(|i| 100.0 + 10.0 * (f64::from(i) / 9.0).sin() + f64::from(i % 5))
+            .collect();
+        let bars = crate::engine::tests::bars_from_closes(&closes);
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        let strategies: Vec<Box<dyn Strategy>> = vec![
+            Box::new(SmaCross::new(5, 20).unwrap_or_else(|e| panic!("{e}"))),
+            Box::new(EmaCross::new(4, 17).unwrap_or_else(|e| panic!("{e}"))),
+            Box::new(RsiReversion::new(6, 35.0, 65.0).unwrap_or_else(|e| panic!("{e}"))),
+            Box::new(Bollinger::new(12, 1.5).unwrap_or_else(|e| panic!("{e}"))),
+            Box::new(Macd::new(6, 13, 5).unwrap_or_else(|e| panic!("{e}"))),
+            Box::new(BuyAndHold),
+        ];
+        let mut needed = Vec::new();
+        for strategy in &strategies {
+            strategy.indicators(&mut |key| needed.push(key));
+        }
+        let cache = IndicatorCache::new(&series, &needed);
+        // One buffer through all of them, so each must overwrite what the last one left.
+        let mut reused = Signals::none(1);
+        for strategy in &strategies {
+            let own = strategy.signals(&series);
+            assert!(
+                own.entries.iter().any(|entry| *entry),
+                "{}",
+                strategy.name()
+            );
+            strategy.signals_into(&series, &cache, &mut reused);
+            assert_eq!(reused, own, "{} from the cache", strategy.name());
+            // A series the cache does not hold is computed as the strategy's own signals do.
+            strategy.signals_into(&series, &IndicatorCache::default(), &mut reused);
+            assert_eq!(reused, own, "{} without the cache", strategy.name());
+        }
     }
 }

@@ -2,11 +2,15 @@
 
 use crate::BacktestError;
 use crate::engine::Signal;
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::indicators::Rsi;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategies::{Crossing, float_parameter, integer_parameter, parameter_value};
-use crate::strategy::{Signals, Strategy, StrategyInfo};
+use crate::strategies::{
+    Crossing, apply_parameters, float_parameter, float_value, integer_parameter, integer_value,
+    parameter_value,
+};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// Enters when Wilder's RSI of closes crosses below `lower`, exits when it crosses above `upper`.
 ///
@@ -87,6 +91,31 @@ impl RsiReversion {
     pub fn upper(&self) -> f64 {
         self.upper
     }
+
+    /// The strategy of grid values `[period, lower, upper]`, if [`Self::new`] accepts them.
+    fn from_values(values: &[ParamValue]) -> Option<Self> {
+        let [period, lower, upper] = *values else {
+            return None;
+        };
+        let candidate = Self {
+            period: integer_value(period, PERIOD)?,
+            lower: float_value(lower, LOWER)?,
+            upper: float_value(upper, UPPER)?,
+        };
+        (candidate.lower < candidate.upper).then_some(candidate)
+    }
+
+    /// Entry and exit flags from the RSI, one value per bar (NaN while it warms up).
+    fn write_signals(&self, rsi: impl Iterator<Item = f64>, signals: &mut Signals) {
+        // The RSI against each level: crossing below lower buys, crossing above upper sells.
+        let (mut oversold, mut overbought) = (Crossing::default(), Crossing::default());
+        let flags = signals.entries.iter_mut().zip(&mut signals.exits);
+        for ((entry, exit), value) in flags.zip(rsi) {
+            // NaN during the warm-up: neither above nor below a level, so no signal.
+            *entry = oversold.step_values(value, self.lower) == Signal::Exit;
+            *exit = overbought.step_values(value, self.upper) == Signal::Enter;
+        }
+    }
 }
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
@@ -113,16 +142,32 @@ impl Strategy for RsiReversion {
 
     fn signals(&self, series: &PriceSeries<'_>) -> Signals {
         let mut rsi = Rsi::new(self.period);
-        // The RSI against each level: crossing below lower buys, crossing above upper sells.
-        let (mut oversold, mut overbought) = (Crossing::default(), Crossing::default());
         let mut signals = Signals::none(series.len());
-        for (bar, close) in series.closes().iter().enumerate() {
-            // NaN during the warm-up: neither above nor below a level, so no signal.
-            let value = rsi.next(*close);
-            signals.entries[bar] = oversold.step_values(value, self.lower) == Signal::Exit;
-            signals.exits[bar] = overbought.step_values(value, self.upper) == Signal::Enter;
-        }
+        let values = series.closes().iter().map(|close| rsi.next(*close));
+        self.write_signals(values, &mut signals);
         signals
+    }
+
+    fn indicators(&self, need: &mut dyn FnMut(Indicator)) {
+        need(Indicator::Rsi(self.period));
+    }
+
+    fn signals_into(
+        &self,
+        series: &PriceSeries<'_>,
+        cache: &IndicatorCache,
+        signals: &mut Signals,
+    ) {
+        let Some(rsi) = cache.rsi(self.period) else {
+            *signals = self.signals(series);
+            return;
+        };
+        signals.reset(series.len());
+        self.write_signals(rsi.iter().copied(), signals);
+    }
+
+    fn set_parameters(&mut self, values: &[ParamValue]) -> ParameterChange {
+        apply_parameters(self, Self::from_values(values))
     }
 }
 

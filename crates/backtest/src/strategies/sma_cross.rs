@@ -4,10 +4,12 @@ use std::cmp::Ordering;
 
 use crate::BacktestError;
 use crate::engine::Signal;
+use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::indicators::sma_at;
 use crate::params::{ParamKind, ParamSpec, ParamValue, Params};
 use crate::series::PriceSeries;
-use crate::strategy::{Signals, Strategy, StrategyInfo};
+use crate::strategies::{apply_parameters, integer_value, write_crossing_signals};
+use crate::strategy::{ParameterChange, Signals, Strategy, StrategyInfo};
 
 /// Enters when the fast SMA of closes crosses above the slow one, exits when it crosses below.
 ///
@@ -64,6 +66,13 @@ impl SmaCross {
     pub fn slow(&self) -> usize {
         self.slow
     }
+
+    /// The crossover of grid values `[fast, slow]`, if [`Self::new`] accepts them.
+    fn from_values(values: &[ParamValue]) -> Option<Self> {
+        let [fast, slow] = *values else { return None };
+        let (fast, slow) = (integer_value(fast, FAST)?, integer_value(slow, SLOW)?);
+        (fast < slow).then_some(Self { fast, slow })
+    }
 }
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>, BacktestError> {
@@ -108,15 +117,16 @@ impl Strategy for SmaCross {
         // Before the slow SMA exists every relation is `None`, which leaves the crossing in its
         // initial state: start where both SMAs are defined.
         let mut crossing = Crossing::default();
-        let signal = crossing.step(sma_relation(&sums, fast, slow, first));
+        let relation = sma_relation(&sums, fast, slow, first);
+        let signal = crossing.step(relation);
         signals.entries[first] = signal == Signal::Enter;
         signals.exits[first] = signal == Signal::Exit;
+        let mut previous = (
+            relation == Some(Ordering::Greater),
+            relation == Some(Ordering::Less),
+        );
         let (fast_weight, slow_weight) = (slow as f64, fast as f64);
-        let later = closes[slow..]
-            .iter()
-            .zip(&mut signals.entries[slow..])
-            .zip(&mut signals.exits[slow..]);
-        for (offset, ((close, entry), exit)) in later.enumerate() {
+        for (offset, close) in closes[slow..].iter().enumerate() {
             let bar = slow + offset;
             total += close;
             sums[bar] = total;
@@ -129,10 +139,41 @@ impl Strategy for SmaCross {
                 let (fast_sma, slow_sma) = (sma_at(&sums, fast, bar), sma_at(&sums, slow, bar));
                 (above, below) = (fast_sma > slow_sma, fast_sma < slow_sma);
             }
-            // Both SMAs are defined here, so "not above" is "at or below".
-            (*entry, *exit) = crossing.step_entry_exit(above, below, !above, !below);
+            // A bar related as the one before can neither signal nor change the crossing's
+            // state, and the flags start out false: only the rare changes go through it.
+            if (above, below) != previous {
+                previous = (above, below);
+                // Both SMAs are defined here, so "not above" is "at or below".
+                (signals.entries[bar], signals.exits[bar]) =
+                    crossing.step_entry_exit(above, below, !above, !below);
+            }
         }
         signals
+    }
+
+    fn indicators(&self, need: &mut dyn FnMut(Indicator)) {
+        need(Indicator::Sma(self.fast));
+        need(Indicator::Sma(self.slow));
+    }
+
+    /// The crossing of the two shared SMA series, as [`crate::SmaCrossGrid`] reads them: the
+    /// same comparisons of the same divided values that `signals` makes, so the same flags.
+    fn signals_into(
+        &self,
+        series: &PriceSeries<'_>,
+        cache: &IndicatorCache,
+        signals: &mut Signals,
+    ) {
+        let (Some(fast), Some(slow)) = (cache.sma(self.fast), cache.sma(self.slow)) else {
+            *signals = self.signals(series);
+            return;
+        };
+        let lines = fast.iter().zip(slow).map(|(fast, slow)| (*fast, *slow));
+        write_crossing_signals(signals, series.len(), lines);
+    }
+
+    fn set_parameters(&mut self, values: &[ParamValue]) -> ParameterChange {
+        apply_parameters(self, Self::from_values(values))
     }
 }
 
@@ -199,6 +240,12 @@ impl Crossing {
         self.step_flags(fast > slow, fast < slow, fast <= slow, fast >= slow)
     }
 
+    /// [`Self::step_values`] as entry and exit flags (never both), for loops that store them.
+    #[inline(always)]
+    pub(crate) fn step_values_entry_exit(&mut self, fast: f64, slow: f64) -> (bool, bool) {
+        self.step_entry_exit(fast > slow, fast < slow, fast <= slow, fast >= slow)
+    }
+
     #[inline(always)]
     fn step_flags(
         &mut self,
@@ -237,7 +284,7 @@ impl Crossing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indicators::prefix_sums;
+    use crate::indicators::{prefix_sums, sma};
 
     /// The signals of a crossover of two given series.
     fn crossing_signals(fast: &[f64], slow: &[f64]) -> Signals {
@@ -325,6 +372,25 @@ mod tests {
             }
         }
         assert!(ties > 0, "the series should exercise exact ties");
+    }
+
+    #[test]
+    fn the_single_pass_signals_equal_the_crossing_of_the_two_smas() {
+        // A coarse tick grid, so the SMAs tie now and then and the near-tie route runs too.
+        let closes: Vec<f64> = (0..600)
+            .map(|i| f64::from((i * 7919 % 13) + 40 + (i / 50) % 7) / 4.0)
+            .collect();
+        let bars = crate::engine::tests::bars_from_closes(&closes);
+        let series = PriceSeries::new(&bars).unwrap_or_else(|e| panic!("{e}"));
+        for (fast, slow) in [(1, 2), (2, 4), (3, 6), (4, 8), (5, 13), (13, 26), (20, 50)] {
+            let strategy = SmaCross::new(fast, slow).unwrap_or_else(|e| panic!("{e}"));
+            let expected = crossing_signals(&sma(&closes, fast), &sma(&closes, slow));
+            assert!(
+                expected.entries.contains(&true),
+                "{fast}/{slow} should trade"
+            );
+            assert_eq!(strategy.signals(&series), expected, "{fast}/{slow}");
+        }
     }
 
     #[test]
