@@ -285,7 +285,7 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     };
     let response = cache.get_bars(&args.symbol, range, options).await?;
     let text = match args.format {
-        Format::Csv => bars_csv(&response),
+        Format::Csv => bars_csv(&response)?,
         Format::Json => bars_json(&response)?,
     };
     match &args.output {
@@ -294,10 +294,7 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         None => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth reporting.
-            if let Err(error) = stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
+            if let Err(error) = stdout.write_all(&text).and_then(|()| stdout.flush()) {
                 if error.kind() != std::io::ErrorKind::BrokenPipe {
                     return Err(error.into());
                 }

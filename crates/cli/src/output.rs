@@ -1,29 +1,18 @@
 //! Text shapes of command output: bars as CSV or JSON, sizes and durations for people.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use marketcache_cache::SymbolBars;
+use marketcache_cache::{SymbolBars, bar_text};
 
 /// The bars as `date,open,high,low,close,volume` CSV with a header line.
-pub fn bars_csv(response: &SymbolBars) -> String {
-    let mut text = String::with_capacity(48 * (response.bars.len() + 1));
-    text.push_str("date,open,high,low,close,volume\n");
-    for bar in &response.bars {
-        // Writing into a String cannot fail.
-        let _ = writeln!(
-            text,
-            "{},{},{},{},{},{}",
-            bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume
-        );
-    }
-    text
+pub fn bars_csv(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
+    bar_text::bars_csv(&response.bars)
 }
 
-/// The bars and report as one JSON object.
-pub fn bars_json(response: &SymbolBars) -> Result<String, serde_json::Error> {
-    let mut text = serde_json::to_string(response)?;
-    text.push('\n');
+/// The bars and report as one JSON object and a newline.
+pub fn bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
+    let mut text = bar_text::symbol_bars_json(response)?;
+    text.push(b'\n');
     Ok(text)
 }
 

@@ -16,7 +16,6 @@
 //! - `dashboard`: the web pages at `/dashboard/…` and their embedded assets at `/assets/…`.
 
 pub mod analysis;
-mod bar_text;
 mod config;
 mod dashboard;
 mod error;

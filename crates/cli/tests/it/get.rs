@@ -79,7 +79,7 @@ fn get_on_an_empty_database_prints_a_year_of_csv_and_a_summary_line() {
     assert_eq!(stored.len(), 253);
     for (bar, row) in stored.iter().zip(&rows) {
         assert_eq!(bar.date.to_string(), row[0]);
-        assert_eq!(bar.close.to_string(), row[4]);
+        assert_eq!(row[4].parse::<f64>().ok(), Some(bar.close), "{row:?}");
         assert_eq!(bar.volume.to_string(), row[5]);
     }
 }

@@ -35,9 +35,9 @@ fn the_csv_provider_reads_the_symbol_file_of_its_folder() {
     assert_eq!(
         run.stdout,
         "date,open,high,low,close,volume\n\
-         2024-01-02,10,11,9,10.5,100\n\
-         2024-01-03,10.5,12,10,11,200\n\
-         2024-01-04,11,12,10,11.5,300\n"
+         2024-01-02,10.0,11.0,9.0,10.5,100\n\
+         2024-01-03,10.5,12.0,10.0,11.0,200\n\
+         2024-01-04,11.0,12.0,10.0,11.5,300\n"
     );
     assert!(
         run.stderr.contains("ABC: 3 bars (0 cached, 3 fetched)"),

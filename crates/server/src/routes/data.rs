@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use marketcache_cache::{GetOptions, SymbolBars};
+use marketcache_cache::{GetOptions, SymbolBars, bar_text};
 use marketcache_domain::{Adjustment, ClearReport, CoverageSpan, DateRange, Symbol, SymbolStats};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,7 +17,6 @@ use super::{
     ApiPath, ApiQuery, AppState, Authorized, parse_flag, parse_optional_date, parse_symbol,
     requested_range,
 };
-use crate::bar_text;
 use crate::error::{ApiError, ErrorBody};
 
 /// The answer of `GET /api/health`.

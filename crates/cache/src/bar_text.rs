@@ -1,4 +1,5 @@
-//! The bars of a response written straight into bytes, as JSON or CSV.
+//! The bars of a response written straight into bytes, as JSON or CSV, for the API and the
+//! command line alike.
 //!
 //! A 35-year series is 9,000 bars; through the generic serializers most of a response's time
 //! went to formatting each date character by character and to growing the buffer. Here the
@@ -7,14 +8,15 @@
 //! (a test holds that).
 
 use chrono::{Datelike, NaiveDate};
-use marketcache_cache::SymbolBars;
 use marketcache_domain::Bar;
+
+use crate::SymbolBars;
 
 /// Bytes a bar takes at most in either form, in practice, so the buffer is sized once.
 const BYTES_PER_BAR: usize = 120;
 
 /// `response` as the JSON object `{"symbol", "bars": [{"date", "open", …}], "report"}`.
-pub(crate) fn symbol_bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
+pub fn symbol_bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(BYTES_PER_BAR * response.bars.len() + 512);
     out.extend_from_slice(b"{\"symbol\":");
     serde_json::to_writer(&mut out, &response.symbol)?;
@@ -50,18 +52,17 @@ fn push_bar_json(out: &mut Vec<u8>, bar: &Bar) -> Result<(), serde_json::Error> 
 }
 
 /// The first line of the CSV form.
-pub(crate) const CSV_HEADER: &[u8] = b"date,open,high,low,close,volume\n";
+pub const CSV_HEADER: &[u8] = b"date,open,high,low,close,volume\n";
 
 /// The bars as CSV with the header [`CSV_HEADER`]; numbers as in the JSON.
-#[cfg(test)]
-fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
+pub fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = CSV_HEADER.to_vec();
     out.extend(csv_rows(bars)?);
     Ok(out)
 }
 
 /// The CSV lines of `bars`, without the header.
-pub(crate) fn csv_rows(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
+pub fn csv_rows(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(BYTES_PER_BAR * bars.len());
     for bar in bars {
         push_date(&mut out, bar.date);
@@ -104,10 +105,10 @@ fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
 mod tests {
     use std::time::Duration;
 
-    use marketcache_cache::FetchReport;
     use marketcache_domain::{DateRange, Symbol};
 
     use super::*;
+    use crate::FetchReport;
 
     fn bar(date: NaiveDate, open: f64, close: f64, volume: u64) -> Bar {
         Bar::try_new(
