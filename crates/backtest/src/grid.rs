@@ -1,6 +1,9 @@
 //! The SMA-crossover grid: every (fast, slow) pair over shared SMAs, ranked, on all cores; and
 //! the top-N ranking it shares with the generic [`crate::StrategyGrid`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -49,6 +52,8 @@ pub struct SmaCrossGrid {
     averages: Vec<Vec<f64>>,
     /// Every `(fast, slow)` with `fast < slow`, as indices into `windows`.
     combinations: Vec<(u32, u32)>,
+    /// Set by the caller to stop a ranking early (see [`Self::stop_when`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl SmaCrossGrid {
@@ -103,6 +108,7 @@ impl SmaCrossGrid {
             windows,
             averages,
             combinations,
+            stop: None,
         })
     }
 
@@ -146,6 +152,20 @@ impl SmaCrossGrid {
         }
     }
 
+    /// Makes rankings stop early once `flag` is set (a cancelled job): the combinations not yet
+    /// begun are skipped, and the outcome covers only those evaluated (`evaluated` says how
+    /// many), so a caller that stopped it should discard it.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|flag| flag.load(AtomicOrdering::Relaxed))
+    }
+
     /// Evaluates every combination on all cores and keeps the best `top` by `metric`.
     ///
     /// Memory stays at `top` entries and one equity buffer per worker, whatever the size of
@@ -163,12 +183,17 @@ impl SmaCrossGrid {
         on_progress: &(dyn Fn(usize) + Sync),
     ) -> GridOutcome {
         let bars = self.closes.len();
+        let evaluated = AtomicUsize::new(0);
         let leaders = self
             .combinations
             .par_iter()
             .fold(
                 || (Leaders::new(metric, top), vec![0.0; bars]),
                 |(mut leaders, mut equity), (fast_slot, slow_slot)| {
+                    if self.stopped() {
+                        return (leaders, equity);
+                    }
+                    evaluated.fetch_add(1, AtomicOrdering::Relaxed);
                     let (fast, slow) = (*fast_slot as usize, *slow_slot as usize);
                     leaders.offer(GridEntry {
                         fast: self.windows[fast],
@@ -193,7 +218,7 @@ impl SmaCrossGrid {
         GridOutcome {
             metric,
             top: leaders.into_entries(),
-            evaluated: self.combinations.len(),
+            evaluated: evaluated.into_inner(),
             bars,
         }
     }
@@ -324,6 +349,31 @@ mod tests {
         assert_eq!(&pairs[..6], &expected);
         assert_eq!(&pairs[6..], &[(2, 8), (3, 8), (4, 8), (5, 8), (6, 8)]);
         assert_eq!(grid.windows(), &[2, 3, 4, 5, 6, 8]);
+    }
+
+    #[test]
+    fn a_stopped_ranking_starts_no_further_combination() {
+        let bars = wave(300);
+        let flag = Arc::new(AtomicBool::new(true));
+        let grid = grid(&bars, "2..12", "5..30:5")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .stop_when(Arc::clone(&flag));
+        let outcome = grid.rank(RankMetric::Sharpe, 5);
+        assert_eq!(outcome.evaluated, 0);
+        assert!(outcome.top.is_empty());
+        flag.store(false, AtomicOrdering::Relaxed);
+        let outcome = grid.rank_with_progress(RankMetric::Sharpe, 5, &|_| {
+            flag.store(true, AtomicOrdering::Relaxed);
+        });
+        // Each worker may have begun one combination before it saw the flag.
+        assert!(
+            (1..=rayon::current_num_threads()).contains(&outcome.evaluated),
+            "{} of {} evaluated",
+            outcome.evaluated,
+            grid.len()
+        );
+        flag.store(false, AtomicOrdering::Relaxed);
+        assert_eq!(grid.rank(RankMetric::Sharpe, 5).evaluated, grid.len());
     }
 
     #[test]

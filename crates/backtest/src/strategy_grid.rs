@@ -1,6 +1,8 @@
 //! The generic grid: every combination of parameter ranges of any catalog strategy, ranked.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -313,6 +315,8 @@ pub struct StrategyGrid<'a> {
     space: GridSpace,
     settings: Settings,
     cache: IndicatorCache,
+    /// Set by the caller to stop a ranking early (see [`Self::stop_when`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// A combination kept for the ranking: its index stands for its parameters until the end.
@@ -342,7 +346,22 @@ impl<'a> StrategyGrid<'a> {
             cache: IndicatorCache::new(series, space.indicators()),
             space,
             settings,
+            stop: None,
         }
+    }
+
+    /// Makes rankings stop early once `flag` is set (a cancelled job): no further chunk
+    /// starts and the combinations not yet begun are skipped, so the outcome covers only
+    /// those evaluated; a caller that stopped it should discard it.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|flag| flag.load(AtomicOrdering::Relaxed))
     }
 
     /// The indicator series the combinations share.
@@ -430,6 +449,9 @@ impl<'a> StrategyGrid<'a> {
         let mut evaluated = 0;
         let mut results: Vec<Result<Option<Metrics>, BacktestError>> = Vec::new();
         for chunk_start in (0..combinations).step_by(CHUNK) {
+            if self.stopped() {
+                break;
+            }
             let chunk = chunk_start..combinations.min(chunk_start + CHUNK);
             // The per-worker state is made once per rayon job (a few per chunk), never per
             // combination; the results buffer is reused from chunk to chunk.
@@ -439,6 +461,9 @@ impl<'a> StrategyGrid<'a> {
                 .map_init(
                     || (Cursor::new(&self.space), Scratch::new(bars)),
                     |(cursor, scratch), index| {
+                        if self.stopped() {
+                            return Ok(None);
+                        }
                         // A refused combination is skipped, not an error: that is the constraint.
                         let Some(strategy) = cursor.select(index) else {
                             return Ok(None);

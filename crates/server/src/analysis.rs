@@ -5,6 +5,8 @@
 //! functions here, then read the bars with [`bars_through_cache`], then run. The runs are
 //! synchronous and CPU-bound: async callers hand them to a blocking thread.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -137,6 +139,8 @@ pub struct SearchPlan {
     ranges: Vec<(&'static str, GridRange)>,
     /// The generic grid's space; `None` for sma-cross, which has its own faster grid.
     space: Option<GridSpace>,
+    /// Once set, a running search starts no further combination (see [`Self::stop_when`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl SearchPlan {
@@ -173,7 +177,27 @@ impl SearchPlan {
             info,
             ranges,
             space,
+            stop: None,
         })
+    }
+
+    /// Makes [`Self::run`] stop starting combinations once `flag` is set, for a search whose
+    /// job was cancelled: its outcome is then incomplete and meant to be discarded.
+    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Sets the flag given to [`Self::stop_when`], if any.
+    pub fn stop(&self) {
+        if let Some(flag) = &self.stop {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
     /// The strategy searched.
@@ -251,7 +275,10 @@ impl SearchPlan {
         let mut ranking = match &self.space {
             None => self.rank_sma_cross(&series, search, on_progress, on_entry)?,
             Some(space) => {
-                let grid = StrategyGrid::new(&series, space.clone(), search.money);
+                let mut grid = StrategyGrid::new(&series, space.clone(), search.money);
+                if let Some(flag) = &self.stop {
+                    grid = grid.stop_when(Arc::clone(flag));
+                }
                 let mut forward = on_entry.map(|sink| {
                     move |entry: &StrategyGridEntry| {
                         let values: Vec<ParamValue> =
@@ -311,10 +338,16 @@ impl SearchPlan {
         let (fast, slow) = self.sma_windows().ok_or_else(|| BacktestError::EmptyGrid {
             reason: "sma-cross takes integer fast and slow ranges".to_string(),
         })?;
-        let grid = SmaCrossGrid::new(series, fast, slow, search.money)?;
+        let mut grid = SmaCrossGrid::new(series, fast, slow, search.money)?;
+        if let Some(flag) = &self.stop {
+            grid = grid.stop_when(Arc::clone(flag));
+        }
         let outcome = grid.rank_with_progress(search.metric, search.top, on_progress);
         if let Some(sink) = on_entry {
             for (fast, slow) in grid.combinations() {
+                if self.stopped() {
+                    break;
+                }
                 let metrics = grid.evaluate(fast, slow)?;
                 sink(&[window(fast), window(slow)], &metrics);
             }

@@ -485,3 +485,27 @@ fn a_strategy_that_does_not_opt_in_runs_through_its_own_signals() {
     assert_eq!(streamed, direct_runs(&grid, &bars));
     assert_eq!(grid.indicators().computed(), 0);
 }
+
+#[test]
+fn a_stopped_ranking_starts_no_further_combination() {
+    let bars = wave(200);
+    let flag = Arc::new(AtomicBool::new(true));
+    let stopped = rsi_grid(&bars).stop_when(Arc::clone(&flag));
+    let outcome = stopped
+        .rank(RankMetric::TotalReturn, 10)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.evaluated, 0);
+    assert!(outcome.top.is_empty());
+    // Set mid-way (here by the first finished combination), the rest are skipped.
+    flag.store(false, AtomicOrdering::Relaxed);
+    let outcome = stopped
+        .rank_with_progress(RankMetric::TotalReturn, 10, &|_| {
+            flag.store(true, AtomicOrdering::Relaxed);
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        (1..9).contains(&outcome.evaluated),
+        "{} of 9 evaluated",
+        outcome.evaluated
+    );
+}

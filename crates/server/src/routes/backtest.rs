@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -274,10 +274,13 @@ pub(crate) async fn optimize(
     // Counting the combinations a strategy accepts runs its constructor once per cell: a
     // blocking thread keeps that off the request workers.
     let limit = state.max_grid_combinations;
-    let plan = tokio::task::spawn_blocking(move || SearchPlan::new(info, ranges, limit))
+    let mut plan = tokio::task::spawn_blocking(move || SearchPlan::new(info, ranges, limit))
         .await
         .map_err(|error| ApiError::internal(&error))?
         .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    // Cancelling the job sets it: the ranking on the blocking pool then starts no further
+    // combination instead of running to its end unseen.
+    plan.stop_when(Arc::new(AtomicBool::new(false)));
     let search = Search {
         metric,
         top: top as usize,
@@ -393,7 +396,10 @@ async fn optimize_job(
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     let outcome = loop {
         tokio::select! {
-            () = context.cancelled().cancelled() => return JobEnd::Cancelled,
+            () = context.cancelled().cancelled() => {
+                plan.stop();
+                return JobEnd::Cancelled;
+            }
             joined = &mut ranking => break joined,
             _ = ticker.tick() => context.progress(done.load(Ordering::Relaxed), total),
         }

@@ -277,6 +277,64 @@ async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_optimize_job_stops_its_ranking() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    // About 95,000 RSI combinations over 35 years: seconds of both cores, unless stopped.
+    let started = app
+        .post_json(
+            "/api/optimize",
+            &json!({
+                "symbol": "AAPL",
+                "strategy": "rsi",
+                "ranges": {"period": "2..100", "lower": "10..40", "upper": "60..90"},
+                "start": "1990-01-01",
+                "end": "2025-12-31",
+            }),
+        )
+        .await;
+    let id = job_id(&started);
+    let running = eventually_running(&app, id).await;
+    assert!(
+        running < 95_000,
+        "the ranking finished before it could be cancelled"
+    );
+    app.delete(&format!("/api/jobs/{id}")).await.expect(202);
+    let job = app.wait_for_job(id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    // The blocking ranking stops too: a small search right after runs at once, not queued
+    // behind the rest of the cancelled grid.
+    let asked = std::time::Instant::now();
+    let small = app
+        .post_json(
+            "/api/optimize",
+            &json!({"symbol": "AAPL", "ranges": {"fast": "5..10", "slow": "20..25"},
+                "start": "2020-01-01", "end": "2020-12-31"}),
+        )
+        .await;
+    let small = app.wait_for_job(job_id(&small)).await;
+    assert_eq!(small["state"], "succeeded", "{small}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "the next search waited {:?}",
+        asked.elapsed()
+    );
+    app.stop().await;
+}
+
+/// Waits until job `id` has evaluated some combinations; returns how many.
+async fn eventually_running(app: &TestApp, id: u64) -> u64 {
+    for _ in 0..200 {
+        let job = app.get(&format!("/api/jobs/{id}")).await.json();
+        let done = job["progress"]["done"].as_u64().unwrap_or(0);
+        if done > 0 {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never made progress");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_jobs_are_404() {
     let app = TestApp::start(Backend::sqlite().await).await;
     for path in [
