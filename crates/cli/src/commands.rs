@@ -17,7 +17,7 @@ use marketcache_upstream::{CsvSource, SyntheticSource};
 
 use crate::UsageError;
 use crate::args::{ClearArgs, Cli, Command, Format, GetArgs, ServeArgs, StatsArgs, WarmArgs};
-use crate::output::{bars_csv, bars_json, human_bytes, human_duration};
+use crate::output::{bars_json, human_bytes, human_duration};
 use crate::progress::SymbolProgress;
 use crate::settings::{ProviderChoice, Settings};
 
@@ -285,7 +285,7 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     };
     let response = cache.get_bars(&args.symbol, range, options).await?;
     let text = match args.format {
-        Format::Csv => bars_csv(&response)?,
+        Format::Csv => marketcache_cache::bar_text::bars_csv(&response.bars)?,
         Format::Json => bars_json(&response)?,
     };
     match &args.output {

@@ -4,11 +4,6 @@ use std::time::Duration;
 
 use marketcache_cache::{SymbolBars, bar_text};
 
-/// The bars as `date,open,high,low,close,volume` CSV with a header line.
-pub fn bars_csv(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
-    bar_text::bars_csv(&response.bars)
-}
-
 /// The bars and report as one JSON object and a newline.
 pub fn bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
     let mut text = bar_text::symbol_bars_json(response)?;

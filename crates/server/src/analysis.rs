@@ -139,8 +139,8 @@ pub struct SearchPlan {
     ranges: Vec<(&'static str, GridRange)>,
     /// The generic grid's space; `None` for sma-cross, which has its own faster grid.
     space: Option<GridSpace>,
-    /// Once set, a running search starts no further combination (see [`Self::stop_when`]).
-    stop: Option<Arc<AtomicBool>>,
+    /// Set by [`Self::stop`]; shared by clones, so a job stops the copy that is ranking.
+    stop: Arc<AtomicBool>,
 }
 
 impl SearchPlan {
@@ -177,27 +177,18 @@ impl SearchPlan {
             info,
             ranges,
             space,
-            stop: None,
+            stop: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    /// Makes [`Self::run`] stop starting combinations once `flag` is set, for a search whose
-    /// job was cancelled: its outcome is then incomplete and meant to be discarded.
-    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
-        self.stop = Some(flag);
-    }
-
-    /// Sets the flag given to [`Self::stop_when`], if any.
+    /// Makes a running [`Self::run`] (of this plan or a clone) start no further combination,
+    /// for a search whose job was cancelled: its outcome is then incomplete, to be discarded.
     pub fn stop(&self) {
-        if let Some(flag) = &self.stop {
-            flag.store(true, Ordering::Relaxed);
-        }
+        self.stop.store(true, Ordering::Relaxed);
     }
 
     fn stopped(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// The strategy searched.
@@ -275,10 +266,8 @@ impl SearchPlan {
         let mut ranking = match &self.space {
             None => self.rank_sma_cross(&series, search, on_progress, on_entry)?,
             Some(space) => {
-                let mut grid = StrategyGrid::new(&series, space.clone(), search.money);
-                if let Some(flag) = &self.stop {
-                    grid = grid.stop_when(Arc::clone(flag));
-                }
+                let grid = StrategyGrid::new(&series, space.clone(), search.money)
+                    .stop_when(Arc::clone(&self.stop));
                 let mut forward = on_entry.map(|sink| {
                     move |entry: &StrategyGridEntry| {
                         let values: Vec<ParamValue> =
@@ -338,10 +327,8 @@ impl SearchPlan {
         let (fast, slow) = self.sma_windows().ok_or_else(|| BacktestError::EmptyGrid {
             reason: "sma-cross takes integer fast and slow ranges".to_string(),
         })?;
-        let mut grid = SmaCrossGrid::new(series, fast, slow, search.money)?;
-        if let Some(flag) = &self.stop {
-            grid = grid.stop_when(Arc::clone(flag));
-        }
+        let grid =
+            SmaCrossGrid::new(series, fast, slow, search.money)?.stop_when(Arc::clone(&self.stop));
         let outcome = grid.rank_with_progress(search.metric, search.top, on_progress);
         if let Some(sink) = on_entry {
             for (fast, slow) in grid.combinations() {

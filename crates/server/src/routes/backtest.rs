@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -274,13 +274,10 @@ pub(crate) async fn optimize(
     // Counting the combinations a strategy accepts runs its constructor once per cell: a
     // blocking thread keeps that off the request workers.
     let limit = state.max_grid_combinations;
-    let mut plan = tokio::task::spawn_blocking(move || SearchPlan::new(info, ranges, limit))
+    let plan = tokio::task::spawn_blocking(move || SearchPlan::new(info, ranges, limit))
         .await
         .map_err(|error| ApiError::internal(&error))?
         .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
-    // Cancelling the job sets it: the ranking on the blocking pool then starts no further
-    // combination instead of running to its end unseen.
-    plan.stop_when(Arc::new(AtomicBool::new(false)));
     let search = Search {
         metric,
         top: top as usize,
@@ -397,6 +394,7 @@ async fn optimize_job(
     let outcome = loop {
         tokio::select! {
             () = context.cancelled().cancelled() => {
+                // Else the ranking on the blocking pool would run to its end unseen.
                 plan.stop();
                 return JobEnd::Cancelled;
             }

@@ -141,6 +141,17 @@ async fn fill(client: &Client, values: &[(&str, &str)]) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// The text of the element with `id`.
+async fn text_of(client: &Client, id: &str) -> String {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e}"))
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
 /// Clicks the element with `id`.
 async fn click(client: &Client, id: &str) {
     click_at(client, Locator::Id(id)).await;
@@ -244,13 +255,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         (row == charted).then_some(row)
     })
     .await;
-    let error = client
-        .find(Locator::Id("error"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let error = text_of(&client, "error").await;
     assert_eq!(error, "", "the page shows an error");
 
     // The API ranks the same grid the same way.
@@ -310,13 +315,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         (charted == second_params && selected == "true").then_some(())
     })
     .await;
-    let title = client
-        .find(Locator::Id("equity-title"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let title = text_of(&client, "equity-title").await;
     assert!(title.contains(&second_params), "{title}");
 
     // So does Enter on a focused row.
@@ -385,13 +384,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
     .await;
     // 2020-01-02 to 2020-06-30: 125 NYSE sessions.
     assert_eq!(bars, "125");
-    let status = client
-        .find(Locator::Id("status"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let status = text_of(&client, "status").await;
     assert!(status.starts_with("Warmed 1 of 1"), "{status}");
 
     // Clearing asks first; cancelling keeps the symbol, confirming removes it.
@@ -421,13 +414,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
             .then_some(())
     })
     .await;
-    let status = client
-        .find(Locator::Id("status"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let status = text_of(&client, "status").await;
     assert_eq!(status, "Cleared MSFT: 125 bars deleted.");
     assert!(
         client

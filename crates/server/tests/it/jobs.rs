@@ -218,9 +218,9 @@ async fn job_events_stream_progress_then_a_final_event() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
-    // 35 years at 100 ms per request: only cancellation ends it within the test.
+/// A server whose upstream answers in 100 ms, warming AAPL and MSFT over 35 years: far longer
+/// than any test, so only cancellation ends the job.
+async fn start_slow_warm() -> (TestApp, u64) {
     let options = Options {
         latency: Duration::from_millis(100),
         ..Options::default()
@@ -233,6 +233,12 @@ async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
         )
         .await;
     let id = job_id(&started);
+    (app, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
+    let (app, id) = start_slow_warm().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cancelling = app.delete(&format!("/api/jobs/{id}")).await;
     cancelling.expect(202);
@@ -350,19 +356,7 @@ async fn unknown_jobs_are_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cancels_a_running_job_and_ends_its_event_stream() {
-    // 35 years at 100 ms per request: far longer than the test, so only cancellation ends it.
-    let options = Options {
-        latency: Duration::from_millis(100),
-        ..Options::default()
-    };
-    let app = TestApp::start_with(Backend::sqlite().await, options).await;
-    let started = app
-        .post_json(
-            "/api/cache/warm",
-            &json!({"symbols": ["AAPL", "MSFT"], "start": "1990-01-01", "end": "2025-12-31"}),
-        )
-        .await;
-    let id = job_id(&started);
+    let (app, id) = start_slow_warm().await;
     let events = app
         .client
         .get(app.url(&format!("/api/jobs/{id}/events")))
