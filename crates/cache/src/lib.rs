@@ -13,5 +13,5 @@ mod service;
 pub use error::CacheError;
 pub use service::{
     BarlessDays, CoverageExplanation, FetchProgress, FetchReport, GetOptions, MarketDataCache,
-    NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome,
+    NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome, Warmed,
 };

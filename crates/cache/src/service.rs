@@ -12,7 +12,8 @@ use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::{subtract, union};
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    DateRange, FetchedBars, FetchedWrite, PriceSource, SourceError, StoreStats, Symbol, adjust,
+    DateRange, FetchedBars, FetchedWrite, Packed, PriceSource, SourceError, StoreStats, Symbol,
+    adjust,
 };
 use serde::Serialize;
 
@@ -132,6 +133,14 @@ pub struct WarmOutcome {
     pub symbol: Symbol,
     /// Bars stored for the range, first and last date, or why the symbol failed.
     pub result: Result<(usize, Option<NaiveDate>, Option<NaiveDate>, FetchReport), CacheError>,
+}
+
+/// The result of a warm: each symbol's outcome, then whether the store was packed after it.
+#[derive(Debug)]
+pub struct Warmed {
+    pub outcomes: Vec<WarmOutcome>,
+    /// See [`BarStore::pack_after_bulk_load`]; a failure here leaves every bar stored.
+    pub packed: Result<Option<Packed>, CacheError>,
 }
 
 /// The read-through cache of daily bars.
@@ -557,13 +566,14 @@ impl MarketDataCache {
         })
     }
 
-    /// Warms each symbol over `range` in turn, continuing past failures.
+    /// Warms each symbol over `range` in turn, continuing past failures, then lets the store
+    /// pack itself if the warm wrote most of what it holds.
     pub async fn warm(
         &self,
         symbols: &[Symbol],
         range: DateRange,
         progress_for: impl Fn(&Symbol) -> Box<dyn FetchProgress>,
-    ) -> Vec<WarmOutcome> {
+    ) -> Warmed {
         let mut outcomes = Vec::with_capacity(symbols.len());
         for symbol in symbols {
             let progress = progress_for(symbol);
@@ -580,7 +590,17 @@ impl MarketDataCache {
                 result,
             });
         }
-        outcomes
+        let written: usize = outcomes
+            .iter()
+            .filter_map(|outcome| outcome.result.as_ref().ok())
+            .map(|(_, _, _, report)| report.fetched_bars)
+            .sum();
+        let packed = self
+            .store
+            .pack_after_bulk_load(u64::try_from(written).unwrap_or(u64::MAX))
+            .await
+            .map_err(CacheError::from);
+        Warmed { outcomes, packed }
     }
 
     /// The ledger of `symbol` and the reason each covered day without a bar has none.

@@ -17,7 +17,7 @@ use marketcache_upstream::{CsvSource, SyntheticSource};
 
 use crate::UsageError;
 use crate::args::{ClearArgs, Cli, Command, Format, GetArgs, ServeArgs, StatsArgs, WarmArgs};
-use crate::output::{bars_json, human_bytes, human_duration};
+use crate::output::{bars_json, human_bytes, human_duration, packing_line};
 use crate::progress::SymbolProgress;
 use crate::settings::{ProviderChoice, Settings};
 
@@ -214,11 +214,12 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     );
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let started = Instant::now();
-    let outcomes = cache
+    let warmed = cache
         .warm(&symbols, range, |symbol| {
             Box::new(SymbolProgress::new(&group, symbol))
         })
         .await;
+    let outcomes = warmed.outcomes;
     let elapsed = started.elapsed();
     println!();
     println!(
@@ -266,6 +267,9 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     );
     if total_rejected > 0 {
         println!("{total_rejected} upstream rows rejected in all (see `marketcache stats`)");
+    }
+    if let Some(line) = packing_line(&warmed.packed) {
+        println!("{line}");
     }
     Ok(if failed > 0 {
         ExitCode::from(1)

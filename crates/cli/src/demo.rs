@@ -17,7 +17,7 @@ use marketcache_upstream::SyntheticSource;
 
 use crate::args::GlobalOptions;
 use crate::commands::print_migration;
-use crate::output::{human_bytes, human_duration};
+use crate::output::{human_bytes, human_duration, packing_line};
 use crate::progress::SymbolProgress;
 use crate::settings::Settings;
 
@@ -67,11 +67,12 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     );
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let warm_started = Instant::now();
-    let outcomes = cache
+    let warmed = cache
         .warm(tickers, span, |symbol| {
             Box::new(SymbolProgress::new(&group, symbol))
         })
         .await;
+    let outcomes = warmed.outcomes;
     let warm_elapsed = warm_started.elapsed();
     let mut warm_bars = 0;
     let mut warm_requests = 0;
@@ -97,6 +98,9 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
         "  total  {warm_bars} bars, {warm_requests} API calls, {}",
         human_duration(warm_elapsed)
     );
+    if let Some(line) = packing_line(&warmed.packed) {
+        println!("  {line}");
+    }
 
     let aapl = Symbol::parse("AAPL")?;
     let cold = outcomes

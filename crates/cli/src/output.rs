@@ -2,13 +2,30 @@
 
 use std::time::Duration;
 
-use marketcache_cache::{SymbolBars, bar_text};
+use marketcache_cache::{CacheError, SymbolBars, bar_text};
+use marketcache_domain::Packed;
 
 /// The bars and report as one JSON object and a newline.
 pub fn bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
     let mut text = bar_text::symbol_bars_json(response)?;
     text.push(b'\n');
     Ok(text)
+}
+
+/// What a warm's packing of the store did, for people; `None` when it did nothing.
+pub fn packing_line(packed: &Result<Option<Packed>, CacheError>) -> Option<String> {
+    match packed {
+        Ok(None) => None,
+        Ok(Some(packed)) => Some(format!(
+            "Packed the database after this bulk load: {} -> {} on disk",
+            human_bytes(packed.bytes_before),
+            human_bytes(packed.bytes_after)
+        )),
+        Err(error) => Some(format!(
+            "warning: the database was not packed after this bulk load ({error}); every bar is \
+             stored, and `marketcache compact` packs it later"
+        )),
+    }
 }
 
 /// `1.5 MB`, `820 kB`, `12 B`.

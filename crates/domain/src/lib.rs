@@ -25,8 +25,8 @@ pub use corporate_action::{CorporateAction, CorporateActionKind};
 pub use coverage::{CoverageReason, CoverageSpan};
 pub use error::DomainError;
 pub use ports::{
-    BarStore, ClearReport, FetchedBars, FetchedWrite, MigrationStep, PriceSource, RejectedRow,
-    SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
+    BarStore, ClearReport, FetchedBars, FetchedWrite, MigrationStep, Packed, PriceSource,
+    RejectedRow, SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
 };
 pub use range::{DateRange, parse_date};
 pub use symbol::Symbol;

@@ -208,6 +208,13 @@ pub struct StoreStats {
     pub bar_table_bytes: u64,
 }
 
+/// What [`BarStore::pack_after_bulk_load`] did: the database's bytes on disk before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Packed {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
 /// A database of bars plus the ledger of what was asked upstream.
 #[async_trait]
 pub trait BarStore: Send + Sync {
@@ -259,6 +266,16 @@ pub trait BarStore: Send + Sync {
     /// in half-split pages (SQLite `VACUUM`, PostgreSQL `VACUUM FULL`). Takes an exclusive lock
     /// for its length: run it when nothing else writes.
     async fn compact(&self) -> Result<(), StoreError>;
+
+    /// Called after a bulk load (a warm) that stored `written_bars` bars. Bars written in key
+    /// order leave an embedded store's B-tree pages about 7/8 full (each split evens out the
+    /// pages beside it); when the bars just written are at least half of the database, packing
+    /// now costs a fraction of the load and gives that eighth back. A store whose packing would
+    /// lock out the other processes sharing it (PostgreSQL's `VACUUM FULL`) never packs here:
+    /// [`Self::compact`] is there for a quiet moment. `None` when nothing was done.
+    async fn pack_after_bulk_load(&self, _written_bars: u64) -> Result<Option<Packed>, StoreError> {
+        Ok(None)
+    }
 
     /// Answers if the database can be reached (a real query, never a memory).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use marketcache_domain::{
     Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
-    MigrationStep, StoreError, StoreStats, Symbol, SymbolStats,
+    MigrationStep, Packed, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -573,10 +573,23 @@ impl BarStore for SqliteStore {
     }
 
     async fn compact(&self) -> Result<(), StoreError> {
-        self.with_writer("compacting", |connection| {
-            // VACUUM rebuilds each B-tree from its keys in order, filling every page; the WAL
-            // is then checkpointed so the file itself shrinks.
-            connection.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+        self.with_writer("compacting", |connection| connection.execute_batch(PACK))
+            .await
+    }
+
+    async fn pack_after_bulk_load(&self, written_bars: u64) -> Result<Option<Packed>, StoreError> {
+        self.with_writer("packing after a bulk load", move |connection| {
+            let bytes_before = used_bytes(connection)?;
+            if written_bars == 0 || written_bars.saturating_mul(2 * PACKED_BAR_BYTES) < bytes_before
+            {
+                return Ok(None);
+            }
+            // In WAL mode VACUUM lets readers in other connections go on reading meanwhile.
+            connection.execute_batch(PACK)?;
+            Ok(Some(Packed {
+                bytes_before,
+                bytes_after: used_bytes(connection)?,
+            }))
         })
         .await
     }
@@ -653,13 +666,7 @@ impl BarStore for SqliteStore {
                 }
             }
             crate::attach_counts(&mut per_symbol, counts);
-            let pragma = |name: &str| {
-                connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
-            };
-            let page_size = pragma("page_size").map_err(&failed)?;
-            let used_pages = pragma("page_count").map_err(&failed)?
-                - pragma("freelist_count").map_err(&failed)?;
-            let bytes_on_disk = u64::try_from(page_size * used_pages).unwrap_or(0);
+            let bytes_on_disk = used_bytes(connection).map_err(&failed)?;
             // dbstat is compiled into the bundled SQLite; fall back to the whole file without it.
             let bar_table_bytes = connection
                 .query_row(
@@ -683,6 +690,22 @@ impl BarStore for SqliteStore {
         })
         .await
     }
+}
+
+/// VACUUM rebuilds each B-tree from its keys in order, filling every page; the WAL is then
+/// checkpointed so the file itself shrinks.
+const PACK: &str = "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);";
+
+/// About what a bar takes in a packed file (71.7 bytes measured on the nine tickers).
+const PACKED_BAR_BYTES: u64 = 72;
+
+/// Bytes of the database's pages in use (the file less its free pages).
+fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
+    let pragma = |name: &str| {
+        connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
+    };
+    let used_pages = pragma("page_count")? - pragma("freelist_count")?;
+    Ok(u64::try_from(pragma("page_size")? * used_pages).unwrap_or(0))
 }
 
 #[cfg(test)]

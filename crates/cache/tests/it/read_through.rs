@@ -394,7 +394,8 @@ async fn the_seeds_verification_sql_runs_unchanged_after_a_warm(backend: Backend
         .warm(&nine, thirty_five_years(), |_| {
             Box::new(marketcache_cache::NoProgress)
         })
-        .await;
+        .await
+        .outcomes;
     assert!(outcomes.iter().all(|o| o.result.is_ok()));
     let per_symbol = harness
         .backend
@@ -650,6 +651,7 @@ async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Back
             Box::new(marketcache_cache::NoProgress)
         })
         .await
+        .outcomes
     {
         assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     }
@@ -687,7 +689,72 @@ async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Back
     assert_eq!(harness.upstream.count(), 0);
 }
 
+async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backend) {
+    let harness = Harness::new(backend);
+    let embedded = matches!(harness.backend, Backend::Sqlite(_));
+    let warm = |names: &'static [&'static str]| {
+        let symbols: Vec<_> = names.iter().map(|name| symbol(name)).collect();
+        let cache = &harness.cache;
+        async move {
+            let warmed = cache
+                .warm(&symbols, thirty_five_years(), |_| {
+                    Box::new(marketcache_cache::NoProgress)
+                })
+                .await;
+            for outcome in &warmed.outcomes {
+                assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+            }
+            warmed.packed.unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let stats = || async {
+        harness
+            .cache
+            .stats()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let first = warm(&["AAPL", "MSFT", "NVDA"]).await;
+    let after_warm = stats().await;
+    let per_bar = after_warm.bar_table_bytes as f64 / after_warm.total_bars as f64;
+    if embedded {
+        // Bars written in key order leave pages 7/8 full (about 81 bytes per bar); packed, the
+        // same bars take about 72.
+        let packed = first.unwrap_or_else(|| panic!("a warm into an empty file was not packed"));
+        assert!(packed.bytes_after < packed.bytes_before, "{packed:?}");
+        assert_eq!(packed.bytes_after, after_warm.bytes_on_disk);
+        assert!(
+            per_bar < 76.0,
+            "{per_bar:.1} bytes per bar after a packed warm"
+        );
+        harness
+            .cache
+            .compact()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats().await.bar_table_bytes, after_warm.bar_table_bytes);
+    } else {
+        // VACUUM FULL would lock the table every process shares: never done behind its back.
+        assert_eq!(first, None);
+    }
+
+    // Nothing new, or little beside what is stored: no packing.
+    assert_eq!(warm(&["AAPL", "MSFT", "NVDA"]).await, None);
+    assert_eq!(warm(&["ARM"]).await, None);
+    for name in ["AAPL", "NVDA", "ARM"] {
+        let bars = get(&harness, name, thirty_five_years()).await.bars;
+        assert_eq!(
+            bars,
+            harness
+                .truth
+                .bars_between(&symbol(name), thirty_five_years())
+        );
+    }
+}
+
 on_both_backends!(
+    a_warm_that_wrote_most_of_the_database_leaves_it_packed,
     a_store_watching_versions_follows_writes_of_other_processes,
     after_two_ranges_of_a_symbol_every_range_is_served_from_memory,
     compacting_keeps_every_bar_and_never_grows_the_bars_table,
