@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use futures::Stream;
 use marketcache_cache::{CacheError, FetchReport, GetOptions, MarketDataCache};
-use marketcache_domain::{DateRange, Symbol};
+use marketcache_domain::{DateRange, Packed, Symbol};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
@@ -122,6 +122,10 @@ struct WarmResult {
     #[schema(value_type = crate::openapi::DateRangeDoc)]
     range: DateRange,
     symbols: Vec<WarmedSymbol>,
+    /// Bytes on disk before and after, when the warm wrote at least half of a SQLite file and
+    /// packed it (as `compact` does); `null` otherwise.
+    #[schema(value_type = Option<Object>)]
+    packed: Option<Packed>,
     ok: usize,
     failed: usize,
 }
@@ -179,11 +183,24 @@ async fn warm_job(
         context.progress(done as u64 + 1, total);
     }
     let failed = warmed.iter().filter(|entry| entry.status != "ok").count();
+    let written: usize = warmed.iter().map(|entry| entry.fetched_bars).sum();
+    let packed = match cache
+        .store()
+        .pack_after_bulk_load(u64::try_from(written).unwrap_or(u64::MAX))
+        .await
+    {
+        Ok(packed) => packed,
+        Err(error) => {
+            tracing::warn!(%error, "the database was not packed after a bulk load");
+            None
+        }
+    };
     let result = WarmResult {
         range,
         ok: warmed.len() - failed,
         failed,
         symbols: warmed,
+        packed,
     };
     let value = match serde_json::to_value(&result) {
         Ok(value) => value,

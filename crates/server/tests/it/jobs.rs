@@ -154,7 +154,45 @@ async fn an_optimize_job_ranks_the_grid(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_first_warm_job_packs_a_sqlite_file_and_never_postgresql(backend: Backend) {
+    let embedded = matches!(backend, Backend::Sqlite(_));
+    let app = TestApp::start(backend).await;
+    let warm = |symbols: serde_json::Value| {
+        let app = &app;
+        async move {
+            let started = app
+                .post_json(
+                    "/api/cache/warm",
+                    &json!({"symbols": symbols, "start": "1990-01-01", "end": "2025-12-31"}),
+                )
+                .await;
+            let job = app.wait_for_job(job_id(&started)).await;
+            assert_eq!(job["state"], "succeeded", "{job}");
+            job["result"]["packed"].clone()
+        }
+    };
+    let packed = warm(json!(["AAPL", "MSFT"])).await;
+    if embedded {
+        let (before, after) = (
+            packed["bytes_before"].as_u64().unwrap_or_default(),
+            packed["bytes_after"].as_u64().unwrap_or(u64::MAX),
+        );
+        assert!(after < before, "{packed}");
+    } else {
+        assert_eq!(packed, serde_json::Value::Null);
+    }
+    // The same again writes nothing: nothing to pack.
+    assert_eq!(warm(json!(["AAPL", "MSFT"])).await, serde_json::Value::Null);
+    let bars = app
+        .get("/api/bars/MSFT?start=1990-01-01&end=2025-12-31")
+        .await;
+    bars.expect(200);
+    assert_eq!(bars.json()["report"]["cached_bars"], 9067);
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_first_warm_job_packs_a_sqlite_file_and_never_postgresql,
     a_warm_job_succeeds_and_its_bars_are_then_cached,
     an_optimize_job_ranks_the_grid,
 );
