@@ -7,8 +7,8 @@
 //! `serde_json`'s own formatting, so the JSON is byte for byte what `serde_json` would write
 //! (a test holds that).
 
-use chrono::{Datelike, NaiveDate};
-use marketcache_domain::Bar;
+use chrono::NaiveDate;
+use marketcache_domain::{Bar, IsoDate};
 
 use crate::SymbolBars;
 
@@ -79,25 +79,10 @@ pub fn csv_rows(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
 
 /// `YYYY-MM-DD`, as chrono writes it.
 fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
-    let (year, month, day) = (date.year(), date.month(), date.day());
-    match u32::try_from(year) {
-        Ok(year) if year <= 9999 => {
-            let digit = |value: u32| b'0' + (value % 10) as u8;
-            out.extend_from_slice(&[
-                digit(year / 1000),
-                digit(year / 100),
-                digit(year / 10),
-                digit(year),
-                b'-',
-                digit(month / 10),
-                digit(month),
-                b'-',
-                digit(day / 10),
-                digit(day),
-            ]);
-        }
+    match IsoDate::new(date) {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
         // Years chrono writes with a sign; never a market's, but written as chrono would.
-        _ => out.extend_from_slice(date.to_string().as_bytes()),
+        None => out.extend_from_slice(date.to_string().as_bytes()),
     }
 }
 

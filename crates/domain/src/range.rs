@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
 use crate::DomainError;
@@ -79,6 +79,43 @@ impl DateRange {
 impl fmt::Display for DateRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+/// A date as `YYYY-MM-DD` text on the stack, written as chrono writes it, for loops that write
+/// one per bar (the store's upserts, the API's bars) without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsoDate([u8; 10]);
+
+impl IsoDate {
+    /// `None` for a year chrono writes with a sign or more than four digits (no market's).
+    pub fn new(date: NaiveDate) -> Option<Self> {
+        let year = u32::try_from(date.year())
+            .ok()
+            .filter(|year| *year <= 9999)?;
+        let (month, day) = (date.month(), date.day());
+        let digit = |value: u32| b'0' + (value % 10) as u8;
+        Some(Self([
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(month / 10),
+            digit(month),
+            b'-',
+            digit(day / 10),
+            digit(day),
+        ]))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Digits and dashes only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -169,6 +206,17 @@ mod tests {
 
     fn day(offset: i64) -> NaiveDate {
         NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default() + Duration::days(offset)
+    }
+
+    proptest! {
+        #[test]
+        fn iso_dates_are_written_as_chrono_writes_them(days in -800_000i64..3_000_000) {
+            let date = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default() + Duration::days(days);
+            match IsoDate::new(date) {
+                Some(text) => prop_assert_eq!(text.as_str(), date.to_string()),
+                None => prop_assert!(date.year() < 0 || date.year() > 9999),
+            }
+        }
     }
 
     fn range(a: i64, b: i64) -> DateRange {

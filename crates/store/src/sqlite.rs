@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
+    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite, IsoDate,
     MigrationStep, Packed, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use rusqlite::types::ValueRef;
@@ -138,28 +138,9 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-/// `YYYY-MM-DD`, written by hand because it sits on the upsert hot path.
+/// `YYYY-MM-DD`, as text.
 fn iso_date(date: NaiveDate) -> String {
-    String::from_utf8_lossy(&iso_date_bytes(date)).into_owned()
-}
-
-/// `YYYY-MM-DD` on the stack: the upsert loop formats one per bar.
-fn iso_date_bytes(date: NaiveDate) -> [u8; 10] {
-    let digit = |value: u32| b'0' + (value % 10) as u8;
-    let year = u32::try_from(date.year()).unwrap_or(0);
-    let (month, day) = (date.month(), date.day());
-    [
-        digit(year / 1000),
-        digit(year / 100),
-        digit(year / 10),
-        digit(year),
-        b'-',
-        digit(month / 10),
-        digit(month),
-        b'-',
-        digit(day / 10),
-        digit(day),
-    ]
+    IsoDate::new(date).map_or_else(|| date.to_string(), |text| text.as_str().to_string())
 }
 
 fn parse_iso_date(text: &str) -> Option<NaiveDate> {
@@ -446,8 +427,10 @@ impl BarStore for SqliteStore {
                 upsert.raw_bind_parameter(1, &symbol)?;
                 upsert.raw_bind_parameter(8, written_at.timestamp())?;
                 for bar in &bars {
-                    let date = iso_date_bytes(bar.date);
-                    upsert.raw_bind_parameter(2, std::str::from_utf8(&date).unwrap_or_default())?;
+                    match IsoDate::new(bar.date) {
+                        Some(date) => upsert.raw_bind_parameter(2, date.as_str())?,
+                        None => upsert.raw_bind_parameter(2, bar.date.to_string())?,
+                    }
                     upsert.raw_bind_parameter(3, bar.open)?;
                     upsert.raw_bind_parameter(4, bar.high)?;
                     upsert.raw_bind_parameter(5, bar.low)?;
