@@ -715,8 +715,9 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
             .unwrap_or_else(|e| panic!("{e}"))
     };
 
-    // Each symbol sorts before the one warmed before it: every bar goes in mid-table.
-    let first = warm(&["NVDA", "MSFT", "AAPL"]).await;
+    // AMD's bars go in between AAPL's and GOOGL's. Unpacked, the SQLite file takes about 13%
+    // more (pages 7/8 full), PostgreSQL's primary key about 29% more (pages split in half).
+    let first = warm(&["AAPL", "GOOGL", "AMD"]).await;
     let after_warm = stats().await;
     let per_bar = after_warm.bar_table_bytes as f64 / after_warm.total_bars as f64;
     let packed = first.unwrap_or_else(|| panic!("a warm into an empty database was not packed"));
@@ -729,7 +730,8 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
             "{per_bar:.1} bytes per bar after a packed warm"
         );
     }
-    // Packed as well as a full rewrite (VACUUM, VACUUM FULL) packs it.
+    // Packed about as well as a full rewrite (VACUUM, VACUUM FULL) packs it: within 3%, which
+    // covers PostgreSQL's free-space map (24 KiB here), dropped by a rewrite.
     harness
         .cache
         .compact()
@@ -737,15 +739,15 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
         .unwrap_or_else(|e| panic!("{e}"));
     let compacted = stats().await.bar_table_bytes;
     assert!(
-        compacted as f64 >= after_warm.bar_table_bytes as f64 * 0.99,
+        compacted as f64 >= after_warm.bar_table_bytes as f64 * 0.97,
         "{} after the warm, {compacted} compacted",
         after_warm.bar_table_bytes
     );
 
     // Nothing new, or little beside what is stored: no packing.
-    assert_eq!(warm(&["NVDA", "MSFT", "AAPL"]).await, None);
+    assert_eq!(warm(&["AAPL", "GOOGL", "AMD"]).await, None);
     assert_eq!(warm(&["ARM"]).await, None);
-    for name in ["AAPL", "NVDA", "ARM"] {
+    for name in ["AAPL", "AMD", "ARM"] {
         let bars = get(&harness, name, thirty_five_years()).await.bars;
         assert_eq!(
             bars,
