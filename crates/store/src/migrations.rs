@@ -11,6 +11,15 @@ pub(crate) struct Migration {
     pub postgres: &'static str,
     /// What the step creates, as `migrate` reports it.
     pub creates: &'static [&'static str],
+    /// What it creates on SQLite, where that differs.
+    pub creates_on_sqlite: Option<&'static [&'static str]>,
+}
+
+/// Which backend a step is reported for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 /// Every migration, oldest first. Append only: an applied step is never edited.
@@ -24,6 +33,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "table market_data_cache",
             "primary key (symbol, date), serving symbol and date-range lookups",
         ],
+        creates_on_sqlite: None,
     },
     Migration {
         version: 2,
@@ -31,6 +41,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_coverage_ledger.sql"),
         postgres: include_str!("../migrations/postgres/0002_coverage_ledger.sql"),
         creates: &["table coverage_ledger", "index idx_coverage_ledger_symbol"],
+        creates_on_sqlite: None,
     },
     Migration {
         version: 3,
@@ -38,6 +49,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_symbol_versions.sql"),
         postgres: include_str!("../migrations/postgres/0003_symbol_versions.sql"),
         creates: &["table symbol_versions"],
+        creates_on_sqlite: None,
     },
     Migration {
         version: 4,
@@ -49,13 +61,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "table provisional_bars",
             "column coverage_ledger.rejected_rows",
         ],
+        creates_on_sqlite: None,
     },
     Migration {
         version: 5,
         name: "pack_bar_index",
         sqlite: include_str!("../migrations/sqlite/0005_pack_bar_index.sql"),
         postgres: include_str!("../migrations/postgres/0005_pack_bar_index.sql"),
-        creates: &["packed primary-key pages (fill factor 100, PostgreSQL)"],
+        creates: &["packed primary-key pages (fill factor 100)"],
+        // SQLite has no fill factor: the step only keeps both backends at one version.
+        creates_on_sqlite: Some(&[]),
     },
 ];
 
@@ -67,15 +82,41 @@ pub(crate) const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS sc
 )";
 
 /// The step as reported to the caller.
-pub(crate) fn step(migration: &Migration, applied_now: bool) -> marketcache_domain::MigrationStep {
+pub(crate) fn step(
+    migration: &Migration,
+    backend: Backend,
+    applied_now: bool,
+) -> marketcache_domain::MigrationStep {
+    let creates = match (backend, migration.creates_on_sqlite) {
+        (Backend::Sqlite, Some(creates)) => creates,
+        _ => migration.creates,
+    };
     marketcache_domain::MigrationStep {
         version: migration.version,
         name: migration.name.to_string(),
         applied_now,
-        creates: migration
-            .creates
-            .iter()
-            .map(|line| line.to_string())
-            .collect(),
+        creates: creates.iter().map(|line| line.to_string()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_for_postgresql_alone_reports_nothing_created_on_sqlite() {
+        for migration in MIGRATIONS {
+            let (on_sqlite, on_postgres) = (
+                step(migration, Backend::Sqlite, true).creates,
+                step(migration, Backend::Postgres, true).creates,
+            );
+            if migration.name == "pack_bar_index" {
+                assert!(on_sqlite.is_empty(), "{on_sqlite:?}");
+                assert_eq!(on_postgres, ["packed primary-key pages (fill factor 100)"]);
+            } else {
+                assert_eq!(on_sqlite, on_postgres);
+                assert!(!on_sqlite.is_empty(), "{}", migration.name);
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use marketcache_domain::{
 use tokio::sync::OnceCell;
 use tokio_postgres::NoTls;
 
-use crate::migrations::{CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
+use crate::migrations::{Backend, CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
 use crate::version_watch::{CHANNEL, VersionWatch};
 use crate::{backend_error, redact_url};
 
@@ -163,7 +163,7 @@ impl BarStore for PostgresStore {
             if MIGRATIONS.iter().all(|m| current(&m)) {
                 return Ok(MIGRATIONS
                     .iter()
-                    .map(|migration| step(migration, false))
+                    .map(|migration| step(migration, Backend::Postgres, false))
                     .collect());
             }
         }
@@ -204,7 +204,7 @@ impl BarStore for PostgresStore {
                     .await
                     .map_err(step_failed)?;
             }
-            steps.push(step(migration, applied_now));
+            steps.push(step(migration, Backend::Postgres, applied_now));
         }
         transaction.commit().await.map_err(&failed)?;
         Ok(steps)

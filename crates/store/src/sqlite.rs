@@ -16,7 +16,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend_error;
-use crate::migrations::{CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
+use crate::migrations::{Backend, CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
 
 /// Readers kept open between calls; more are opened on demand and dropped after use.
 const IDLE_READERS: usize = 4;
@@ -198,7 +198,7 @@ impl BarStore for SqliteStore {
                 statement.query_map([], |row| row.get::<_, u32>(0))?.collect::<rusqlite::Result<HashSet<u32>>>()
             });
             if recorded.is_ok_and(|versions| MIGRATIONS.iter().all(|m| versions.contains(&m.version))) {
-                return Ok(MIGRATIONS.iter().map(|migration| step(migration, false)).collect());
+                return Ok(MIGRATIONS.iter().map(|migration| step(migration, Backend::Sqlite, false)).collect());
             }
             guard.execute_batch(CREATE_SCHEMA_MIGRATIONS).map_err(&failed)?;
             // IMMEDIATE takes the write lock first, so two processes migrating at once take turns.
@@ -221,7 +221,7 @@ impl BarStore for SqliteStore {
                         )
                         .map_err(step_failed)?;
                 }
-                steps.push(step(migration, applied_now));
+                steps.push(step(migration, Backend::Sqlite, applied_now));
             }
             transaction.commit().map_err(&failed)?;
             Ok(steps)
