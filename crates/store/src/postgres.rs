@@ -13,7 +13,8 @@ use marketcache_domain::{
     MigrationStep, Packed, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use tokio::sync::OnceCell;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use crate::migrations::{Backend, CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
 use crate::version_watch::{CHANNEL, VersionWatch};
@@ -364,23 +365,24 @@ impl BarStore for PostgresStore {
             // Writers of one symbol take turns, so inserts of one (symbol, date) cannot collide
             // and no INSERT ... ON CONFLICT is needed: its per-row speculative insertion makes
             // bulk loads about twice as slow.
-            transaction
-                .execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))",
-                    &[&symbol.as_str()],
-                )
-                .await
-                .map_err(&failed)?;
+            execute_cached(
+                &transaction,
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[&symbol.as_str()],
+            )
+            .await
+            .map_err(&failed)?;
             let first = dates.iter().min();
             let last = dates.iter().max();
-            let overlapping: i64 = transaction
-                .query_one(
-                    "SELECT COUNT(*) FROM market_data_cache WHERE symbol = $1 AND date BETWEEN $2 AND $3",
-                    &[&symbol.as_str(), &first, &last],
-                )
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(&failed)?;
+            let overlapping: i64 = query_one_cached(
+                &transaction,
+                "SELECT COUNT(*) FROM market_data_cache
+                 WHERE symbol = $1 AND date BETWEEN $2 AND $3",
+                &[&symbol.as_str(), &first, &last],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(&failed)?;
             // New days (a cold fetch) take a plain insert; re-fetched days a MERGE that updates them.
             let statement = if overlapping == 0 {
                 "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
@@ -419,24 +421,24 @@ impl BarStore for PostgresStore {
                 .await
                 .map_err(&failed)?;
             // Written bars are final unless marked again just below.
-            transaction
-                .execute(
-                    "DELETE FROM provisional_bars WHERE symbol = $1 AND date BETWEEN $2 AND $3",
-                    &[&symbol.as_str(), &first, &last],
-                )
-                .await
-                .map_err(&failed)?;
+            execute_cached(
+                &transaction,
+                "DELETE FROM provisional_bars WHERE symbol = $1 AND date BETWEEN $2 AND $3",
+                &[&symbol.as_str(), &first, &last],
+            )
+            .await
+            .map_err(&failed)?;
         }
         if !write.provisional.is_empty() {
-            transaction
-                .execute(
-                    "INSERT INTO provisional_bars (symbol, date, fetched_at)
+            execute_cached(
+                &transaction,
+                "INSERT INTO provisional_bars (symbol, date, fetched_at)
                      SELECT $1, d, $3 FROM UNNEST($2::date[]) AS t (d)
                      ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
-                    &[&symbol.as_str(), &write.provisional, &written_at],
-                )
-                .await
-                .map_err(&failed)?;
+                &[&symbol.as_str(), &write.provisional, &written_at],
+            )
+            .await
+            .map_err(&failed)?;
         }
         if !write.actions.is_empty() {
             let (dates, (kinds, values)): (Vec<NaiveDate>, (Vec<&str>, Vec<f64>)) = write
@@ -444,41 +446,58 @@ impl BarStore for PostgresStore {
                 .iter()
                 .map(|action| (action.ex_date, crate::action_columns(action)))
                 .unzip();
-            transaction
-                .execute(
-                    "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
-                     SELECT $1, d, k, v, $5, $6 FROM UNNEST($2::date[], $3::text[], $4::float8[]) AS t (d, k, v)
-                     ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET
-                         value = excluded.value, provider = excluded.provider, fetched_at = excluded.fetched_at",
-                    &[&symbol.as_str(), &dates, &kinds, &values, &write.provider, &written_at],
-                )
-                .await
-                .map_err(&failed)?;
+            execute_cached(
+                &transaction,
+                "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
+                 SELECT $1, d, k, v, $5, $6
+                 FROM UNNEST($2::date[], $3::text[], $4::float8[]) AS t (d, k, v)
+                 ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET value = excluded.value,
+                     provider = excluded.provider, fetched_at = excluded.fetched_at",
+                &[
+                    &symbol.as_str(),
+                    &dates,
+                    &kinds,
+                    &values,
+                    &write.provider,
+                    &written_at,
+                ],
+            )
+            .await
+            .map_err(&failed)?;
         }
         if let Some(span) = coverage {
             let bar_count = i32::try_from(span.bars).unwrap_or(i32::MAX);
             let rejected = i32::try_from(span.rejected_rows).unwrap_or(i32::MAX);
-            transaction
-                .execute(
-                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[&symbol.as_str(), &span.range.start(), &span.range.end(), &span.provider, &span.fetched_at, &bar_count, &rejected],
-                )
-                .await
-                .map_err(&failed)?;
-        }
-        let bumped = transaction
-            .query_one(
-                "WITH bumped AS (
-                     INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
-                     ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1
-                     RETURNING symbol, version)
-                 SELECT version, pg_notify($2, current_schema() || E'\t' || version || E'\t' || symbol)
-                 FROM bumped",
-                &[&symbol.as_str(), &CHANNEL],
+            execute_cached(
+                &transaction,
+                "INSERT INTO coverage_ledger
+                     (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &symbol.as_str(),
+                    &span.range.start(),
+                    &span.range.end(),
+                    &span.provider,
+                    &span.fetched_at,
+                    &bar_count,
+                    &rejected,
+                ],
             )
             .await
             .map_err(&failed)?;
+        }
+        let bumped = query_one_cached(
+            &transaction,
+            "WITH bumped AS (
+                 INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
+                 ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1
+                 RETURNING symbol, version)
+             SELECT version, pg_notify($2, current_schema() || E'\t' || version || E'\t' || symbol)
+             FROM bumped",
+            &[&symbol.as_str(), &CHANNEL],
+        )
+        .await
+        .map_err(&failed)?;
         let version: i64 = bumped.try_get(0).map_err(&failed)?;
         transaction.commit().await.map_err(&failed)?;
         // Our own reads see our write at once, without waiting for the notification.
@@ -681,6 +700,27 @@ impl BarStore for PostgresStore {
             bar_table_bytes,
         })
     }
+}
+
+/// Runs `sql` as a statement prepared once per pooled connection: given as a string alone, each
+/// run would cost a second round trip to prepare it (a warm writes once per chunk).
+async fn execute_cached(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = transaction.prepare_cached(sql).await?;
+    transaction.execute(&statement, params).await
+}
+
+/// [`execute_cached`] for a statement that returns one row.
+async fn query_one_cached(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, tokio_postgres::Error> {
+    let statement = transaction.prepare_cached(sql).await?;
+    transaction.query_one(&statement, params).await
 }
 
 /// Bytes on disk of the bars table with its indexes, and of all our tables.
