@@ -267,14 +267,14 @@ pub trait BarStore: Send + Sync {
     /// for its length: run it when nothing else writes.
     async fn compact(&self) -> Result<(), StoreError>;
 
-    /// Called after a bulk load (a warm) that stored `written_bars` bars. When those are at
-    /// least half of the bars table, the store packs what such a load leaves loose, costing a
-    /// fraction of the load and never locking out the other processes that share it. SQLite
-    /// evens out the pages beside every split, so bars appended in key order leave its pages
-    /// 7/8 full: it runs `VACUUM` (readers go on in WAL mode). PostgreSQL appends to its heap
-    /// tightly, but its primary key's pages split in half wherever a symbol goes in before one
-    /// already stored: it rebuilds that index `CONCURRENTLY` (never `VACUUM FULL`, which locks
-    /// the table; [`Self::compact`] is there for a quiet moment). `None` when nothing was done.
+    /// Called after a bulk load (a warm) that stored `written_bars` bars. Bars written in key
+    /// order leave an embedded store's B-tree pages about 7/8 full (each split evens out the
+    /// pages beside it); when the bars just written are at least half of the database, packing
+    /// now costs a fraction of the load and gives that eighth back, while readers in other
+    /// processes go on. A shared server's store never packs here: PostgreSQL's `VACUUM FULL`
+    /// locks the table, and even `REINDEX … CONCURRENTLY` waits for every older transaction of
+    /// the database (an idle session would hold the warm) and leaves a broken copy of the index
+    /// when stopped. [`Self::compact`] is there for a quiet moment. `None` when nothing was done.
     async fn pack_after_bulk_load(&self, _written_bars: u64) -> Result<Option<Packed>, StoreError> {
         Ok(None)
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::{
     Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
-    MigrationStep, Packed, StoreError, StoreStats, Symbol, SymbolStats,
+    MigrationStep, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
@@ -33,10 +33,6 @@ const SIZES: &str = "SELECT pg_total_relation_size('market_data_cache')::int8,
         + pg_total_relation_size('provisional_bars')::int8
         + pg_total_relation_size('symbol_versions')::int8
         + pg_total_relation_size('schema_migrations')::int8";
-
-/// About what a bar takes with its primary-key entry once packed (127.1 bytes measured on the
-/// nine tickers after `compact`).
-const PACKED_BAR_BYTES: u64 = 128;
 
 /// A bar store in a PostgreSQL database.
 #[derive(Clone)]
@@ -613,27 +609,6 @@ impl BarStore for PostgresStore {
                 .map_err(pg_error("compacting"))?;
         }
         Ok(())
-    }
-
-    /// Rebuilds only the primary key, `CONCURRENTLY`: other processes go on reading and
-    /// writing meanwhile. The heap needs nothing (a load appends to it); the key's pages are
-    /// left half full wherever a symbol's bars went in before another's already stored.
-    async fn pack_after_bulk_load(&self, written_bars: u64) -> Result<Option<Packed>, StoreError> {
-        let client = self.client().await?;
-        let (bar_table_before, bytes_before) = sizes(&client).await?;
-        if written_bars == 0 || written_bars.saturating_mul(2 * PACKED_BAR_BYTES) < bar_table_before
-        {
-            return Ok(None);
-        }
-        client
-            .batch_execute("REINDEX INDEX CONCURRENTLY market_data_cache_pkey")
-            .await
-            .map_err(pg_error("packing after a bulk load"))?;
-        let (_, bytes_after) = sizes(&client).await?;
-        Ok(Some(Packed {
-            bytes_before,
-            bytes_after,
-        }))
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

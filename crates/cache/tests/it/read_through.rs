@@ -715,34 +715,30 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
             .unwrap_or_else(|e| panic!("{e}"))
     };
 
-    // AMD's bars go in between AAPL's and GOOGL's. Unpacked, the SQLite file takes about 13%
+    // AMD's bars go in between AAPL's and GOOGL's: unpacked, the SQLite file takes about 13%
     // more (pages 7/8 full), PostgreSQL's primary key about 29% more (pages split in half).
     let first = warm(&["AAPL", "GOOGL", "AMD"]).await;
     let after_warm = stats().await;
-    let per_bar = after_warm.bar_table_bytes as f64 / after_warm.total_bars as f64;
-    let packed = first.unwrap_or_else(|| panic!("a warm into an empty database was not packed"));
-    assert!(packed.bytes_after < packed.bytes_before, "{packed:?}");
-    assert_eq!(packed.bytes_after, after_warm.bytes_on_disk);
     if embedded {
-        // Unpacked, pages 7/8 full: about 81 bytes per bar; packed about 72.
+        let packed = first.unwrap_or_else(|| panic!("a warm into an empty file was not packed"));
+        assert!(packed.bytes_after < packed.bytes_before, "{packed:?}");
+        assert_eq!(packed.bytes_after, after_warm.bytes_on_disk);
+        let per_bar = after_warm.bar_table_bytes as f64 / after_warm.total_bars as f64;
         assert!(
             per_bar < 76.0,
             "{per_bar:.1} bytes per bar after a packed warm"
         );
+        // VACUUM packs nothing more.
+        harness
+            .cache
+            .compact()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats().await.bar_table_bytes, after_warm.bar_table_bytes);
+    } else {
+        // A table other processes share is never rewritten behind their backs.
+        assert_eq!(first, None);
     }
-    // Packed about as well as a full rewrite (VACUUM, VACUUM FULL) packs it: within 3%, which
-    // covers PostgreSQL's free-space map (24 KiB here), dropped by a rewrite.
-    harness
-        .cache
-        .compact()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let compacted = stats().await.bar_table_bytes;
-    assert!(
-        compacted as f64 >= after_warm.bar_table_bytes as f64 * 0.97,
-        "{} after the warm, {compacted} compacted",
-        after_warm.bar_table_bytes
-    );
 
     // Nothing new, or little beside what is stored: no packing.
     assert_eq!(warm(&["AAPL", "GOOGL", "AMD"]).await, None);
