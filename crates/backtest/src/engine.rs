@@ -453,6 +453,19 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// A wavy series of `bars` closes, with crossings of every kind, for grid tests.
+    pub(crate) fn wave(bars: usize) -> Vec<Bar> {
+        let closes: Vec<f64> = (0..bars)
+            .map(|i| 100.0 + 10.0 * (i as f64 / 7.0).sin() + 3.0 * (i as f64 / 2.3).cos())
+            .collect();
+        bars_from_closes(&closes)
+    }
+
+    /// The series of `bars`, which tests build valid.
+    pub(crate) fn series(bars: &[Bar]) -> PriceSeries<'_> {
+        PriceSeries::new(bars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Runs hand-made signals through the engine.
     pub(crate) fn run_signals(
         closes: &[f64],

@@ -40,6 +40,18 @@ pub struct GridOutcome {
     pub bars: usize,
 }
 
+/// The flag a caller raises to stop a ranking early (a cancelled job); none by default.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StopFlag(pub(crate) Option<Arc<AtomicBool>>);
+
+impl StopFlag {
+    pub(crate) fn is_raised(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|flag| flag.load(AtomicOrdering::Relaxed))
+    }
+}
+
 /// A grid of SMA-crossover backtests over one series, with every SMA window it needs computed
 /// once up front and shared by all the combinations that use it.
 #[derive(Debug, Clone)]
@@ -53,7 +65,7 @@ pub struct SmaCrossGrid {
     /// Every `(fast, slow)` with `fast < slow`, as indices into `windows`.
     combinations: Vec<(u32, u32)>,
     /// Set by the caller to stop a ranking early (see [`Self::stop_when`]).
-    stop: Option<Arc<AtomicBool>>,
+    stop: StopFlag,
 }
 
 impl SmaCrossGrid {
@@ -108,7 +120,7 @@ impl SmaCrossGrid {
             windows,
             averages,
             combinations,
-            stop: None,
+            stop: StopFlag::default(),
         })
     }
 
@@ -156,14 +168,8 @@ impl SmaCrossGrid {
     /// begun are skipped, and the outcome covers only those evaluated (`evaluated` says how
     /// many), so a caller that stopped it should discard it.
     pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.stop = Some(flag);
+        self.stop = StopFlag(Some(flag));
         self
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|flag| flag.load(AtomicOrdering::Relaxed))
     }
 
     /// Evaluates every combination on all cores and keeps the best `top` by `metric`.
@@ -190,7 +196,7 @@ impl SmaCrossGrid {
             .fold(
                 || (Leaders::new(metric, top), vec![0.0; bars]),
                 |(mut leaders, mut equity), (fast_slot, slow_slot)| {
-                    if self.stopped() {
+                    if self.stop.is_raised() {
                         return (leaders, equity);
                     }
                     evaluated.fetch_add(1, AtomicOrdering::Relaxed);
@@ -320,20 +326,10 @@ impl<E: Ranked> Leaders<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{run, tests::bars_from_closes};
+    use crate::engine::run;
+    use crate::engine::tests::{bars_from_closes, series, wave};
     use crate::strategies::SmaCross;
     use marketcache_domain::Bar;
-
-    fn wave(bars: usize) -> Vec<Bar> {
-        let closes: Vec<f64> = (0..bars)
-            .map(|i| 100.0 + 10.0 * (i as f64 / 7.0).sin() + 3.0 * (i as f64 / 2.3).cos())
-            .collect();
-        bars_from_closes(&closes)
-    }
-
-    fn series(bars: &[Bar]) -> PriceSeries<'_> {
-        PriceSeries::new(bars).unwrap_or_else(|e| panic!("{e}"))
-    }
 
     fn grid(bars: &[Bar], fast: &str, slow: &str) -> Result<SmaCrossGrid, BacktestError> {
         let fast = ParamRange::parse("fast", fast)?;

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::AtomicBool;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::BacktestError;
 use crate::engine::{Settings, check_signals, simulate_signals};
-use crate::grid::{Leaders, Ranked};
+use crate::grid::{Leaders, Ranked, StopFlag};
 use crate::indicator_cache::{Indicator, IndicatorCache};
 use crate::metrics::{Metrics, RankMetric};
 use crate::params::{GridRange, ParamValue, Params, match_parameters};
@@ -316,7 +316,7 @@ pub struct StrategyGrid<'a> {
     settings: Settings,
     cache: IndicatorCache,
     /// Set by the caller to stop a ranking early (see [`Self::stop_when`]).
-    stop: Option<Arc<AtomicBool>>,
+    stop: StopFlag,
 }
 
 /// A combination kept for the ranking: its index stands for its parameters until the end.
@@ -346,7 +346,7 @@ impl<'a> StrategyGrid<'a> {
             cache: IndicatorCache::new(series, space.indicators()),
             space,
             settings,
-            stop: None,
+            stop: StopFlag::default(),
         }
     }
 
@@ -354,14 +354,8 @@ impl<'a> StrategyGrid<'a> {
     /// starts and the combinations not yet begun are skipped, so the outcome covers only
     /// those evaluated; a caller that stopped it should discard it.
     pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.stop = Some(flag);
+        self.stop = StopFlag(Some(flag));
         self
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|flag| flag.load(AtomicOrdering::Relaxed))
     }
 
     /// The indicator series the combinations share.
@@ -449,7 +443,7 @@ impl<'a> StrategyGrid<'a> {
         let mut evaluated = 0;
         let mut results: Vec<Result<Option<Metrics>, BacktestError>> = Vec::new();
         for chunk_start in (0..combinations).step_by(CHUNK) {
-            if self.stopped() {
+            if self.stop.is_raised() {
                 break;
             }
             let chunk = chunk_start..combinations.min(chunk_start + CHUNK);
@@ -461,7 +455,7 @@ impl<'a> StrategyGrid<'a> {
                 .map_init(
                     || (Cursor::new(&self.space), Scratch::new(bars)),
                     |(cursor, scratch), index| {
-                        if self.stopped() {
+                        if self.stop.is_raised() {
                             return Ok(None);
                         }
                         // A refused combination is skipped, not an error: that is the constraint.

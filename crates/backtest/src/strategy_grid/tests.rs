@@ -2,21 +2,13 @@
 //! the in-place switching of strategies.
 
 use super::*;
-use crate::engine::{run, tests::bars_from_closes};
+use std::sync::atomic::Ordering as AtomicOrdering;
+
+use crate::engine::run;
+use crate::engine::tests::{bars_from_closes, series, wave};
 use crate::strategies::{Bollinger, BuyAndHold, Macd, RsiReversion};
 use crate::strategy::find_strategy;
 use marketcache_domain::Bar;
-
-fn wave(bars: usize) -> Vec<Bar> {
-    let closes: Vec<f64> = (0..bars)
-        .map(|i| 100.0 + 10.0 * (i as f64 / 7.0).sin() + 3.0 * (i as f64 / 2.3).cos())
-        .collect();
-    bars_from_closes(&closes)
-}
-
-fn series(bars: &[Bar]) -> PriceSeries<'_> {
-    PriceSeries::new(bars).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn space(strategy: &str, given: &[(&str, &str)]) -> Result<GridSpace, BacktestError> {
     GridSpace::parse(find_strategy(strategy)?, given)
