@@ -11,7 +11,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marketcache_cache::{GetOptions, MarketDataCache};
 use marketcache_domain::{BarStore, DateRange, FetchedWrite, FixedClock, Symbol};
-use marketcache_testkit::{fresh_postgres, fresh_sqlite};
+use marketcache_testkit::{CountingSource, fresh_postgres, fresh_sqlite};
 use marketcache_upstream::{SyntheticConfig, SyntheticSource};
 
 fn span() -> DateRange {
@@ -30,11 +30,13 @@ fn bench_backend(
             .single()
             .unwrap_or_default(),
     ));
+    // Stored as market data (keyed by the plain ticker), like a real provider's bars.
     let source = Arc::new(SyntheticSource::new(
         SyntheticConfig::default(),
         clock.clone(),
     ));
-    let cache = MarketDataCache::new(store.clone(), source.clone(), clock);
+    let upstream = Arc::new(CountingSource::as_market_data(source.clone()));
+    let cache = MarketDataCache::new(store.clone(), upstream, clock);
     let aapl = Symbol::parse("AAPL").unwrap_or_else(|e| panic!("{e}"));
     let warmed = runtime
         .block_on(cache.get_bars(&aapl, span(), GetOptions::default()))

@@ -13,6 +13,15 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// True when the provider could not be reached or refused to answer now (network down,
+    /// rate limit): the cache may still hold what is wanted.
+    pub fn is_upstream_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CacheError::Source(SourceError::Transport { .. } | SourceError::RateLimited { .. })
+        )
+    }
+
     /// True when the provider does not know the symbol.
     pub fn is_not_found(&self) -> bool {
         matches!(self, CacheError::Source(SourceError::NotFound { .. }))

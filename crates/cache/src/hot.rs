@@ -11,6 +11,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use marketcache_domain::{Bar, CorporateAction, DateRange, Symbol};
 
+use crate::ledger::Ledger;
+
 /// Most bars kept in memory across all symbols (about 48 bytes each).
 pub const MAX_HOT_BARS: usize = 1_000_000;
 
@@ -19,8 +21,8 @@ pub const MAX_HOT_BARS: usize = 1_000_000;
 pub struct HotSeries {
     /// The store's version of the symbol when this was read.
     pub version: i64,
-    /// The union of the symbol's covered ranges.
-    pub covered: Arc<Vec<DateRange>>,
+    /// The symbol's coverage ledger when this was read.
+    pub ledger: Arc<Ledger>,
     /// The range the bars were read for.
     pub range: DateRange,
     /// The stored (raw) bars of `range`, in date order.
@@ -118,7 +120,7 @@ mod tests {
         let range = DateRange::new(day(1), day(31)).unwrap_or_else(|e| panic!("{e}"));
         HotSeries {
             version,
-            covered: Arc::new(vec![range]),
+            ledger: Arc::new(Ledger::default()),
             range,
             bars: Arc::new(bars),
             actions: Arc::new(Vec::new()),

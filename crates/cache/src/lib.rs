@@ -8,10 +8,11 @@
 pub mod bar_text;
 mod error;
 mod hot;
+mod ledger;
 mod service;
 
 pub use error::CacheError;
 pub use service::{
     BarlessDays, CoverageExplanation, FetchProgress, FetchReport, GetOptions, MarketDataCache,
-    NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome, Warmed,
+    NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome, Warmed, clear,
 };

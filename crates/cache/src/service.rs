@@ -12,13 +12,14 @@ use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::{subtract, union};
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    DateRange, FetchedBars, FetchedWrite, Packed, PriceSource, SourceError, StoreStats, Symbol,
-    adjust,
+    Dataset, DateRange, FetchedBars, FetchedWrite, Packed, PriceSource, SourceError, StoreStats,
+    Symbol, adjust,
 };
 use serde::Serialize;
 
 use crate::CacheError;
 use crate::hot::{HotCache, HotSeries};
+use crate::ledger::Ledger;
 
 /// Days before today (New York) within which a provider may still publish or correct bars:
 /// there, days without a bar are never recorded as covered, so they are asked again.
@@ -70,6 +71,9 @@ pub struct FetchReport {
     pub rejected_rows: usize,
     /// Bars of the response that are not final yet (left out with `closed_only`).
     pub provisional_bars: usize,
+    /// The providers that answered for the requested range, as the ledger records them (and
+    /// any that answered this call), in date order.
+    pub providers: Vec<String>,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -148,6 +152,8 @@ pub struct MarketDataCache {
     store: Arc<dyn BarStore>,
     /// The primary provider; chunks are sized and paced for it.
     source: Arc<dyn PriceSource>,
+    /// The data set of every provider here: reads and writes use its keys only.
+    dataset: Dataset,
     /// Providers tried in order when the one before fails for a chunk.
     fallbacks: Vec<Arc<dyn PriceSource>>,
     clock: Arc<dyn Clock>,
@@ -155,6 +161,27 @@ pub struct MarketDataCache {
     // upstream fetch: the first fetches, the others wait and then find the days covered.
     symbol_locks: Mutex<HashMap<Symbol, Arc<tokio::sync::Mutex<()>>>>,
     hot: Mutex<HotCache>,
+}
+
+/// Deletes the bars and coverage of `symbol` in every data set (all symbols when `None`),
+/// optionally only before a date: the one home of `clear` for every entry point.
+pub async fn clear(
+    store: &dyn BarStore,
+    symbol: Option<&Symbol>,
+    before: Option<NaiveDate>,
+) -> Result<ClearReport, CacheError> {
+    let Some(symbol) = symbol else {
+        return Ok(store.clear(None, before).await?);
+    };
+    let mut cleared = ClearReport::default();
+    for dataset in Dataset::ALL {
+        let report = store
+            .clear(Some(&symbol.stored_as(dataset)), before)
+            .await?;
+        cleared.bars_deleted += report.bars_deleted;
+        cleared.coverage_spans_changed += report.coverage_spans_changed;
+    }
+    Ok(cleared)
 }
 
 /// `range` widened to every covered day of the symbol: what the store may hold bars for.
@@ -181,6 +208,7 @@ impl MarketDataCache {
     ) -> Self {
         Self {
             store,
+            dataset: source.dataset(),
             source,
             fallbacks: Vec::new(),
             clock,
@@ -191,10 +219,31 @@ impl MarketDataCache {
 
     /// Tries `fallbacks`, in order, for any chunk the primary provider fails to answer (an
     /// unknown symbol, errors that outlasted its retries). The ledger records which provider
-    /// served each range.
+    /// served each range. A fallback of another data set than the primary's is left out (with
+    /// a warning): made-up or file bars must never fill a market-data range, nor the reverse.
     pub fn with_fallbacks(mut self, fallbacks: Vec<Arc<dyn PriceSource>>) -> Self {
-        self.fallbacks = fallbacks;
+        let (same, other): (Vec<_>, Vec<_>) = fallbacks
+            .into_iter()
+            .partition(|fallback| fallback.dataset() == self.dataset);
+        for fallback in other {
+            tracing::warn!(
+                primary = self.source.name(),
+                fallback = fallback.name(),
+                "a fallback of another data set is never used"
+            );
+        }
+        self.fallbacks = same;
         self
+    }
+
+    /// The data set this cache reads and writes.
+    pub fn dataset(&self) -> Dataset {
+        self.dataset
+    }
+
+    /// The store's key for `symbol` in this cache's data set.
+    fn key(&self, symbol: &Symbol) -> Symbol {
+        symbol.stored_as(self.dataset)
     }
 
     /// The providers in the order they are tried.
@@ -232,28 +281,29 @@ impl MarketDataCache {
         progress: &dyn FetchProgress,
     ) -> Result<SymbolBars, CacheError> {
         let started = Instant::now();
+        let key = self.key(symbol);
         let mut report = FetchReport::default();
-        let version = self.store.symbol_version(symbol).await?;
-        let hot = self.hot_cache().get(symbol, version);
-        let covered = match &hot {
-            Some(series) => Arc::clone(&series.covered),
-            None => Arc::new(self.covered_ranges(symbol).await?),
+        let version = self.store.symbol_version(&key).await?;
+        let hot = self.hot_cache().get(&key, version);
+        let ledger = match &hot {
+            Some(series) => Arc::clone(&series.ledger),
+            None => Arc::new(self.ledger(&key).await?),
         };
         let missing = if options.force_refresh {
             trading_parts(&[range])
         } else {
             let provisional = match &hot {
                 Some(series) => Arc::clone(&series.provisional),
-                None => Arc::new(self.store.read_provisional(symbol).await?),
+                None => Arc::new(self.store.read_provisional(&key).await?),
             };
-            self.plan(range, &covered, &provisional)
+            self.plan(range, &ledger.covered, &provisional)
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
-        let mut wrote = false;
+        let mut answered_by = Vec::new();
         if options.offline {
             report.missing = missing;
         } else if !missing.is_empty() {
-            let lock = self.symbol_lock(symbol);
+            let lock = self.symbol_lock(&key);
             let _guard = lock.lock().await;
             // Another caller may have fetched these days while we waited for the lock.
             let still_missing = if options.force_refresh {
@@ -267,36 +317,14 @@ impl MarketDataCache {
             report.upstream_requests = fetched.requests;
             report.fetched_bars = fetched.bars_in_range;
             report.rejected_rows = fetched.rejected_rows;
-            wrote = fetched.requests > 0;
+            answered_by = fetched.providers;
         } else {
             progress.planned(0);
         }
-        let held_other_range = hot.is_some();
-        let served_hot = if wrote {
-            None
-        } else {
-            hot.filter(|series| series.holds(range))
-        };
-        let series = match served_hot {
-            Some(series) => series,
-            None if wrote => {
-                // Version first: a write landing after it makes the kept copy look stale, never current.
-                let version = self.store.symbol_version(symbol).await?;
-                let covered = Arc::new(self.covered_ranges(symbol).await?);
-                self.read_and_keep(symbol, range, version, covered).await?
-            }
-            None => {
-                // A second, different range of the same symbol at the same version: read all
-                // that is stored once, so every later range is served from memory (a server's
-                // clients ask for many ranges of the same symbols). A first read stays narrow.
-                let read = if held_other_range {
-                    stored_span(range, &covered)
-                } else {
-                    range
-                };
-                self.read_and_keep(symbol, read, version, covered).await?
-            }
-        };
+        let wrote = report.upstream_requests > 0;
+        let series = self
+            .series_for(&key, range, version, hot, ledger, wrote)
+            .await?;
         let mut bars = series.slice(range);
         report.provisional_bars = bars
             .iter()
@@ -306,15 +334,53 @@ impl MarketDataCache {
             bars.retain(|bar| series.provisional.binary_search(&bar.date).is_err());
             report.provisional_bars = 0;
         }
-        self.adjust(symbol, &mut bars, &series.actions, options.adjust)
+        self.adjust(&key, &mut bars, &series.actions, options.adjust)
             .await?;
         report.cached_bars = bars.len().saturating_sub(report.fetched_bars);
+        report.providers = series.ledger.providers_in(range);
+        for provider in answered_by {
+            if !report.providers.contains(&provider) {
+                report.providers.push(provider);
+            }
+        }
         report.elapsed = started.elapsed();
         Ok(SymbolBars {
             symbol: symbol.clone(),
             bars,
             report,
         })
+    }
+
+    /// The in-memory series that serves `range` of the store key `key`: the one held at
+    /// `version` when it holds the range and nothing was written since, else read anew.
+    async fn series_for(
+        &self,
+        key: &Symbol,
+        range: DateRange,
+        version: i64,
+        hot: Option<HotSeries>,
+        ledger: Arc<Ledger>,
+        wrote: bool,
+    ) -> Result<HotSeries, CacheError> {
+        if wrote {
+            // Version first: a write landing after it makes the kept copy look stale, never current.
+            let version = self.store.symbol_version(key).await?;
+            let ledger = Arc::new(self.ledger(key).await?);
+            return self.read_and_keep(key, range, version, ledger).await;
+        }
+        let held_other_range = hot.is_some();
+        if let Some(series) = hot.filter(|series| series.holds(range)) {
+            return Ok(series);
+        }
+        // A second, different range of the same symbol at the same version: read all that is
+        // stored once, so every later range is served from memory (a server's clients ask for
+        // many ranges of the same symbols). A first read stays narrow.
+        let read = if held_other_range {
+            stored_span(range, &ledger.covered)
+        } else {
+            range
+        };
+        self.read_and_keep(key, read, version, ledger).await
     }
 
     /// The parts of `range` with trading days that the ledger does not cover, trimmed to trading days.
@@ -325,10 +391,11 @@ impl MarketDataCache {
         symbol: &Symbol,
         range: DateRange,
     ) -> Result<Vec<DateRange>, CacheError> {
-        let (covered, provisional) = futures::try_join!(self.covered_ranges(symbol), async {
-            Ok(self.store.read_provisional(symbol).await?)
+        let key = self.key(symbol);
+        let (ledger, provisional) = futures::try_join!(self.ledger(&key), async {
+            Ok(self.store.read_provisional(&key).await?)
         },)?;
-        Ok(self.plan(range, &covered, &provisional))
+        Ok(self.plan(range, &ledger.covered, &provisional))
     }
 
     /// The trading days of `range` to ask upstream, given the covered ranges and the dates of
@@ -348,43 +415,42 @@ impl MarketDataCache {
         trading_parts(&subtract(range, &known))
     }
 
-    /// The union of the ledger's ranges for `symbol`.
-    async fn covered_ranges(&self, symbol: &Symbol) -> Result<Vec<DateRange>, CacheError> {
-        let spans = self.store.read_coverage(symbol).await?;
-        Ok(union(spans.into_iter().map(|span| span.range)))
+    /// The ledger of the store key `key`.
+    async fn ledger(&self, key: &Symbol) -> Result<Ledger, CacheError> {
+        Ok(Ledger::new(self.store.read_coverage(key).await?))
     }
 
-    /// Reads the stored bars of `range`, with the symbol's corporate actions and provisional
-    /// marks, and keeps them in memory under `version`.
+    /// Reads the stored bars of `range` of the store key `key`, with its corporate actions and
+    /// provisional marks, and keeps them in memory under `version`.
     async fn read_and_keep(
         &self,
-        symbol: &Symbol,
+        key: &Symbol,
         range: DateRange,
         version: i64,
-        covered: Arc<Vec<DateRange>>,
+        ledger: Arc<Ledger>,
     ) -> Result<HotSeries, CacheError> {
         let (bars, actions, provisional) = futures::try_join!(
-            self.store.read_bars(symbol, range),
-            self.store.read_actions(symbol),
-            self.store.read_provisional(symbol),
+            self.store.read_bars(key, range),
+            self.store.read_actions(key),
+            self.store.read_provisional(key),
         )?;
         let series = HotSeries {
             version,
-            covered,
+            ledger,
             range,
             bars: Arc::new(bars),
             actions: Arc::new(actions),
             provisional: Arc::new(provisional),
         };
-        self.hot_cache().put(symbol, series.clone());
+        self.hot_cache().put(key, series.clone());
         Ok(series)
     }
 
-    /// Adjusts raw `bars` of `symbol` in place for `actions` as `mode` asks. Dividends after
-    /// the bars need the close before their ex-date, read from the store.
+    /// Adjusts raw `bars` of the store key `key` in place for `actions` as `mode` asks.
+    /// Dividends after the bars need the close before their ex-date, read from the store.
     async fn adjust(
         &self,
-        symbol: &Symbol,
+        key: &Symbol,
         bars: &mut [Bar],
         actions: &[CorporateAction],
         mode: Adjustment,
@@ -401,7 +467,7 @@ impl MarketDataCache {
         let later = match (mode, last_bar, last_dividend) {
             (Adjustment::All, Some(last_bar), Some(ex_date)) if ex_date > last_bar => {
                 match DateRange::new(last_bar, ex_date) {
-                    Ok(range) => self.store.read_bars(symbol, range).await?,
+                    Ok(range) => self.store.read_bars(key, range).await?,
                     Err(_) => Vec::new(),
                 }
             }
@@ -490,8 +556,13 @@ impl MarketDataCache {
                 actions: &answer.actions,
                 provisional: &provisional,
             };
-            self.store.write_fetched(symbol, &write, now).await?;
+            self.store
+                .write_fetched(&self.key(symbol), &write, now)
+                .await?;
             progress.request_done(answer.bars.len());
+            if !fetched.providers.iter().any(|known| known == provider) {
+                fetched.providers.push(provider.to_string());
+            }
             fetched.requests += served.requests;
             fetched.rejected_rows += rejected_rows;
             fetched.bars_in_range += answer
@@ -608,13 +679,14 @@ impl MarketDataCache {
         &self,
         symbol: &Symbol,
     ) -> Result<CoverageExplanation, CacheError> {
-        let spans = self.store.read_coverage(symbol).await?;
+        let key = self.key(symbol);
+        let spans = self.store.read_coverage(&key).await?;
         let covered = union(spans.iter().map(|span| span.range));
         let mut bar_days = std::collections::HashSet::new();
         for range in &covered {
             bar_days.extend(
                 self.store
-                    .read_bars(symbol, *range)
+                    .read_bars(&key, *range)
                     .await?
                     .into_iter()
                     .map(|bar| bar.date),
@@ -673,13 +745,14 @@ impl MarketDataCache {
         Ok(self.store.compact().await?)
     }
 
-    /// Deletes bars and their coverage for one symbol or all, optionally only before a date.
+    /// Deletes bars and their coverage for one symbol (in every data set) or all, optionally
+    /// only before a date.
     pub async fn clear(
         &self,
         symbol: Option<&Symbol>,
         before: Option<NaiveDate>,
     ) -> Result<ClearReport, CacheError> {
-        Ok(self.store.clear(symbol, before).await?)
+        clear(self.store.as_ref(), symbol, before).await
     }
 }
 
@@ -703,6 +776,8 @@ struct Served<'a> {
 #[derive(Debug, Default)]
 struct Fetched {
     requests: usize,
+    /// The providers that answered, in the order they first did.
+    providers: Vec<String>,
     /// Bars fetched inside the requested range.
     bars_in_range: usize,
     rejected_rows: usize,

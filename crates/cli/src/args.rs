@@ -151,9 +151,9 @@ pub struct GetArgs {
     /// Last day, YYYY-MM-DD [default: today in New York]
     #[arg(long, value_parser = parse_end)]
     pub end: Option<NaiveDate>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Csv)]
-    pub format: Format,
+    /// Output format [default: from the --output file's extension, else csv]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Never ask upstream; serve what is cached and report what is missing
     #[arg(long, conflicts_with = "force_refresh")]
     pub offline: bool,
@@ -166,9 +166,53 @@ pub struct GetArgs {
     /// Leave out bars that are not final yet (today's session, the provider's publication lag)
     #[arg(long)]
     pub closed_only: bool,
-    /// Write the bars to this file instead of standard output
+    /// Write the bars to this file instead of standard output (.csv or .json)
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+
+    /// The format of `--format` and `--output` together: a file's extension names its format,
+    /// and an extension we cannot write is an error rather than CSV under a misleading name.
+    pub fn resolve(
+        given: Option<Format>,
+        output: Option<&std::path::Path>,
+    ) -> Result<Format, String> {
+        let Some(path) = output else {
+            return Ok(given.unwrap_or(Format::Csv));
+        };
+        let extension = path
+            .extension()
+            .map(|extension| extension.to_string_lossy().to_ascii_lowercase());
+        let implied = match extension.as_deref() {
+            None => return Ok(given.unwrap_or(Format::Csv)),
+            Some("csv") => Format::Csv,
+            Some("json") => Format::Json,
+            Some(other) => {
+                return Err(format!(
+                    "output '{}' is invalid: marketcache writes .csv and .json files, not .{other}",
+                    path.display()
+                ));
+            }
+        };
+        match given {
+            Some(format) if format != implied => Err(format!(
+                "output '{}' is invalid: its extension says {} but --format says {}",
+                path.display(),
+                implied.name(),
+                format.name()
+            )),
+            _ => Ok(implied),
+        }
+    }
 }
 
 /// Arguments of `stats`.

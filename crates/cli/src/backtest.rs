@@ -17,7 +17,7 @@ use marketcache_server::analysis::{
 };
 
 use crate::UsageError;
-use crate::args::{BacktestArgs, OptimizeArgs, TradingArgs};
+use crate::args::{BacktestArgs, Format, OptimizeArgs, TradingArgs};
 use crate::commands::{open_cache, requested_range};
 use crate::output::human_duration;
 use crate::settings::Settings;
@@ -193,6 +193,15 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     // The generic grid counts the combinations its constraints accept now, so a grid the
     // strategy refuses entirely is a usage error too; the CLI keeps the grid crate's own limit.
     let plan = SearchPlan::new(info, ranges, usize::MAX).map_err(usage)?;
+    if let Some(path) = args.output.as_deref()
+        && Format::resolve(None, Some(path)).map_err(UsageError)? != Format::Csv
+    {
+        return Err(UsageError(format!(
+            "output '{}' is invalid: optimize writes every combination as CSV; name the file .csv",
+            path.display()
+        ))
+        .into());
+    }
     // Open the CSV before the search: a bad path should not cost a whole grid.
     let mut csv = args
         .output

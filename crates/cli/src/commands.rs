@@ -9,9 +9,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use marketcache_cache::{GetOptions, MarketDataCache};
+use marketcache_cache::{CacheError, FetchReport, GetOptions, MarketDataCache};
 use marketcache_domain::{
-    BarStore, Clock, DateRange, MigrationStep, PriceSource, Symbol, SystemClock,
+    BarStore, Clock, Dataset, DateRange, MigrationStep, PriceSource, Symbol, SystemClock,
 };
 use marketcache_upstream::{CsvSource, SyntheticSource};
 
@@ -28,6 +28,30 @@ pub fn default_start() -> NaiveDate {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    dispatch(cli).await.map_err(with_offline_hint)
+}
+
+/// An error that comes from an unreachable provider, with what the user can do instead.
+fn with_offline_hint(error: anyhow::Error) -> anyhow::Error {
+    let unavailable = error.chain().any(|cause| {
+        let cache_error = cause.downcast_ref::<CacheError>().or_else(|| {
+            match cause.downcast_ref::<marketcache_server::analysis::AnalysisError>() {
+                Some(marketcache_server::analysis::AnalysisError::Cache(error)) => Some(error),
+                _ => None,
+            }
+        });
+        cache_error.is_some_and(CacheError::is_upstream_unavailable)
+    });
+    if unavailable {
+        anyhow::anyhow!(
+            "{error:#}; what is cached is served with --offline, and `marketcache demo` runs offline"
+        )
+    } else {
+        error
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
         Command::Migrate => migrate(&settings).await,
@@ -280,6 +304,7 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
 
 async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     let range = requested_range(args.start, args.end, &SystemClock)?;
+    let format = Format::resolve(args.format, args.output.as_deref()).map_err(UsageError)?;
     let cache = open_cache(settings).await?;
     let options = GetOptions {
         force_refresh: args.force_refresh,
@@ -288,7 +313,7 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         closed_only: args.closed_only,
     };
     let response = cache.get_bars(&args.symbol, range, options).await?;
-    let text = match args.format {
+    let text = match format {
         Format::Csv => marketcache_cache::bar_text::bars_csv(&response.bars)?,
         Format::Json => bars_json(&response)?,
     };
@@ -307,11 +332,12 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     }
     let report = &response.report;
     let mut summary = format!(
-        "{}: {} bars ({} cached, {} fetched), {} upstream requests, {}",
+        "{}: {} bars ({} cached, {} fetched) from {}, {} upstream requests, {}",
         response.symbol,
         response.bars.len(),
         report.cached_bars,
         report.fetched_bars,
+        served_by(report, cache.dataset()),
         report.upstream_requests,
         human_duration(report.elapsed)
     );
@@ -333,6 +359,20 @@ async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     }
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who served a read's bars, for its summary line: the providers, and what kind of prices
+/// they are when they are not market data.
+pub fn served_by(report: &FetchReport, dataset: Dataset) -> String {
+    let providers = if report.providers.is_empty() {
+        "no provider".to_string()
+    } else {
+        report.providers.join(", ")
+    };
+    match dataset {
+        Dataset::Market => providers,
+        other => format!("{providers} ({})", other.describe()),
+    }
 }
 
 async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
@@ -358,8 +398,16 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Keys of offline data (`AAPL@synthetic`) are longer than tickers.
+    let width = stats
+        .symbols
+        .iter()
+        .map(|symbol| symbol.symbol.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     println!(
-        "{:<8} {:>7} {:<10}  {:<10}  {:<20}  covered",
+        "{:<width$} {:>7} {:<10}  {:<10}  {:<20}  covered",
         "symbol", "bars", "first", "last", "last update (UTC)"
     );
     for symbol in &stats.symbols {
@@ -370,7 +418,7 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| "-".into());
         let covered: Vec<String> = symbol.covered.iter().map(ToString::to_string).collect();
         println!(
-            "{:<8} {:>7} {:<10}  {:<10}  {:<20}  {}",
+            "{:<width$} {:>7} {:<10}  {:<10}  {:<20}  {}",
             symbol.symbol,
             symbol.bars,
             day(symbol.first_date),
@@ -395,7 +443,7 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
             notes.push(format!("{} upstream rows rejected", symbol.rejected_rows));
         }
         if !notes.is_empty() {
-            println!("{:<8} {}", symbol.symbol, notes.join(", "));
+            println!("{:<width$} {}", symbol.symbol, notes.join(", "));
         }
     }
     println!(
@@ -435,9 +483,9 @@ async fn compact(settings: &Settings) -> Result<ExitCode> {
 async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
     let what = match (&args.symbol, args.before) {
         (Some(symbol), Some(before)) => {
-            format!("the bars and coverage of {symbol} before {before}")
+            format!("the bars and coverage of {symbol} (every source) before {before}")
         }
-        (Some(symbol), None) => format!("all bars and coverage of {symbol}"),
+        (Some(symbol), None) => format!("all bars and coverage of {symbol} (every source)"),
         (None, Some(before)) => format!("the bars and coverage of every symbol before {before}"),
         (None, None) => "every cached bar and all coverage".to_string(),
     };
@@ -452,7 +500,8 @@ async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let report = store.clear(args.symbol.as_ref(), args.before).await?;
+    let report =
+        marketcache_cache::clear(store.as_ref(), args.symbol.as_ref(), args.before).await?;
     println!(
         "Deleted {what}: {} bars, {} coverage entries changed.",
         report.bars_deleted, report.coverage_spans_changed

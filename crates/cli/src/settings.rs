@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use marketcache_domain::Symbol;
+use marketcache_domain::{Dataset, Symbol};
 use marketcache_upstream::ProviderKind;
 use marketcache_upstream::SyntheticConfig;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ pub const SEED_TICKERS: [&str; 9] = [
 /// An upstream to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderChoice {
-    /// Made-up bars, offline (the default and the demo's).
+    /// Made-up bars, offline (the demo's; never a default).
     Synthetic,
     /// A folder of CSV files.
     Csv,
@@ -34,6 +34,15 @@ impl ProviderChoice {
         let mut names = vec!["synthetic", "csv"];
         names.extend(ProviderKind::ALL.iter().map(|kind| kind.name()));
         names
+    }
+
+    /// The data set its bars belong to.
+    pub fn dataset(self) -> Dataset {
+        match self {
+            Self::Synthetic => Dataset::Synthetic,
+            Self::Csv => Dataset::Csv,
+            Self::Upstream(_) => Dataset::Market,
+        }
     }
 
     fn parse(name: &str) -> Result<Self, UsageError> {
@@ -114,6 +123,28 @@ struct SyntheticSection {
     concurrency: Option<u16>,
 }
 
+/// The provider used when none is configured: real market data.
+pub const DEFAULT_PROVIDER: &str = "yahoo";
+
+/// Refuses a provider list whose fallbacks would fill a range with another kind of data than
+/// the primary's (made-up, file or market data).
+fn check_one_dataset(list: &str, chosen: &[ProviderChoice]) -> Result<(), UsageError> {
+    let Some(first) = chosen.first() else {
+        return Ok(());
+    };
+    match chosen
+        .iter()
+        .find(|choice| choice.dataset() != first.dataset())
+    {
+        None => Ok(()),
+        Some(other) => Err(UsageError(format!(
+            "provider '{list}' is invalid: it mixes {} with {}; fallbacks must be of the same kind as the first provider",
+            first.dataset().describe(),
+            other.dataset().describe()
+        ))),
+    }
+}
+
 /// Where a default SQLite file lives when nothing else is configured.
 pub fn default_database_path() -> PathBuf {
     dirs::data_dir()
@@ -189,7 +220,7 @@ impl Settings {
             .clone()
             .or_else(|| env_var("MARKETCACHE_PROVIDER"))
             .or(file.provider)
-            .unwrap_or_else(|| "synthetic".into());
+            .unwrap_or_else(|| DEFAULT_PROVIDER.into());
         // "yahoo,stooq": the first is the primary, the others its fallbacks in order.
         let mut chosen = provider_name
             .split(',')
@@ -204,6 +235,7 @@ impl Settings {
         }
         let mut seen = std::collections::HashSet::new();
         chosen.retain(|choice| seen.insert(*choice));
+        check_one_dataset(&provider_name, &chosen)?;
         let provider = chosen.remove(0);
         let fallbacks = chosen;
         let section = file.synthetic.unwrap_or_default();

@@ -247,12 +247,12 @@ mod tests {
 mod fixture_tests {
     use super::*;
 
-    /// The shared fixture series holds one bar per NYSE session from 1990-01-02 to 2025-12-31.
+    /// The fixture series (fixtures/vectorbt-sma) holds one bar per NYSE session from 1990-01-02 to 2025-12-31.
     #[test]
     fn calendar_agrees_with_the_35_year_fixture_series() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/vectorbt-sma/AAPL.csv"
+            "/../../fixtures/vectorbt-sma/AAPL.csv"
         );
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("fixture {path} unreadable: {e}"));

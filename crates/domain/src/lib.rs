@@ -29,4 +29,4 @@ pub use ports::{
     RejectedRow, SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
 };
 pub use range::{DateRange, IsoDate, parse_date};
-pub use symbol::Symbol;
+pub use symbol::{Dataset, Symbol};

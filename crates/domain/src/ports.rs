@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::{Bar, CorporateAction, CoverageSpan, DateRange, Symbol};
+use crate::{Bar, CorporateAction, CoverageSpan, Dataset, DateRange, Symbol};
 
 /// How a provider wants to be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,6 +90,11 @@ pub trait PriceSource: Send + Sync {
 
     /// Request size and concurrency this provider accepts.
     fn limits(&self) -> SourceLimits;
+
+    /// The data set its bars belong to; market data unless the source says otherwise.
+    fn dataset(&self) -> Dataset {
+        Dataset::Market
+    }
 
     /// The provider's daily bars of `symbol` within `range`, in date order. An empty vector
     /// means the provider knows the symbol but has no bars there.

@@ -30,6 +30,53 @@ impl Symbol {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key under which the store keeps this symbol's bars of `dataset`: the symbol itself
+    /// for market data, `SYMBOL@name` for an offline data set. `@` is outside the alphabet
+    /// [`Self::parse`] accepts, so no market symbol can ever name an offline data set's key.
+    pub fn stored_as(&self, dataset: Dataset) -> Symbol {
+        match dataset.key_suffix() {
+            None => self.clone(),
+            Some(suffix) => Self(format!("{}@{suffix}", self.0)),
+        }
+    }
+}
+
+/// Which family of sources a bar comes from. Bars of different data sets never serve each
+/// other: made-up or file-loaded prices must never answer a request for market data, and the
+/// other way round. Every market-data provider shares [`Dataset::Market`], so one provider's
+/// bars serve another's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    /// Bars from market-data providers (Yahoo, Polygon, …).
+    Market,
+    /// Made-up bars (the offline demo and tests' provider).
+    Synthetic,
+    /// Bars loaded from the user's CSV files.
+    Csv,
+}
+
+impl Dataset {
+    /// Every data set, market data first.
+    pub const ALL: [Dataset; 3] = [Dataset::Market, Dataset::Synthetic, Dataset::Csv];
+
+    /// What store keys of this data set end with after `@`; `None` for market data.
+    pub fn key_suffix(self) -> Option<&'static str> {
+        match self {
+            Self::Market => None,
+            Self::Synthetic => Some("synthetic"),
+            Self::Csv => Some("csv"),
+        }
+    }
+
+    /// A few words for people: what the prices of this data set are.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Market => "market data",
+            Self::Synthetic => "made-up prices, not market data",
+            Self::Csv => "prices from local CSV files",
+        }
+    }
 }
 
 impl fmt::Display for Symbol {
@@ -47,6 +94,16 @@ impl Serialize for Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offline_data_sets_have_keys_no_market_symbol_can_take() {
+        let aapl = Symbol::parse("aapl").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(aapl.stored_as(Dataset::Market), aapl);
+        let made_up = aapl.stored_as(Dataset::Synthetic);
+        assert_eq!(made_up.as_str(), "AAPL@synthetic");
+        assert_eq!(aapl.stored_as(Dataset::Csv).as_str(), "AAPL@csv");
+        assert!(Symbol::parse(made_up.as_str()).is_err());
+    }
 
     #[test]
     fn symbols_are_upper_cased() {

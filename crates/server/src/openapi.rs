@@ -117,6 +117,9 @@ pub struct FetchReportDoc {
     rejected_rows: u64,
     /// Bars of the response that are not final yet.
     provisional_bars: u64,
+    /// The providers that answered for the range, in date order, as the ledger records them.
+    #[schema(example = json!(["yahoo"]))]
+    providers: Vec<String>,
 }
 
 /// One ledger entry: a range asked of a provider.

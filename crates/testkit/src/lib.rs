@@ -2,7 +2,8 @@
 //! stores, and a provider wrapper that counts what is asked upstream.
 //!
 //! PostgreSQL tests read the server from `MARKETCACHE_TEST_POSTGRES_URL` and get a fresh
-//! database each, dropped afterwards. Without the variable they skip with a notice, unless
+//! database each, dropped afterwards. Without the variable they skip with a `SKIPPED` line
+//! that shows in every test run (see [`report_skip`]), unless
 //! `MARKETCACHE_REQUIRE_POSTGRES=1`, which turns the skip into a failure.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,13 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marketcache_domain::{
-    Bar, BarStore, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+    Bar, BarStore, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
 use marketcache_store::{PostgresStore, SqliteStore};
 
 /// Wraps a provider and records every request: how many, which ranges, and the most in flight at once.
 pub struct CountingSource {
     inner: Arc<dyn PriceSource>,
+    dataset: Dataset,
     requests: Mutex<Vec<(Symbol, DateRange)>>,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
@@ -26,10 +28,21 @@ impl CountingSource {
     /// Counts the requests made to `inner`.
     pub fn new(inner: Arc<dyn PriceSource>) -> Self {
         Self {
+            dataset: inner.dataset(),
             inner,
             requests: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts the requests made to `inner` and presents its bars as market data: a stand-in
+    /// for a market provider in tests of the cache's mechanics, whose stored rows then carry
+    /// the plain ticker (the synthetic source's own bars are kept apart from market data).
+    pub fn as_market_data(inner: Arc<dyn PriceSource>) -> Self {
+        Self {
+            dataset: Dataset::Market,
+            ..Self::new(inner)
         }
     }
 
@@ -71,6 +84,10 @@ impl PriceSource for CountingSource {
 
     fn limits(&self) -> SourceLimits {
         self.inner.limits()
+    }
+
+    fn dataset(&self) -> Dataset {
+        self.dataset
     }
 
     async fn fetch_daily_bars(
@@ -133,12 +150,28 @@ pub fn postgres_admin_url() -> Option<String> {
                     "MARKETCACHE_REQUIRE_POSTGRES=1 but MARKETCACHE_TEST_POSTGRES_URL is not set"
                 );
             }
-            eprintln!(
-                "notice: MARKETCACHE_TEST_POSTGRES_URL is not set; skipping a PostgreSQL test"
+            report_skip(
+                "needs PostgreSQL: set MARKETCACHE_TEST_POSTGRES_URL, e.g. \
+                 postgres://postgres@127.0.0.1:5432/postgres",
             );
             None
         }
     }
+}
+
+/// Says, in the output a person sees, that the running test skipped and why.
+///
+/// The test harness captures `eprintln!` and shows it only for failing tests, so a skipped
+/// test would read as a plain `ok`. This writes to the process's standard error directly,
+/// which the harness does not capture: the line appears in every `cargo test` run, beside the
+/// test's name (the harness names each test's thread after the test).
+pub fn report_skip(reason: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let line = format!("SKIPPED {test}: {reason}\n");
+    // Nothing useful can be done if standard error is closed.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Replaces the database name of a `postgres://` URL.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use marketcache_domain::{Bar, DateRange, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{Bar, Dataset, DateRange, PriceSource, SourceError, SourceLimits, Symbol};
 use serde::Deserialize;
 
 /// Reads bars from `<folder>/<SYMBOL>.csv`; a symbol can never name a file outside the folder.
@@ -100,6 +100,10 @@ fn read_bars(path: &Path, range: DateRange) -> Result<Vec<Bar>, SourceError> {
 impl PriceSource for CsvSource {
     fn name(&self) -> &str {
         "csv"
+    }
+
+    fn dataset(&self) -> Dataset {
+        Dataset::Csv
     }
 
     fn limits(&self) -> SourceLimits {

@@ -1,10 +1,11 @@
 //! The one HTTP client every provider uses: time-outs, pacing, bounded retries and redaction.
 //!
-//! Retry policy: time-outs, connection errors and 5xx are retried with exponential backoff and
-//! jitter; 429 is retried after its `Retry-After` (or the backoff when it has none) unless the
-//! body names a long quota (hourly, daily) or the wait would overrun the time budget, in which
-//! case it becomes [`SourceError::RateLimited`]. Any other 4xx goes back to the provider, which
-//! knows what its statuses mean. Attempts and total time are both bounded by [`HttpPolicy`].
+//! Retry policy: time-outs, connection errors (except a host name that does not resolve) and
+//! 5xx are retried with exponential backoff and jitter; 429 is retried after its `Retry-After`
+//! (or the backoff when it has none) unless the body names a long quota (hourly, daily) or the
+//! wait would overrun the time budget, in which case it becomes [`SourceError::RateLimited`].
+//! Any other 4xx goes back to the provider, which knows what its statuses mean. Attempts and
+//! total time are both bounded by [`HttpPolicy`].
 //!
 //! Redaction policy: URLs in messages and logs have credential query values replaced, reqwest
 //! errors are stripped of their URL, and every message a provider returns passes through
@@ -274,14 +275,17 @@ impl HttpClient {
         shown_url: &str,
     ) -> Result<HttpAnswer, AttemptFailure> {
         let transport = |error: reqwest::Error| {
-            let retryable =
-                error.is_timeout() || error.is_connect() || error.is_request() || error.is_body();
             let what = if error.is_timeout() {
                 format!("GET {shown_url} timed out")
             } else {
                 format!("GET {shown_url} failed")
             };
+            let transient =
+                error.is_timeout() || error.is_connect() || error.is_request() || error.is_body();
             let message = format!("{what}: {}", describe(error));
+            // A host name that does not resolve means no network (or a wrong URL): retrying
+            // only makes an offline user wait several seconds for the same answer.
+            let retryable = transient && !message.contains("dns error");
             if retryable {
                 AttemptFailure::Retryable {
                     message,

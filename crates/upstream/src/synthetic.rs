@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{Duration as Days, NaiveDate};
 use marketcache_domain::calendar::trading_days;
-use marketcache_domain::{Bar, Clock, DateRange, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{
+    Bar, Clock, Dataset, DateRange, PriceSource, SourceError, SourceLimits, Symbol,
+};
 
 /// Listing dates of the nine tickers of the user's warm list, as their exchanges report them.
 const KNOWN_LISTINGS: &[(&str, i32, u32, u32)] = &[
@@ -106,6 +108,10 @@ impl SyntheticSource {
 impl PriceSource for SyntheticSource {
     fn name(&self) -> &str {
         "synthetic"
+    }
+
+    fn dataset(&self) -> Dataset {
+        Dataset::Synthetic
     }
 
     fn limits(&self) -> SourceLimits {

@@ -1,13 +1,13 @@
-//! Loads the shared vectorbt fixture series (used by the tests and, through `#[path]`, the bench).
+//! Loads the vectorbt fixture series (used by the tests and, through `#[path]`, the bench).
 
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use marketcache_domain::Bar;
 
-/// The folder of the vectorbt cross-check fixture, beside the project's repositories.
+/// The folder of the vectorbt cross-check fixture, in the repository (see its README.md).
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/vectorbt-sma")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/vectorbt-sma")
 }
 
 /// One row of `AAPL.csv`.

@@ -154,7 +154,7 @@ impl Harness {
             ..SyntheticConfig::default()
         };
         let truth = Arc::new(SyntheticSource::new(config, clock.clone()));
-        let upstream = Arc::new(CountingSource::new(truth.clone()));
+        let upstream = Arc::new(CountingSource::as_market_data(truth.clone()));
         let cache = Arc::new(MarketDataCache::new(
             backend.store(),
             upstream.clone(),

@@ -306,8 +306,9 @@ async fn the_next_provider_serves_what_the_first_fails_and_the_ledger_names_it(b
         SyntheticConfig::default(),
         clock.clone(),
     ));
+    let fallback = Arc::new(CountingSource::as_market_data(truth.clone()));
     let cache = MarketDataCache::new(backend.store(), primary.clone(), clock.clone())
-        .with_fallbacks(vec![truth.clone()]);
+        .with_fallbacks(vec![fallback]);
     let aapl = symbol("AAPL");
     let year = range(date(2021, 1, 1), date(2021, 12, 31));
     let bars = get(&cache, year, RAW).await;

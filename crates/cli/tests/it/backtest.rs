@@ -2,12 +2,9 @@
 
 use crate::support::Sandbox;
 
-/// The shared 35-year fixture series, served by the csv provider.
+/// The 35-year fixture series of the repository, served by the csv provider.
 fn fixture_folder() -> String {
-    let folder = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/vectorbt-sma"
-    );
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/vectorbt-sma");
     assert!(
         std::path::Path::new(folder).join("AAPL.csv").is_file(),
         "fixture {folder}/AAPL.csv is missing"

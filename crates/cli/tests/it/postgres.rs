@@ -63,7 +63,7 @@ async fn migrate_and_get_work_against_a_fresh_postgres_database() {
     assert!(
         second
             .stderr
-            .contains("62 cached, 0 fetched), 0 upstream requests"),
+            .contains("62 cached, 0 fetched) from synthetic (made-up prices, not market data), 0 upstream requests"),
         "{}",
         second.stderr
     );
@@ -77,7 +77,7 @@ async fn migrate_and_get_work_against_a_fresh_postgres_database() {
             .iter()
             .map(|s| s.symbol.as_str())
             .collect::<Vec<_>>(),
-        ["AAPL"]
+        ["AAPL@synthetic"]
     );
 
     let json = run_pg(&["stats", "--json"]);

@@ -1,4 +1,5 @@
-use crate::support::{Sandbox, csv_rows, day};
+use crate::support::{Sandbox, csv_rows, day, stored_bars_of};
+use marketcache_domain::Dataset;
 
 const ABC_CSV: &str = "date,open,high,low,close,volume\n\
 2024-01-02,10,11,9,10.5,100\n\
@@ -44,8 +45,16 @@ fn the_csv_provider_reads_the_symbol_file_of_its_folder() {
         "{}",
         run.stderr
     );
-    let stored = sandbox.stored_bars("ABC");
+    // Kept apart from market data: a market provider's request for ABC never sees these.
+    assert!(
+        run.stderr
+            .contains("from csv (prices from local CSV files)"),
+        "{}",
+        run.stderr
+    );
+    let stored = stored_bars_of(&sandbox.db_path(), "ABC", Dataset::Csv);
     assert_eq!(stored.len(), 3);
+    assert!(stored_bars_of(&sandbox.db_path(), "ABC", Dataset::Market).is_empty());
     assert_eq!(
         stored.first().map(|b| (b.date, b.volume)),
         Some((day(2024, 1, 2), 100))

@@ -97,7 +97,10 @@ fn a_config_file_ticker_list_is_what_plain_warm_warms() {
         "{}",
         run.stdout
     );
-    assert_eq!(stats_symbols(&sandbox.stats_json()), ["AAPL", "MSFT"]);
+    assert_eq!(
+        stats_symbols(&sandbox.stats_json()),
+        ["AAPL@synthetic", "MSFT@synthetic"]
+    );
 }
 
 #[test]

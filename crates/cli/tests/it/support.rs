@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use chrono::NaiveDate;
-use marketcache_domain::{Bar, BarStore, DateRange, Symbol};
+use marketcache_domain::{Bar, BarStore, Dataset, DateRange, Symbol};
 use marketcache_store::SqliteStore;
 use tempfile::TempDir;
 
@@ -34,6 +34,9 @@ const CLEARED_VARIABLES: [&str; 20] = [
     // Any proxy would send the mock servers' requests elsewhere.
     "HTTP_PROXY",
 ];
+
+/// A local address nothing listens on (the discard port): requests to it are refused at once.
+pub const CLOSED_LOCAL_URL: &str = "http://127.0.0.1:9";
 
 /// What one run of the binary did.
 #[derive(Debug)]
@@ -145,6 +148,11 @@ impl Sandbox {
         for name in CLEARED_VARIABLES {
             command.env_remove(name);
         }
+        // Tests choose the offline provider explicitly (the default is Yahoo), and a test that
+        // reaches Yahoo by mistake meets a closed local port, never the internet.
+        command
+            .env("MARKETCACHE_PROVIDER", "synthetic")
+            .env("MARKETCACHE_YAHOO_URL", CLOSED_LOCAL_URL);
         command
     }
 
@@ -215,8 +223,13 @@ pub fn day(year: i32, month: u32, day: u32) -> NaiveDate {
         .unwrap_or_else(|| panic!("{year}-{month}-{day} is not a date"))
 }
 
-/// Every bar a SQLite file holds for `symbol`, opened with the project's own store.
+/// Every bar the synthetic provider stored for `symbol` in a SQLite file (the tests' provider).
 pub fn stored_bars(path: &Path, symbol: &str) -> Vec<Bar> {
+    stored_bars_of(path, symbol, Dataset::Synthetic)
+}
+
+/// Every bar a SQLite file holds for `symbol` in `dataset`, opened with the project's own store.
+pub fn stored_bars_of(path: &Path, symbol: &str, dataset: Dataset) -> Vec<Bar> {
     assert!(path.is_file(), "{} does not exist", path.display());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -226,7 +239,9 @@ pub fn stored_bars(path: &Path, symbol: &str) -> Vec<Bar> {
         let store = SqliteStore::open(path)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let symbol = Symbol::parse(symbol).unwrap_or_else(|e| panic!("{e}"));
+        let symbol = Symbol::parse(symbol)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .stored_as(dataset);
         let everything =
             DateRange::new(day(1900, 1, 1), day(2100, 12, 31)).unwrap_or_else(|e| panic!("{e}"));
         store

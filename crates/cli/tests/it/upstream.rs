@@ -101,15 +101,22 @@ fn keys_in_the_config_file_configure_a_provider_and_never_show() {
     assert_eq!(tiingo["base_url"], "http://127.0.0.1:9");
     assert!(!run.stdout.contains("tk_file_secret_42"));
     // Nothing listens on port 9: the error names the provider, never the key.
-    let failed = sandbox.run(&[
-        "-v",
-        "get",
-        "AAPL",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-01-31",
-    ]);
+    // The config file names the provider: the environment must not.
+    let failed = sandbox.output(
+        sandbox
+            .command()
+            .env_remove("MARKETCACHE_PROVIDER")
+            .args(["--database-url", &sandbox.db_url()])
+            .args([
+                "-v",
+                "get",
+                "AAPL",
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-31",
+            ]),
+    );
     failed.expect_code(1);
     assert!(failed.stderr.contains("tiingo"), "{}", failed.stderr);
     assert!(

@@ -44,7 +44,10 @@ fn warm_continues_past_a_failing_symbol_and_exits_one() {
     // The symbols that worked are stored in full; the one that failed left nothing.
     assert_eq!(sandbox.stored_bars("AAPL").len(), 253);
     assert_eq!(sandbox.stored_bars("MSFT").len(), 253);
-    assert_eq!(stats_symbols(&sandbox.stats_json()), ["AAPL", "MSFT"]);
+    assert_eq!(
+        stats_symbols(&sandbox.stats_json()),
+        ["AAPL@synthetic", "MSFT@synthetic"]
+    );
 }
 
 #[test]
@@ -84,7 +87,10 @@ fn warm_reads_symbols_from_a_file_skipping_comments_and_blank_lines() {
     assert!(run.stdout.contains("Warming 2 symbol(s)"), "{}", run.stdout);
     assert_eq!(table_row(&run.stdout, "AAPL")[1], "ok");
     assert_eq!(table_row(&run.stdout, "MSFT")[1], "ok");
-    assert_eq!(stats_symbols(&sandbox.stats_json()), ["AAPL", "MSFT"]);
+    assert_eq!(
+        stats_symbols(&sandbox.stats_json()),
+        ["AAPL@synthetic", "MSFT@synthetic"]
+    );
 }
 
 #[test]

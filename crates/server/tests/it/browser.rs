@@ -30,9 +30,9 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
             panic!("MARKETCACHE_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed")
         }
         _ => {
-            eprintln!(
-                "skipping the browser test: install chromium and chromium-driver to run it \
-                 (apt-get install -y chromium chromium-driver)"
+            marketcache_testkit::report_skip(
+                "needs a browser: install chromium and chromium-driver \
+                 (apt-get install -y chromium chromium-driver)",
             );
             None
         }

@@ -71,6 +71,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "missing": [],
             "rejected_rows": 0,
             "provisional_bars": 0,
+            "providers": ["synthetic"],
         })
     );
     let expected = truth(&app, "AAPL", "2020-01-01", "2020-12-31").await;
@@ -101,6 +102,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "missing": [],
             "rejected_rows": 0,
             "provisional_bars": 0,
+            "providers": ["synthetic"],
         })
     );
     assert_eq!(app.upstream.count(), 3);

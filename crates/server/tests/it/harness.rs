@@ -155,7 +155,9 @@ impl TestApp {
             ..SyntheticConfig::default()
         };
         let truth = Arc::new(SyntheticSource::new(config, clock.clone()));
-        let upstream = Arc::new(CountingSource::new(source.unwrap_or_else(|| truth.clone())));
+        let upstream = Arc::new(CountingSource::as_market_data(
+            source.unwrap_or_else(|| truth.clone()),
+        ));
         let cache = Arc::new(MarketDataCache::new(
             store.clone(),
             upstream.clone(),
