@@ -5,6 +5,7 @@ mod support;
 
 mod backtest;
 mod demo;
+mod first_use;
 mod get;
 mod input_errors;
 mod migrate;
