@@ -72,6 +72,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         // SQLite has no fill factor: the step only keeps both backends at one version.
         creates_on_sqlite: Some(&[]),
     },
+    Migration {
+        version: 6,
+        name: "offline_data_sets",
+        sqlite: include_str!("../migrations/sqlite/0006_offline_data_sets.sql"),
+        postgres: include_str!("../migrations/postgres/0006_offline_data_sets.sql"),
+        creates: &["keys of their own (SYMBOL@source) for bars of synthetic and csv sources"],
+        creates_on_sqlite: None,
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.
