@@ -23,6 +23,10 @@ pub struct ParamSpec {
     pub name: &'static str,
     /// One line for help texts.
     pub description: &'static str,
+    /// The value a backtest takes when none is given, as text (`50`, `2.0`).
+    pub default: &'static str,
+    /// The range an optimizer searches when none is given (`5..100`, `1..3:0.25`).
+    pub default_range: &'static str,
     /// Type and valid range.
     pub kind: ParamKind,
 }
@@ -143,14 +147,20 @@ pub struct Params {
 }
 
 impl Params {
-    /// Matches `(name, value)` pairs against `specs`: every parameter must be given exactly once,
-    /// parse as its type and lie in its range.
+    /// Matches `(name, value)` pairs against `specs`: a parameter may be given at most once,
+    /// must parse as its type and lie in its range; one not given takes its default.
     pub fn parse(
         strategy: &'static str,
         specs: &'static [ParamSpec],
         given: &[(&str, &str)],
     ) -> Result<Self, BacktestError> {
-        let values = match_parameters(strategy, specs, given, |spec, text| spec.parse(text))?;
+        let values = match_parameters(
+            strategy,
+            specs,
+            given,
+            |spec, text| spec.parse(text),
+            Some(&|spec: &ParamSpec| spec.parse(spec.default)),
+        )?;
         Ok(Self {
             values: specs.iter().map(|spec| spec.name).zip(values).collect(),
         })
@@ -194,14 +204,19 @@ pub fn parse_assignment(text: &str) -> Result<(&str, &str), BacktestError> {
     }
 }
 
-/// Matches `(name, input)` pairs against `specs`, converting each input with `convert`: every
-/// parameter must be given exactly once. Returns one output per spec, in spec order; errors
-/// name the unknown, repeated or missing parameter (or come from `convert`).
+/// What a parameter not given becomes, from its spec (its default value or range).
+pub(crate) type Fallback<'a, T> = &'a dyn Fn(&ParamSpec) -> Result<T, BacktestError>;
+
+/// Matches `(name, input)` pairs against `specs`, converting each input with `convert`: a
+/// parameter may be given at most once; one not given becomes `fallback`'s, or is an error
+/// without one. Returns one output per spec, in spec order; errors name the unknown, repeated
+/// or missing parameter (or come from `convert`).
 pub(crate) fn match_parameters<I, T>(
     strategy: &'static str,
     specs: &'static [ParamSpec],
     given: &[(&str, I)],
     convert: impl Fn(&ParamSpec, &I) -> Result<T, BacktestError>,
+    fallback: Option<Fallback<'_, T>>,
 ) -> Result<Vec<T>, BacktestError> {
     let mut values: Vec<Option<T>> = specs.iter().map(|_| None).collect();
     for (name, input) in given {
@@ -224,11 +239,13 @@ pub(crate) fn match_parameters<I, T>(
     specs
         .iter()
         .zip(values)
-        .map(|(spec, value)| {
-            value.ok_or(BacktestError::MissingParameter {
+        .map(|(spec, value)| match (value, fallback) {
+            (Some(value), _) => Ok(value),
+            (None, Some(fallback)) => fallback(spec),
+            (None, None) => Err(BacktestError::MissingParameter {
                 strategy,
                 parameter: spec.name,
-            })
+            }),
         })
         .collect()
 }
@@ -542,11 +559,15 @@ mod tests {
         ParamSpec {
             name: "period",
             description: "window",
+            default: "20",
+            default_range: "10..30",
             kind: ParamKind::Integer { min: 2, max: 100 },
         },
         ParamSpec {
             name: "k",
             description: "band width",
+            default: "2",
+            default_range: "1..3:0.5",
             kind: ParamKind::Float { min: 0.5, max: 4.0 },
         },
     ];
@@ -571,7 +592,6 @@ mod tests {
             (&[("period", "20"), ("k", "9")], "'k'"),
             (&[("period", "twenty"), ("k", "2")], "'period'"),
             (&[("period", "20"), ("k", "NaN")], "'k'"),
-            (&[("period", "20")], "'k'"),
             (
                 &[("period", "20"), ("period", "21"), ("k", "2")],
                 "'period'",
@@ -587,6 +607,13 @@ mod tests {
                 "{given:?}: '{message}' should name {named}"
             );
         }
+    }
+
+    #[test]
+    fn a_parameter_not_given_takes_its_default() {
+        let params = parse(&[("period", "30")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(params.float("k"), Some(2.0));
+        assert_eq!(params.integer("period"), Some(30));
     }
 
     #[test]

@@ -109,15 +109,19 @@ pub struct StrategyInfo {
 
 impl StrategyInfo {
     /// Parses one grid range per parameter from `(name, range)` pairs such as
-    /// `("period", "5..30")`, returned in spec order; every parameter needs exactly one range,
-    /// and errors name the unknown, repeated, missing or invalid parameter.
+    /// `("period", "5..30")`, returned in spec order; a parameter not given searches its
+    /// default range, and errors name the unknown, repeated or invalid parameter.
     pub fn parse_ranges(
         &self,
         given: &[(&str, &str)],
     ) -> Result<Vec<(&'static str, GridRange)>, BacktestError> {
-        let ranges = match_parameters(self.name, self.parameters, given, |spec, text| {
-            spec.parse_range(text)
-        })?;
+        let ranges = match_parameters(
+            self.name,
+            self.parameters,
+            given,
+            |spec, text| spec.parse_range(text),
+            Some(&|spec: &ParamSpec| spec.parse_range(spec.default_range)),
+        )?;
         Ok(self
             .parameters
             .iter()
@@ -189,6 +193,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_strategy_builds_from_its_defaults_alone_and_searches_its_default_ranges() {
+        for info in catalog() {
+            let strategy = build_strategy(info.name, &[]).unwrap_or_else(|e| panic!("{e}"));
+            let defaults: Vec<String> = strategy
+                .parameters()
+                .iter()
+                .map(|(_, value)| value.to_string())
+                .collect();
+            let expected: Vec<&str> = info.parameters.iter().map(|spec| spec.default).collect();
+            assert_eq!(defaults, expected, "{}", info.name);
+            let ranges = info.parse_ranges(&[]).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(ranges.len(), info.parameters.len(), "{}", info.name);
+        }
+        let sma = build_strategy("sma-cross", &[("fast", "20")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            sma.parameters(),
+            vec![
+                ("fast", ParamValue::Integer(20)),
+                ("slow", ParamValue::Integer(200))
+            ]
+        );
+    }
+
+    #[test]
     fn strategies_are_built_by_name_with_checked_parameters() {
         let strategy = build_strategy("sma-cross", &[("fast", "10"), ("slow", "50")])
             .unwrap_or_else(|e| panic!("{e}"));
@@ -221,7 +249,8 @@ mod tests {
             .contains("'signal'")
         );
         assert!(message("sma-cross", &[("fast", "0"), ("slow", "50")]).contains("'fast'"));
-        assert!(message("sma-cross", &[("fast", "10")]).contains("'slow'"));
+        // slow takes its default, 200, which fast 300 is not below.
+        assert!(message("sma-cross", &[("fast", "300")]).contains("'fast'"));
         let inverted = message("sma-cross", &[("fast", "50"), ("slow", "50")]);
         assert!(
             inverted.contains("'fast'") && inverted.contains("below slow"),

@@ -54,10 +54,16 @@ impl GridSpace {
         info: &'static StrategyInfo,
         ranges: &[(&str, GridRange)],
     ) -> Result<Self, BacktestError> {
-        let checked = match_parameters(info.name, info.parameters, ranges, |spec, range| {
-            spec.check_range(range)?;
-            Ok(*range)
-        })?;
+        let checked = match_parameters(
+            info.name,
+            info.parameters,
+            ranges,
+            |spec, range| {
+                spec.check_range(range)?;
+                Ok(*range)
+            },
+            None,
+        )?;
         let ranges: Vec<(&'static str, GridRange)> = info
             .parameters
             .iter()

@@ -139,6 +139,7 @@ mod tests {
                 rejected_rows: 1,
                 provisional_bars: 0,
                 providers: vec!["yahoo".to_string(), "stooq".to_string()],
+                upstream_unavailable: None,
             },
         }
     }

@@ -74,6 +74,10 @@ pub struct FetchReport {
     /// The providers that answered for the requested range, as the ledger records them (and
     /// any that answered this call), in date order.
     pub providers: Vec<String>,
+    /// Why upstream was not asked for `missing` although the read was not offline: a caller
+    /// that accepted the cached bars when the provider could not be reached says so here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_unavailable: Option<String>,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -234,6 +238,11 @@ impl MarketDataCache {
         }
         self.fallbacks = same;
         self
+    }
+
+    /// Today in New York, by this cache's clock.
+    pub fn today(&self) -> NaiveDate {
+        self.clock.today_in_new_york()
     }
 
     /// The data set this cache reads and writes.

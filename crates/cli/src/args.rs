@@ -240,6 +240,28 @@ pub struct ClearArgs {
     pub yes: bool,
 }
 
+/// How `backtest` and `optimize` read their bars.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Never ask upstream: run on the cached bars and say what is missing
+    #[arg(long, conflicts_with = "strict")]
+    pub offline: bool,
+    /// Fail when the provider cannot be reached, even if only the last few days are missing
+    /// [default: run on the cached bars then, saying what is missing]
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl ReadArgs {
+    /// The read policy these flags ask for.
+    pub fn policy(&self) -> marketcache_server::analysis::BarsPolicy {
+        marketcache_server::analysis::BarsPolicy {
+            offline: self.offline,
+            strict: self.strict,
+        }
+    }
+}
+
 /// Money settings shared by `backtest` and `optimize`.
 #[derive(Debug, Args)]
 pub struct TradingArgs {
@@ -256,6 +278,7 @@ pub struct TradingArgs {
 
 /// Arguments of `backtest`.
 #[derive(Debug, Args)]
+#[command(after_help = strategy_help(Defaults::Values))]
 pub struct BacktestArgs {
     /// The symbol, e.g. AAPL
     #[arg(value_parser = parse_symbol)]
@@ -263,7 +286,8 @@ pub struct BacktestArgs {
     /// Strategy name (sma-cross, ema-cross, rsi, bollinger, macd, buy-and-hold)
     #[arg(long, default_value = "sma-cross")]
     pub strategy: String,
-    /// A strategy parameter, NAME=VALUE (repeat for each), e.g. --param fast=20 --param slow=50
+    /// A strategy parameter, NAME=VALUE (repeat for each), e.g. --param fast=20 --param slow=50;
+    /// a parameter not given takes its default (listed below)
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
@@ -274,6 +298,8 @@ pub struct BacktestArgs {
     pub end: Option<NaiveDate>,
     #[command(flatten)]
     pub trading: TradingArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// List every trade
     #[arg(long)]
     pub trades: bool,
@@ -284,6 +310,7 @@ pub struct BacktestArgs {
 
 /// Arguments of `optimize`.
 #[derive(Debug, Args)]
+#[command(after_help = strategy_help(Defaults::Ranges))]
 pub struct OptimizeArgs {
     /// The symbol, e.g. AAPL
     #[arg(value_parser = parse_symbol)]
@@ -291,14 +318,15 @@ pub struct OptimizeArgs {
     /// Strategy name (sma-cross, ema-cross, rsi, bollinger, macd, buy-and-hold)
     #[arg(long, default_value = "sma-cross")]
     pub strategy: String,
-    /// Fast window range, START..END[:STEP]; the same as --range fast=RANGE [sma-cross default: 5..100]
+    /// Fast window range, START..END[:STEP]; the same as --range fast=RANGE
     #[arg(long)]
     pub fast: Option<String>,
-    /// Slow window range, START..END[:STEP]; the same as --range slow=RANGE [sma-cross default: 10..300:2]
+    /// Slow window range, START..END[:STEP]; the same as --range slow=RANGE
     #[arg(long)]
     pub slow: Option<String>,
     /// A parameter's range, NAME=START..END[:STEP] or NAME=VALUE (repeat for each parameter), e.g.
-    /// --range period=5..30 --range lower=20..40:5; float parameters take float ranges (k=1.5..3.0:0.5)
+    /// --range period=5..30 --range lower=20..40:5; float parameters take float ranges (k=1.5..3.0:0.5);
+    /// a parameter not given searches its default range (listed below)
     #[arg(long = "range", value_name = "NAME=RANGE")]
     pub ranges: Vec<String>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
@@ -318,12 +346,49 @@ pub struct OptimizeArgs {
     pub top: u32,
     #[command(flatten)]
     pub trading: TradingArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
     /// Write every combination's parameters and metrics to this CSV file
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+/// Which defaults a strategy list shows.
+#[derive(Debug, Clone, Copy)]
+enum Defaults {
+    /// What a backtest takes.
+    Values,
+    /// What a search covers.
+    Ranges,
+}
+
+/// Every strategy of the catalog with its parameters' defaults, for `--help`: generated, so
+/// it never falls behind the catalog.
+fn strategy_help(defaults: Defaults) -> String {
+    let mut text = match defaults {
+        Defaults::Values => "Strategies and their default parameters:\n".to_string(),
+        Defaults::Ranges => "Strategies and the ranges searched by default:\n".to_string(),
+    };
+    for info in marketcache_backtest::catalog() {
+        let parameters: Vec<String> = info
+            .parameters
+            .iter()
+            .map(|spec| match defaults {
+                Defaults::Values => format!("{}={}", spec.name, spec.default),
+                Defaults::Ranges => format!("{}={}", spec.name, spec.default_range),
+            })
+            .collect();
+        let shown = if parameters.is_empty() {
+            "(no parameters)".to_string()
+        } else {
+            parameters.join(" ")
+        };
+        text.push_str(&format!("  {:<13} {shown}\n", info.name));
+    }
+    text
 }
 
 fn parse_symbol(input: &str) -> Result<Symbol, String> {

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marketcache_backtest::{
-    BacktestError, Metrics, ParamValue, RankMetric, Settings as Trading, StrategyInfo,
-    build_strategy, find_strategy, parse_assignment,
+    BacktestError, Metrics, ParamValue, RankMetric, Settings as Trading, build_strategy,
+    find_strategy, parse_assignment,
 };
 use marketcache_cache::FetchReport;
 use marketcache_domain::bar::fingerprint;
 use marketcache_domain::{Bar, Symbol, SystemClock};
 use marketcache_server::analysis::{
-    self, AnalysisError, DataFingerprint, Search, SearchPlan, with_default_ranges,
+    self, AnalysisError, BarsPolicy, DataFingerprint, Search, SearchPlan,
 };
 
 use crate::UsageError;
@@ -35,9 +35,27 @@ async fn bars_through_cache(
     settings: &Settings,
     symbol: &Symbol,
     range: marketcache_domain::DateRange,
+    policy: BarsPolicy,
 ) -> Result<marketcache_cache::SymbolBars> {
     let cache = open_cache(settings).await?;
-    Ok(analysis::bars_through_cache(&cache, symbol, range).await?)
+    let response = analysis::bars_through_cache(&cache, symbol, range, policy).await?;
+    if !response.report.missing.is_empty() {
+        eprintln!("warning: {}", missing_line(&response.report));
+    }
+    Ok(response)
+}
+
+/// What a run's bars lack, and why upstream was not asked for it.
+fn missing_line(report: &FetchReport) -> String {
+    let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
+    let why = match &report.upstream_unavailable {
+        Some(reason) => format!("the provider could not be reached: {reason}"),
+        None => "offline".to_string(),
+    };
+    format!(
+        "ran on the cached bars without {} ({why})",
+        missing.join(", ")
+    )
 }
 
 /// What a run read: enough to reproduce it and to tell whether two runs saw the same bars.
@@ -47,7 +65,7 @@ fn data_fingerprint(symbol: &Symbol, bars: &[Bar]) -> Result<serde_json::Value> 
 
 fn data_line(symbol: &Symbol, bars: &[Bar], report: &FetchReport) -> String {
     format!(
-        "Data: {symbol}, {} bars {}..{}, fingerprint {:016x} ({} cached, {} fetched), {} upstream requests, {}",
+        "Data: {symbol}, {} bars {}..{}, fingerprint {:016x} ({} cached, {} fetched) from {}, {} upstream requests, {}",
         bars.len(),
         bars.first()
             .map(|bar| bar.date.to_string())
@@ -58,6 +76,7 @@ fn data_line(symbol: &Symbol, bars: &[Bar], report: &FetchReport) -> String {
         fingerprint(bars),
         report.cached_bars,
         report.fetched_bars,
+        report.providers.join(", "),
         report.upstream_requests,
         human_duration(report.elapsed)
     )
@@ -104,7 +123,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
     let strategy = build_strategy(&args.strategy, &pairs).map_err(usage)?;
     let money = trading(&args.trading)?;
 
-    let response = bars_through_cache(settings, &args.symbol, range).await?;
+    let response = bars_through_cache(settings, &args.symbol, range, args.read.policy()).await?;
     let outcome = analysis::backtest(&response.bars, strategy.as_ref(), &money)?;
     let (report, baseline) = (outcome.report, outcome.baseline);
 
@@ -172,6 +191,25 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// The metrics every ranking shows after the ranking metric (then the trades), with their labels.
+const SUMMARY_COLUMNS: [(&str, RankMetric); 3] = [
+    ("return", RankMetric::TotalReturn),
+    ("Sharpe", RankMetric::Sharpe),
+    ("max dd", RankMetric::MaxDrawdown),
+];
+
+/// A metric as the ranking table shows it: returns and rates as percentages.
+fn metric_text(metric: RankMetric, metrics: &Metrics) -> String {
+    match metric {
+        RankMetric::TotalReturn
+        | RankMetric::Cagr
+        | RankMetric::MaxDrawdown
+        | RankMetric::WinRate
+        | RankMetric::AverageTradeReturn => percent(metric.value(metrics)),
+        _ => number(metric.value(metrics)),
+    }
+}
+
 /// `marketcache optimize`: a grid search over any catalog strategy's parameter ranges.
 ///
 /// sma-cross keeps its specialised grid (shared SMAs, several times faster); every other
@@ -181,13 +219,8 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     // Everything the user typed, ranges included, is checked before the database is opened.
     let range = requested_range(args.start, args.end, &SystemClock)?;
     let info = find_strategy(&args.strategy).map_err(usage)?;
-    let given = range_assignments(&args, info)?;
-    let ranges = info.parse_ranges(&given).map_err(|error| match error {
-        BacktestError::MissingParameter { parameter, .. } => UsageError(format!(
-            "{error}: give it a range, e.g. --range {parameter}=START..END[:STEP], or one value, --range {parameter}=VALUE"
-        )),
-        other => usage(other),
-    })?;
+    let given = range_assignments(&args)?;
+    let ranges = info.parse_ranges(&given).map_err(usage)?;
     let metric: RankMetric = args.metric.parse().map_err(usage)?;
     let money = trading(&args.trading)?;
     // The generic grid counts the combinations its constraints accept now, so a grid the
@@ -209,12 +242,13 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         .map(|path| CsvWriter::create(path, info.parameters.iter().map(|spec| spec.name)))
         .transpose()?;
 
-    let response = bars_through_cache(settings, &args.symbol, range).await?;
+    let response = bars_through_cache(settings, &args.symbol, range, args.read.policy()).await?;
     let search = Search {
         metric,
         top: args.top as usize,
         money,
         train_until: args.train_until,
+        read: args.read.policy(),
     };
     let bar = progress_bar(plan.evaluations());
     let writing = csv.is_some();
@@ -312,13 +346,19 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     } else {
         format!(" {:>12} {:>10}", "OOS Sharpe", "OOS return")
     };
+    // The ranking metric leads; a fixed column that repeats it is left out.
+    let columns: Vec<&(&str, RankMetric)> = SUMMARY_COLUMNS
+        .iter()
+        .filter(|(_, shown)| *shown != metric)
+        .collect();
+    let column_header: String = columns
+        .iter()
+        .map(|(label, _)| format!(" {label:>10}"))
+        .collect();
     println!(
-        "\n{:>4}{parameter_header} {:>12} {:>10} {:>8} {:>10} {:>7}{test_header}",
+        "\n{:>4}{parameter_header} {:>12}{column_header} {:>7}{test_header}",
         "rank",
         metric.name(),
-        "return",
-        "Sharpe",
-        "max dd",
         "trades"
     );
     for (rank, entry) in ranking.top.iter().enumerate() {
@@ -335,13 +375,14 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
                 percent(Some(m.total_return))
             )
         });
+        let summary_columns: String = columns
+            .iter()
+            .map(|(_, shown)| format!(" {:>10}", metric_text(*shown, &entry.metrics)))
+            .collect();
         println!(
-            "{:>4}{parameter_columns} {:>12} {:>10} {:>8} {:>10} {:>7}{test_columns}",
+            "{:>4}{parameter_columns} {:>12}{summary_columns} {:>7}{test_columns}",
             rank + 1,
-            number(metric.value(&entry.metrics)),
-            percent(Some(entry.metrics.total_return)),
-            number(entry.metrics.sharpe),
-            percent(Some(entry.metrics.max_drawdown)),
+            metric_text(metric, &entry.metrics),
             entry.metrics.trades
         );
     }
@@ -367,19 +408,16 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
 }
 
 /// The `(parameter, range)` pairs typed: `--fast`/`--slow` (shorthands for `--range fast=`/
-/// `--range slow=`, so they also serve ema-cross and macd) and every `--range`; sma-cross keeps
-/// its default windows for those not given.
-fn range_assignments<'a>(
-    args: &'a OptimizeArgs,
-    info: &StrategyInfo,
-) -> Result<Vec<(&'a str, &'a str)>, UsageError> {
+/// `--range slow=`, so they also serve ema-cross and macd) and every `--range`; a parameter
+/// not given searches its default range.
+fn range_assignments(args: &OptimizeArgs) -> Result<Vec<(&str, &str)>, UsageError> {
     let mut given: Vec<(&str, &str)> = Vec::new();
     given.extend(args.fast.as_deref().map(|text| ("fast", text)));
     given.extend(args.slow.as_deref().map(|text| ("slow", text)));
     for text in &args.ranges {
         given.push(parse_assignment(text).map_err(usage)?);
     }
-    Ok(with_default_ranges(info, given))
+    Ok(given)
 }
 
 /// Drawn on stderr only when it is a terminal; a grid of ~12,000 SMA cells takes under a second.

@@ -38,14 +38,9 @@ async function loadStrategies() {
   }
 }
 
-/** A modest default grid for a parameter the server suggests none for. */
+/** The range the server searches for a parameter when none is given. */
 function defaultRange(parameter) {
-  if (parameter.default_range) return parameter.default_range;
-  if (parameter.kind === "integer") {
-    const end = Math.min(parameter.max, parameter.min + 18);
-    return `${Math.max(parameter.min, 2)}..${end}:2`;
-  }
-  return `${parameter.min}..${Math.min(parameter.max, parameter.min + 2)}:0.5`;
+  return parameter.default_range;
 }
 
 function renderRangeInputs() {

@@ -21,9 +21,6 @@ use marketcache_domain::{Bar, DateRange, Symbol};
 use serde::Serialize;
 use thiserror::Error;
 
-/// The windows sma-cross searches when a request names no range for them.
-pub const DEFAULT_SMA_RANGES: [(&str, &str); 2] = [("fast", "5..100"), ("slow", "10..300:2")];
-
 /// Why a backtest or a search over the cache could not produce a result.
 #[derive(Debug, Error)]
 pub enum AnalysisError {
@@ -71,14 +68,41 @@ impl DataFingerprint {
     }
 }
 
+/// How a backtest or a search reads its bars through the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BarsPolicy {
+    /// Never ask upstream: run on what is cached and report what is missing.
+    pub offline: bool,
+    /// Fail when upstream cannot be reached, even if the cache holds all but the last days.
+    pub strict: bool,
+}
+
+/// Days before today whose bars a run may lack when the provider cannot be reached: the
+/// latest sessions, which a cache filled a few days ago has not asked for yet.
+pub const RECENT_DAYS_MAY_BE_MISSING: i64 = 7;
+
 /// The split-adjusted bars of `symbol` over `range` through the cache; a range without bars is
-/// an error, since nothing can be backtested on it.
+/// an error, since nothing can be backtested on it. Unless `policy.strict`, a provider that
+/// cannot be reached (network down, rate limit) is no failure when the cache holds the range
+/// but for its last [`RECENT_DAYS_MAY_BE_MISSING`] days: the run uses what is cached, and the
+/// report names the missing ranges and why.
 pub async fn bars_through_cache(
     cache: &MarketDataCache,
     symbol: &Symbol,
     range: DateRange,
+    policy: BarsPolicy,
 ) -> Result<SymbolBars, AnalysisError> {
-    let response = cache.get_bars(symbol, range, GetOptions::default()).await?;
+    let options = GetOptions {
+        offline: policy.offline,
+        ..GetOptions::DEFAULT
+    };
+    let response = match cache.get_bars(symbol, range, options).await {
+        Ok(response) => response,
+        Err(error) if !policy.strict && error.is_upstream_unavailable() => {
+            cached_but_recent(cache, symbol, range, error).await?
+        }
+        Err(error) => return Err(error.into()),
+    };
     if response.bars.is_empty() {
         return Err(AnalysisError::NoBars {
             symbol: symbol.clone(),
@@ -86,6 +110,28 @@ pub async fn bars_through_cache(
         });
     }
     Ok(response)
+}
+
+/// What the cache holds of `range` when upstream failed with `error`: served if only recent
+/// days are missing, else `error`.
+async fn cached_but_recent(
+    cache: &MarketDataCache,
+    symbol: &Symbol,
+    range: DateRange,
+    error: CacheError,
+) -> Result<SymbolBars, AnalysisError> {
+    let offline = GetOptions {
+        offline: true,
+        ..GetOptions::DEFAULT
+    };
+    let mut cached = cache.get_bars(symbol, range, offline).await?;
+    let recent = cache.today() - chrono::Duration::days(RECENT_DAYS_MAY_BE_MISSING);
+    if cached.report.missing.iter().any(|gap| gap.start() < recent) {
+        return Err(error.into());
+    }
+    tracing::warn!(%symbol, %error, "upstream unavailable: running on the cached bars");
+    cached.report.upstream_unavailable = Some(error.to_string());
+    Ok(cached)
 }
 
 /// One backtest and the buy-and-hold baseline over the same bars and settings.
@@ -108,24 +154,6 @@ pub fn backtest(
         report: run(&series, strategy, money)?,
         baseline: run(&series, &BuyAndHold, money)?,
     })
-}
-
-/// `given` with sma-cross's default windows added for those it does not name.
-pub fn with_default_ranges<'a>(
-    info: &StrategyInfo,
-    mut given: Vec<(&'a str, &'a str)>,
-) -> Vec<(&'a str, &'a str)> {
-    if info.name == SmaCross::INFO.name {
-        for (name, default) in DEFAULT_SMA_RANGES {
-            if !given
-                .iter()
-                .any(|(given_name, _)| given_name.trim() == name)
-            {
-                given.push((name, default));
-            }
-        }
-    }
-    given
 }
 
 /// Receives every evaluated combination: its parameter values (in spec order) and metrics.
@@ -297,14 +325,17 @@ impl SearchPlan {
                     evaluated: outcome.evaluated,
                     skipped: outcome.skipped,
                     bars: outcome.bars,
-                    train_bars: train.len(),
-                    test_bars: test.len(),
+                    train_bars: 0,
+                    test_bars: 0,
                     summary: Some(outcome.summary),
                     elapsed: Duration::ZERO,
                 }
             }
         };
         ranking.elapsed = started.elapsed();
+        // The split is the run's, whichever grid ranked: recorded here once for both.
+        ranking.train_bars = train.len();
+        ranking.test_bars = test.len();
         if !test.is_empty() {
             let test_series = PriceSeries::new(test)?;
             for entry in &mut ranking.top {
@@ -354,7 +385,7 @@ impl SearchPlan {
             evaluated: outcome.evaluated,
             skipped: combinations - outcome.evaluated,
             bars: outcome.bars,
-            train_bars: series.len(),
+            train_bars: 0,
             test_bars: 0,
             summary: None,
             elapsed: Duration::ZERO,
@@ -373,6 +404,8 @@ pub struct Search {
     pub money: Settings,
     /// Rank on the bars up to this day; the later bars test the winners.
     pub train_until: Option<NaiveDate>,
+    /// How the bars are read.
+    pub read: BarsPolicy,
 }
 
 /// One of the best combinations.
@@ -556,7 +589,7 @@ mod tests {
         limit: usize,
     ) -> Result<SearchPlan, BacktestError> {
         let info = find_strategy(strategy)?;
-        let ranges = info.parse_ranges(&with_default_ranges(info, given.to_vec()))?;
+        let ranges = info.parse_ranges(given)?;
         SearchPlan::new(info, ranges, limit)
     }
 

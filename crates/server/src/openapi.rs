@@ -120,6 +120,9 @@ pub struct FetchReportDoc {
     /// The providers that answered for the range, in date order, as the ledger records them.
     #[schema(example = json!(["yahoo"]))]
     providers: Vec<String>,
+    /// Present when the provider could not be reached and the run used the cached bars:
+    /// the reason; `missing` lists what the bars lack.
+    upstream_unavailable: Option<String>,
 }
 
 /// One ledger entry: a range asked of a provider.

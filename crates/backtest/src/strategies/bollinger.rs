@@ -30,11 +30,15 @@ pub struct Bollinger {
 const PERIOD: ParamSpec = ParamSpec {
     name: "period",
     description: "Bollinger window in bars",
+    default: "20",
+    default_range: "10..50",
     kind: ParamKind::Integer { min: 2, max: 500 },
 };
 const K: ParamSpec = ParamSpec {
     name: "k",
     description: "band width in population standard deviations",
+    default: "2",
+    default_range: "1..3:0.25",
     kind: ParamKind::Float {
         min: 0.1,
         max: 10.0,

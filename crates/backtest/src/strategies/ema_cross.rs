@@ -28,11 +28,15 @@ pub struct EmaCross {
 const FAST: ParamSpec = ParamSpec {
     name: "fast",
     description: "fast EMA period in bars",
+    default: "12",
+    default_range: "5..50",
     kind: ParamKind::Integer { min: 1, max: 9_999 },
 };
 const SLOW: ParamSpec = ParamSpec {
     name: "slow",
     description: "slow EMA period in bars (above fast)",
+    default: "26",
+    default_range: "10..200:2",
     kind: ParamKind::Integer {
         min: 2,
         max: 10_000,

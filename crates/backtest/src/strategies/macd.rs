@@ -29,11 +29,15 @@ pub struct Macd {
 const FAST: ParamSpec = ParamSpec {
     name: "fast",
     description: "fast EMA period in bars",
+    default: "12",
+    default_range: "5..20",
     kind: ParamKind::Integer { min: 1, max: 9_999 },
 };
 const SLOW: ParamSpec = ParamSpec {
     name: "slow",
     description: "slow EMA period in bars (above fast)",
+    default: "26",
+    default_range: "20..40:2",
     kind: ParamKind::Integer {
         min: 2,
         max: 10_000,
@@ -42,6 +46,8 @@ const SLOW: ParamSpec = ParamSpec {
 const SIGNAL: ParamSpec = ParamSpec {
     name: "signal",
     description: "signal-line EMA period in bars, over the MACD line",
+    default: "9",
+    default_range: "5..15",
     kind: ParamKind::Integer {
         min: 1,
         max: 10_000,

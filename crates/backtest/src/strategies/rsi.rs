@@ -30,11 +30,15 @@ pub struct RsiReversion {
 const PERIOD: ParamSpec = ParamSpec {
     name: "period",
     description: "RSI period in bars",
+    default: "14",
+    default_range: "5..30",
     kind: ParamKind::Integer { min: 2, max: 100 },
 };
 const LOWER: ParamSpec = ParamSpec {
     name: "lower",
     description: "oversold level: buy when the RSI crosses below it",
+    default: "30",
+    default_range: "20..40:5",
     kind: ParamKind::Float {
         min: 1.0,
         max: 99.0,
@@ -43,6 +47,8 @@ const LOWER: ParamSpec = ParamSpec {
 const UPPER: ParamSpec = ParamSpec {
     name: "upper",
     description: "overbought level: sell when the RSI crosses above it (above lower)",
+    default: "70",
+    default_range: "60..80:5",
     kind: ParamKind::Float {
         min: 1.0,
         max: 99.0,

@@ -27,12 +27,16 @@ pub struct SmaCross {
 pub(crate) const FAST: ParamSpec = ParamSpec {
     name: "fast",
     description: "fast SMA window in bars",
+    default: "50",
+    default_range: "5..100",
     kind: ParamKind::Integer { min: 1, max: 9_999 },
 };
 /// The slow window's spec.
 pub(crate) const SLOW: ParamSpec = ParamSpec {
     name: "slow",
     description: "slow SMA window in bars (above fast)",
+    default: "200",
+    default_range: "10..300:2",
     kind: ParamKind::Integer {
         min: 2,
         max: 10_000,

@@ -229,7 +229,8 @@ fn bad_grids_are_refused_naming_the_parameter_or_the_limit() {
             &[("period", "5..30"), ("lower", "0..40"), ("upper", "70")],
             "'lower'",
         ),
-        ("rsi", &[("period", "5..30"), ("lower", "30")], "'upper'"),
+        // upper searches its default 60..80:5, all of it above lower 85.
+        ("rsi", &[("period", "5..30"), ("lower", "85")], "'lower'"),
         ("rsi", &[("window", "5..30")], "'window'"),
         ("rsi", &[("period", "5.5..30")], "'period'"),
         (
@@ -419,6 +420,8 @@ struct Alternating {
 const PERIOD: crate::ParamSpec = crate::ParamSpec {
     name: "period",
     description: "bars in, then bars out",
+    default: "5",
+    default_range: "1..10",
     kind: crate::ParamKind::Integer { min: 1, max: 50 },
 };
 

@@ -130,3 +130,203 @@ fn without_a_network_the_default_provider_fails_in_one_line_that_says_what_to_do
     assert!(took < Duration::from_secs(20), "took {took:?}");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+#[test]
+fn a_backtest_needs_no_parameters_and_a_search_no_ranges() {
+    let sandbox = Sandbox::new();
+    let range = ["--start", "2010-01-01", "--end", "2020-12-31"];
+    let mut backtest = vec!["backtest", "AAPL"];
+    backtest.extend(range);
+    let run = sandbox.run(&backtest);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .starts_with("AAPL sma-cross fast=50 slow=200 from"),
+        "{}",
+        run.stdout
+    );
+    let mut rsi = vec![
+        "backtest",
+        "AAPL",
+        "--strategy",
+        "rsi",
+        "--param",
+        "period=10",
+    ];
+    rsi.extend(range);
+    let run = sandbox.run(&rsi);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .starts_with("AAPL rsi period=10 lower=30 upper=70"),
+        "{}",
+        run.stdout
+    );
+
+    let mut optimize = vec!["optimize", "AAPL", "--strategy", "rsi", "--json"];
+    optimize.extend(range);
+    let searched = sandbox.run(&optimize).stdout_json();
+    assert_eq!(
+        searched["ranges"],
+        serde_json::json!({"period": "5..30", "lower": "20..40:5", "upper": "60..80:5"})
+    );
+    assert_eq!(searched["evaluated"], 26 * 5 * 5);
+
+    let help = sandbox.run(&["backtest", "--help"]);
+    for default in [
+        "sma-cross     fast=50 slow=200",
+        "rsi           period=14 lower=30 upper=70",
+    ] {
+        assert!(help.stdout.contains(default), "{default}:\n{}", help.stdout);
+    }
+}
+
+#[test]
+fn a_split_search_labels_its_out_of_sample_columns_on_every_path() {
+    let sandbox = Sandbox::new();
+    for strategy in ["sma-cross", "ema-cross"] {
+        let run = sandbox.run(&[
+            "optimize",
+            "AAPL",
+            "--strategy",
+            strategy,
+            "--fast",
+            "5..10",
+            "--slow",
+            "20..30",
+            "--start",
+            "2010-01-01",
+            "--end",
+            "2020-12-31",
+            "--train-until",
+            "2018-12-31",
+        ]);
+        run.expect_code(0);
+        let split = run
+            .stdout
+            .lines()
+            .find(|line| line.starts_with("In-sample:"))
+            .unwrap_or_else(|| panic!("no split line:\n{}", run.stdout));
+        // 2019 and 2020 held 252 and 253 sessions.
+        assert!(split.ends_with("the 505 bars after it"), "{split}");
+        let header = run
+            .stdout
+            .lines()
+            .find(|line| line.trim_start().starts_with("rank"))
+            .unwrap_or_else(|| panic!("no header:\n{}", run.stdout));
+        let labels: Vec<&str> = header.split_whitespace().collect();
+        assert_eq!(
+            labels,
+            [
+                "rank", "fast", "slow", "sharpe", "return", "max", "dd", "trades", "OOS", "Sharpe",
+                "OOS", "return"
+            ],
+            "{strategy}: {header}"
+        );
+        let first_row: Vec<&str> = run
+            .stdout
+            .lines()
+            .find(|line| line.trim_start().starts_with("1 "))
+            .map(|line| line.split_whitespace().collect())
+            .unwrap_or_default();
+        // rank, fast, slow, sharpe, return, max dd, trades, OOS Sharpe, OOS return.
+        assert_eq!(
+            first_row.len(),
+            9,
+            "a value under each label: {first_row:?}"
+        );
+    }
+}
+
+/// A Yahoo chart answer for AAPL with one bar per weekday from `first` to `last`.
+fn recent_chart(first: chrono::NaiveDate, last: chrono::NaiveDate) -> String {
+    let days: Vec<chrono::NaiveDate> = first
+        .iter_days()
+        .take_while(|day| *day <= last)
+        .filter(|day| chrono::Datelike::weekday(day).number_from_monday() <= 5)
+        .collect();
+    // 14:30 UTC: the opening bell in New York in winter, when Yahoo stamps daily bars.
+    let stamps: Vec<i64> = days
+        .iter()
+        .filter_map(|day| day.and_hms_opt(14, 30, 0))
+        .map(|time| time.and_utc().timestamp())
+        .collect();
+    let prices: Vec<f64> = (0..days.len()).map(|i| 100.0 + i as f64).collect();
+    let mut chart: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../upstream/tests/fixtures/yahoo_aapl_split.json"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let result = &mut chart["chart"]["result"][0];
+    result["timestamp"] = serde_json::json!(stamps);
+    result["events"] = serde_json::json!({});
+    result["indicators"] = serde_json::json!({
+        "quote": [{"open": prices, "high": prices, "low": prices, "close": prices,
+                   "volume": vec![1_000; days.len()]}],
+        "adjclose": [{"adjclose": prices}],
+    });
+    chart.to_string()
+}
+
+#[test]
+fn a_cached_symbol_stays_usable_when_the_provider_is_down() {
+    let today = chrono::Utc::now().date_naive();
+    let first = today - chrono::Duration::days(60);
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let server = runtime.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v8/finance/chart/AAPL"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                recent_chart(first, today - chrono::Duration::days(4)),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+        server
+    });
+    let sandbox = Sandbox::new();
+    let start = first.to_string();
+    with_defaults(&sandbox, &server.uri(), &["get", "AAPL", "--start", &start]).expect_code(0);
+
+    // Yahoo is gone: the backtest runs on the cached bars and names the days they lack.
+    let backtest = [
+        "backtest", "AAPL", "--param", "fast=2", "--param", "slow=5", "--start", &start,
+    ];
+    let run = with_defaults(&sandbox, CLOSED_LOCAL_URL, &backtest);
+    run.expect_code(0);
+    let warning = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("warning: ran on the cached bars without"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    assert!(
+        warning.contains("could not be reached") && warning.contains(&today.to_string()),
+        "{warning}"
+    );
+    assert!(run.stdout.contains("from yahoo"), "{}", run.stdout);
+
+    let mut strict = backtest.to_vec();
+    strict.push("--strict");
+    let refused = with_defaults(&sandbox, CLOSED_LOCAL_URL, &strict);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("--offline"), "{}", refused.stderr);
+
+    let mut offline = backtest.to_vec();
+    offline.push("--offline");
+    let served = with_defaults(&sandbox, CLOSED_LOCAL_URL, &offline);
+    served.expect_code(0);
+    assert!(served.stderr.contains("(offline)"), "{}", served.stderr);
+
+    // Years missing are not "the last few days": that still fails.
+    let early = [
+        "backtest",
+        "AAPL",
+        "--param",
+        "fast=2",
+        "--param",
+        "slow=5",
+        "--start",
+        "2020-01-01",
+    ];
+    with_defaults(&sandbox, CLOSED_LOCAL_URL, &early).expect_code(1);
+}

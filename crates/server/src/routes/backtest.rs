@@ -20,8 +20,8 @@ use utoipa::ToSchema;
 
 use super::{ApiJson, AppState, Authorized, parse_optional_date, parse_symbol, requested_range};
 use crate::analysis::{
-    DEFAULT_SMA_RANGES, DataFingerprint, HeatMap, HeatMapBuilder, Search, SearchPlan,
-    backtest as run_backtest, bars_through_cache, with_default_ranges,
+    BarsPolicy, DataFingerprint, HeatMap, HeatMapBuilder, Search, SearchPlan,
+    backtest as run_backtest, bars_through_cache,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::jobs::{JobContext, JobEnd, JobKind};
@@ -67,7 +67,8 @@ pub(crate) struct BacktestRequest {
     symbol: String,
     /// Strategy name: sma-cross, ema-cross, rsi, bollinger, macd, buy-and-hold.
     strategy: String,
-    /// The strategy's parameters, e.g. {"fast": 20, "slow": 50}.
+    /// The strategy's parameters, e.g. {"fast": 20, "slow": 50}; one not given takes its
+    /// default (see `/api/strategies`).
     #[serde(default)]
     params: BTreeMap<String, ParamText>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
@@ -87,6 +88,14 @@ pub(crate) struct BacktestRequest {
     /// Return the list of trades [default: true]
     #[serde(default = "yes")]
     trades: bool,
+    /// Never ask upstream: run on the cached bars; `data.missing` lists what they lack
+    /// [default: false]
+    #[serde(default)]
+    offline: bool,
+    /// Fail when the provider cannot be reached, even if only the last few days are missing
+    /// [default: false: run on the cached bars, naming what is missing]
+    #[serde(default)]
+    strict: bool,
 }
 
 fn yes() -> bool {
@@ -158,7 +167,11 @@ pub(crate) async fn backtest(
         .map_err(|error| ApiError::from_backtest(error, "params"))?;
     let money = money(request.initial_cash, request.fees, request.slippage)?;
 
-    let response = bars_through_cache(&state.cache, &symbol, range).await?;
+    let policy = BarsPolicy {
+        offline: request.offline,
+        strict: request.strict,
+    };
+    let response = bars_through_cache(&state.cache, &symbol, range, policy).await?;
     let outcome = run_backtest(&response.bars, strategy.as_ref(), &money)?;
     let report = outcome.report;
     Ok(Json(BacktestResponse {
@@ -184,7 +197,7 @@ pub(crate) struct OptimizeRequest {
     /// Strategy name [default: sma-cross]
     strategy: Option<String>,
     /// One range per parameter, START..END[:STEP] or one value, e.g. {"fast": "5..100",
-    /// "slow": "10..300:2"}; sma-cross defaults to those two.
+    /// "slow": "10..300:2"}; one not given searches its default range (see `/api/strategies`).
     #[serde(default)]
     ranges: BTreeMap<String, ParamText>,
     /// Metric to rank by [default: sharpe]: sharpe, sortino, calmar, cagr, total-return,
@@ -208,6 +221,14 @@ pub(crate) struct OptimizeRequest {
     /// other parameters) [default: false]
     #[serde(default)]
     heatmap: bool,
+    /// Never ask upstream: rank on the cached bars; `data.missing` lists what they lack
+    /// [default: false]
+    #[serde(default)]
+    offline: bool,
+    /// Fail when the provider cannot be reached, even if only the last few days are missing
+    /// [default: false: rank on the cached bars, naming what is missing]
+    #[serde(default)]
+    strict: bool,
 }
 
 /// Most entries a search returns.
@@ -255,7 +276,7 @@ pub(crate) async fn optimize(
         .map(|(name, text)| (*name, text.as_str()))
         .collect();
     let ranges = info
-        .parse_ranges(&with_default_ranges(info, given))
+        .parse_ranges(&given)
         .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
     let metric: RankMetric = request
         .metric
@@ -283,6 +304,10 @@ pub(crate) async fn optimize(
         top: top as usize,
         money,
         train_until,
+        read: BarsPolicy {
+            offline: request.offline,
+            strict: request.strict,
+        },
     };
     let heatmap = request
         .heatmap
@@ -359,7 +384,7 @@ async fn optimize_job(
     };
     let response = tokio::select! {
         () = context.cancelled().cancelled() => return JobEnd::Cancelled,
-        response = bars_through_cache(&cache, &symbol, range) => match response {
+        response = bars_through_cache(&cache, &symbol, range, search.read) => match response {
             Ok(response) => response,
             Err(error) => return failed(error.into()),
         },
@@ -452,8 +477,10 @@ struct ParameterInfo {
     /// The largest valid value.
     #[schema(value_type = f64)]
     max: ParamValue,
-    /// The range `/api/optimize` searches when none is given (sma-cross only), e.g. `5..100`.
-    default_range: Option<&'static str>,
+    /// The value `/api/backtest` takes when none is given, e.g. `50`.
+    default: &'static str,
+    /// The range `/api/optimize` searches when none is given, e.g. `5..100`.
+    default_range: &'static str,
 }
 
 /// One strategy of the catalog.
@@ -477,7 +504,6 @@ pub(crate) struct StrategiesResponse {
 #[utoipa::path(get, path = "/api/strategies", tag = "research",
     responses((status = 200, description = "The strategy catalog and the ranking metrics", body = StrategiesResponse)))]
 pub(crate) async fn strategies() -> Json<StrategiesResponse> {
-    let is_sma = |name: &str| name == marketcache_backtest::SmaCross::INFO.name;
     let strategies = catalog()
         .iter()
         .map(|info| StrategyEntry {
@@ -503,10 +529,8 @@ pub(crate) async fn strategies() -> Json<StrategiesResponse> {
                         kind,
                         min,
                         max,
-                        default_range: DEFAULT_SMA_RANGES
-                            .iter()
-                            .find(|(name, _)| is_sma(info.name) && *name == spec.name)
-                            .map(|(_, range)| *range),
+                        default: spec.default,
+                        default_range: spec.default_range,
                     }
                 })
                 .collect(),
