@@ -48,6 +48,27 @@ fn a_date_that_does_not_exist_is_a_usage_error_naming_the_field() {
 }
 
 #[test]
+fn a_well_shaped_date_missing_from_the_calendar_is_called_not_a_real_date() {
+    let run = rejects(
+        &["get", "AAPL", "--start", "2020-02-30"],
+        &["start '2020-02-30' is not a real date: February 2020 has 29 days"],
+    );
+    assert!(!run.stderr.contains("YYYY-MM-DD"), "{}", run.stderr);
+    rejects(
+        &["warm", "AAPL", "--end", "2023-04-31"],
+        &["end '2023-04-31' is not a real date: April 2023 has 30 days"],
+    );
+}
+
+#[test]
+fn a_date_in_the_wrong_shape_is_told_the_format() {
+    for input in ["2020/02/03", "3 Feb 2020", "2020-2-3"] {
+        let run = rejects(&["get", "AAPL", "--start", input], &[input, "YYYY-MM-DD"]);
+        assert!(!run.stderr.contains("not a real date"), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn a_start_after_the_end_is_a_usage_error_naming_both_days() {
     let run = rejects(
         &[
