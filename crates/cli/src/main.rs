@@ -5,10 +5,12 @@ mod args;
 mod backtest;
 mod commands;
 mod demo;
+mod dotenv;
 mod output;
 mod progress;
 mod providers;
 mod settings;
+mod text_position;
 
 use std::process::ExitCode;
 
@@ -42,8 +44,10 @@ fn init_tracing(verbosity: u8) {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    // The seed's backend read DATABASE_URL from a .env file beside it; variables already set win.
-    let _ = dotenvy::from_path(".env");
+    if let Err(error) = dotenv::load(std::path::Path::new(".env")) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
