@@ -209,15 +209,45 @@ fn plain_warm_without_a_config_file_warms_the_nine_seed_tickers() {
 }
 
 #[test]
-fn a_config_file_with_an_unknown_key_is_a_usage_error_naming_the_file() {
+fn a_config_file_with_an_unknown_key_is_a_usage_error_naming_the_file_line_and_column() {
     let sandbox = Sandbox::new();
-    sandbox.write("marketcache.toml", "tickerz = [\"AAPL\"]\n");
+    sandbox.write(
+        "marketcache.toml",
+        "tickers = [\"AAPL\"]\n\n[synthetic]\n  latency = 5\n",
+    );
 
     let run = sandbox.run(&["warm"]);
     run.expect_code(2);
 
-    assert!(run.stderr.contains("marketcache.toml"), "{}", run.stderr);
-    assert!(run.stderr.contains("tickerz"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: marketcache.toml line 4, column 3: unknown field `latency`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert!(!sandbox.db_path().exists());
+}
+
+#[test]
+fn a_malformed_config_file_is_a_usage_error_naming_the_file_line_and_column() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "marketcache.toml",
+        "# my settings\ntickers = [\"AAPL\"]\nprovider = synthetic\n",
+    );
+
+    let run = sandbox.run(&["warm"]);
+    run.expect_code(2);
+
+    assert!(
+        run.stderr
+            .starts_with("error: marketcache.toml line 3, column 12: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("must be quoted"), "{}", run.stderr);
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
     assert!(!sandbox.db_path().exists());
 }
 
