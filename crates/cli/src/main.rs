@@ -3,6 +3,7 @@
 
 mod args;
 mod backtest;
+mod command_line;
 mod commands;
 mod demo;
 mod dotenv;
@@ -14,8 +15,6 @@ mod text_position;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// Bad input from the user: reported in one line with exit code 2, before anything is written.
 #[derive(Debug)]
@@ -46,7 +45,7 @@ fn init_tracing(verbosity: u8) {
 }
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = command_line::parse();
     if let Err(error) = dotenv::load(std::path::Path::new(".env")) {
         eprintln!("error: {error}");
         return ExitCode::from(2);

@@ -109,7 +109,35 @@ fn a_symbol_outside_the_safe_alphabet_is_a_usage_error_naming_the_symbol() {
 
 #[test]
 fn an_unknown_subcommand_is_a_usage_error_naming_it() {
-    rejects(&["frobnicate"], &["frobnicate", "subcommand"]);
+    let run = rejects(&["frobnicate"], &["frobnicate", "subcommand"]);
+    assert!(!run.stderr.contains("tip:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_subcommand_with_swapped_letters_suggests_the_one_meant() {
+    for (typed, meant) in [("gte", "get"), ("wram", "warm"), ("stast", "stats")] {
+        let run = rejects(&[typed, "AAPL"], &[]);
+        assert!(
+            run.stderr.starts_with(&format!(
+                "error: unrecognized subcommand '{typed}'\n\n  tip: a similar subcommand exists: '{meant}'\n"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("Usage: marketcache"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn clap_s_own_subcommand_suggestion_is_kept() {
+    let run = rejects(&["stat"], &[]);
+    assert!(
+        run.stderr
+            .contains("  tip: a similar subcommand exists: 'stats'\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("tip:").count(), 1, "{}", run.stderr);
 }
 
 #[test]
