@@ -6,6 +6,7 @@ mod support;
 mod backtest;
 mod demo;
 mod get;
+mod help;
 mod input_errors;
 mod migrate;
 mod optimize;
