@@ -6,9 +6,12 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use marketcache_domain::{Adjustment, Symbol, parse_date};
 
-/// Caches daily price bars from slow, rate-limited market-data APIs in SQLite or PostgreSQL.
+/// Caches daily price bars from slow, rate-limited market-data APIs in SQLite or PostgreSQL:
+/// migrate the schema, warm and get bars, show stats, clear or compact the cache, list the
+/// providers, backtest and optimize strategies over cached bars, serve the HTTP API, or run the
+/// offline demo.
 #[derive(Debug, Parser)]
-#[command(name = "marketcache", version, about, propagate_version = true)]
+#[command(name = "marketcache", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOptions,
@@ -23,7 +26,8 @@ pub struct GlobalOptions {
     /// then a SQLite file in the platform's data directory]
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Upstream provider: synthetic or csv [default: $MARKETCACHE_PROVIDER, marketcache.toml, synthetic]
+    /// Upstream provider; the help shown is written at run time from the provider registry
+    /// (`command_line::provider_help`), so it cannot fall behind it.
     #[arg(long, global = true, value_name = "NAME")]
     pub provider: Option<String>,
     /// Folder of SYMBOL.csv files for the csv provider [default: $MARKETCACHE_CSV_DIR]

@@ -3,16 +3,18 @@
 
 mod args;
 mod backtest;
+mod command_line;
 mod commands;
 mod demo;
+mod dotenv;
 mod output;
 mod progress;
 mod providers;
 mod settings;
+mod text_position;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// Bad input from the user: reported in one line with exit code 2, before anything is written.
 #[derive(Debug)]
@@ -34,16 +36,20 @@ fn init_tracing(verbosity: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colour codes are for a person at a terminal; in a file or a pipe they are noise.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
-    // The seed's backend read DATABASE_URL from a .env file beside it; variables already set win.
-    let _ = dotenvy::from_path(".env");
+    let cli = command_line::parse();
+    if let Err(error) = dotenv::load(std::path::Path::new(".env")) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

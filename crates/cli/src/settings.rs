@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::UsageError;
 use crate::args::GlobalOptions;
+use crate::text_position::line_and_column;
 
 /// The nine tickers of the user's original warm list.
 pub const SEED_TICKERS: [&str; 9] = [
@@ -166,8 +167,29 @@ fn config_file_path() -> Option<PathBuf> {
 fn read_config(path: &Path) -> Result<ConfigFile, UsageError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("config file {}: {e}", path.display())))?;
-    toml::from_str(&text)
-        .map_err(|e| UsageError(format!("config file {}: {}", path.display(), e.message())))
+    toml::from_str(&text).map_err(|error| config_error(path, &text, &error))
+}
+
+/// A syntax error or unknown key of the config file, at the line and column toml points at.
+fn config_error(path: &Path, text: &str, error: &toml::de::Error) -> UsageError {
+    // toml's messages can run over several lines ("invalid string\nexpected `\"`, `'`").
+    let message = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    match error.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(text, span.start);
+            UsageError(format!(
+                "{} line {line}, column {column}: {message}",
+                path.display()
+            ))
+        }
+        None => UsageError(format!("{}: {message}", path.display())),
+    }
 }
 
 fn env_var(name: &str) -> Option<String> {

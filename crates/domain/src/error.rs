@@ -12,6 +12,14 @@ pub enum DomainError {
     InvalidSymbol { input: String },
     #[error("{field} '{input}' is invalid: dates are YYYY-MM-DD")]
     InvalidDate { field: &'static str, input: String },
+    /// Written as `YYYY-MM-DD` but not on the calendar (February 30th, month 13): the shape was
+    /// right, so repeating the format would not tell the user what to fix.
+    #[error("{field} '{input}' is not a real date: {reason}")]
+    NonexistentDate {
+        field: &'static str,
+        input: String,
+        reason: String,
+    },
     #[error("{field} {date} is out of range: dates must be between 1900-01-01 and 2199-12-31")]
     DateOutOfRange {
         field: &'static str,

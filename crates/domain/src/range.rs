@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Duration, Month, NaiveDate};
 use serde::Serialize;
 
 use crate::DomainError;
@@ -119,25 +119,55 @@ impl IsoDate {
     }
 }
 
-/// Parses a `YYYY-MM-DD` date; `field` names the input in the error.
+/// Parses a `YYYY-MM-DD` date; `field` names the input in the error, which tells a wrong shape
+/// from a day the calendar does not have.
 pub fn parse_date(field: &'static str, input: &str) -> Result<NaiveDate, DomainError> {
-    let trimmed = input.trim();
-    if trimmed.len() != 10 {
-        return Err(DomainError::InvalidDate {
-            field,
-            input: input.to_string(),
-        });
-    }
+    let (year, month, day) = date_parts(input.trim()).ok_or_else(|| DomainError::InvalidDate {
+        field,
+        input: input.to_string(),
+    })?;
     let date =
-        NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").map_err(|_| DomainError::InvalidDate {
+        NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| DomainError::NonexistentDate {
             field,
             input: input.to_string(),
+            reason: why_not_on_the_calendar(year, month),
         })?;
     // No exchange has daily bars before 1900; an earlier start would only cost empty requests.
     if !(FIRST_DATE..=LAST_DATE).contains(&date) {
         return Err(DomainError::DateOutOfRange { field, date });
     }
     Ok(date)
+}
+
+/// The numbers of `YYYY-MM-DD` text (exactly four digits, two and two), whether or not they
+/// make a date.
+fn date_parts(text: &str) -> Option<(i32, u32, u32)> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(index, byte)| match index {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    Some((
+        text.get(0..4)?.parse().ok()?,
+        text.get(5..7)?.parse().ok()?,
+        text.get(8..10)?.parse().ok()?,
+    ))
+}
+
+/// Why a well-shaped `year-month-day` that chrono refused is not a date: the month, or the
+/// number of days the month has.
+fn why_not_on_the_calendar(year: i32, month: u32) -> String {
+    let calendar_month = u8::try_from(month)
+        .ok()
+        .and_then(|number| Month::try_from(number).ok());
+    match calendar_month.and_then(|m| Some((m.name(), m.num_days(year)?))) {
+        Some((name, days)) => format!("{name} {year} has {days} days"),
+        // A month out of 01-12 is most often day and month swapped.
+        None => format!("there is no month {month:02} (dates are YYYY-MM-DD)"),
+    }
 }
 
 /// The earliest date accepted from input.
@@ -235,6 +265,62 @@ mod tests {
         assert!(chunks.iter().all(|c| c.len_days() <= 182));
         assert_eq!(chunks.first().map(|c| c.start), Some(start));
         assert_eq!(chunks.last().map(|c| c.end), Some(end));
+    }
+
+    #[test]
+    fn a_well_shaped_day_the_calendar_lacks_is_named_as_such() {
+        let error = |input| parse_date("start", input).map_err(|e| e.to_string()).err();
+        assert_eq!(
+            error("2020-02-30").as_deref(),
+            Some("start '2020-02-30' is not a real date: February 2020 has 29 days")
+        );
+        assert_eq!(
+            error("2021-02-29").as_deref(),
+            Some("start '2021-02-29' is not a real date: February 2021 has 28 days")
+        );
+        assert_eq!(
+            error("2020-04-31").as_deref(),
+            Some("start '2020-04-31' is not a real date: April 2020 has 30 days")
+        );
+        assert_eq!(
+            error("2020-01-00").as_deref(),
+            Some("start '2020-01-00' is not a real date: January 2020 has 31 days")
+        );
+        assert_eq!(
+            error("2020-13-01").as_deref(),
+            Some(
+                "start '2020-13-01' is not a real date: there is no month 13 (dates are YYYY-MM-DD)"
+            )
+        );
+        assert_eq!(
+            parse_date("end", "2020-02-29").ok(),
+            NaiveDate::from_ymd_opt(2020, 2, 29)
+        );
+    }
+
+    #[test]
+    fn a_wrong_shape_is_named_by_the_format() {
+        for input in [
+            "25-01-01",
+            "2020-2-03",
+            "2020/02/03",
+            "yesterday",
+            "2020-02-03x",
+            "+2020-02-3",
+        ] {
+            assert_eq!(
+                parse_date("end", input),
+                Err(DomainError::InvalidDate {
+                    field: "end",
+                    input: input.to_string()
+                }),
+                "{input}"
+            );
+        }
+        assert_eq!(
+            parse_date("end", " 2020-02-03 ").ok(),
+            NaiveDate::from_ymd_opt(2020, 2, 3)
+        );
     }
 
     #[test]

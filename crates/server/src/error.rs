@@ -180,9 +180,9 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         let field = match &error {
             DomainError::InvalidSymbol { .. } => "symbol",
-            DomainError::InvalidDate { field, .. } | DomainError::DateOutOfRange { field, .. } => {
-                field
-            }
+            DomainError::InvalidDate { field, .. }
+            | DomainError::NonexistentDate { field, .. }
+            | DomainError::DateOutOfRange { field, .. } => field,
             DomainError::InvertedRange { .. } => "start",
             // A bar that breaks a rule never comes from a request: it is a provider's or
             // store's fault that escaped their checks.

@@ -56,6 +56,43 @@ fn pg_error(context: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreErr
     move |e| backend_error(context)(Box::new(e))
 }
 
+/// Why a connection or call failed, in PostgreSQL's own words when the server gave any
+/// (`FATAL: database "x" does not exist (SQLSTATE 3D000)`), else each cause of the chain once.
+/// tokio-postgres and deadpool print only their own layer ("db error"), which hides the reason.
+pub(crate) fn failure_reason(error: &(dyn std::error::Error + 'static)) -> String {
+    let chain = || std::iter::successors(Some(error), |current| current.source());
+    let server_said = chain().find_map(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+    });
+    if let Some(db) = server_said {
+        let mut reason = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        for (label, text) in [("DETAIL", db.detail()), ("HINT", db.hint())] {
+            if let Some(text) = text {
+                reason.push_str(&format!("; {label}: {text}"));
+            }
+        }
+        return reason;
+    }
+    // A wrapper that repeats its cause's text (deadpool's "...: error connecting to server")
+    // adds nothing but noise.
+    chain()
+        .filter(|cause| {
+            cause
+                .source()
+                .is_none_or(|inner| !cause.to_string().ends_with(&inner.to_string()))
+        })
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 impl PostgresStore {
     /// Connects a pool to `url` and checks that the server answers.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -66,7 +103,7 @@ impl PostgresStore {
         };
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e: tokio_postgres::Error| unreachable(e.to_string()))?;
+            .map_err(|e: tokio_postgres::Error| unreachable(failure_reason(&e)))?;
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("marketcache");
         let manager = Manager::from_config(
@@ -79,7 +116,7 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(failure_reason(&e)))?;
         let store = Self {
             pool,
             target: target.clone(),
@@ -90,7 +127,7 @@ impl PostgresStore {
         client
             .simple_query("SELECT 1")
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(failure_reason(&e)))?;
         Ok(store)
     }
 
@@ -111,7 +148,7 @@ impl PostgresStore {
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Unreachable {
             target: self.target.clone(),
-            message: e.to_string(),
+            message: failure_reason(&e),
         })
     }
 }
@@ -590,7 +627,7 @@ impl BarStore for PostgresStore {
             .await
             .map_err(|e| StoreError::Unreachable {
                 target: self.target.clone(),
-                message: format!("cannot listen for version changes: {e}"),
+                message: format!("cannot listen for version changes: {}", failure_reason(&e)),
             })?;
         Ok(())
     }

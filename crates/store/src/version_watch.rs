@@ -171,6 +171,7 @@ async fn keep_listening(config: Config, versions: Arc<Versions>, mut listener: L
             match Listener::connect(&config).await {
                 Ok(listener) => break listener,
                 Err(error) => {
+                    let error = crate::postgres::failure_reason(&error);
                     tracing::warn!(%error, "cannot listen for version changes yet");
                     delay = (delay * 2).min(MAX_RECONNECT_DELAY);
                 }

@@ -48,6 +48,27 @@ fn a_date_that_does_not_exist_is_a_usage_error_naming_the_field() {
 }
 
 #[test]
+fn a_well_shaped_date_missing_from_the_calendar_is_called_not_a_real_date() {
+    let run = rejects(
+        &["get", "AAPL", "--start", "2020-02-30"],
+        &["start '2020-02-30' is not a real date: February 2020 has 29 days"],
+    );
+    assert!(!run.stderr.contains("YYYY-MM-DD"), "{}", run.stderr);
+    rejects(
+        &["warm", "AAPL", "--end", "2023-04-31"],
+        &["end '2023-04-31' is not a real date: April 2023 has 30 days"],
+    );
+}
+
+#[test]
+fn a_date_in_the_wrong_shape_is_told_the_format() {
+    for input in ["2020/02/03", "3 Feb 2020", "2020-2-3"] {
+        let run = rejects(&["get", "AAPL", "--start", input], &[input, "YYYY-MM-DD"]);
+        assert!(!run.stderr.contains("not a real date"), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn a_start_after_the_end_is_a_usage_error_naming_both_days() {
     let run = rejects(
         &[
@@ -88,7 +109,35 @@ fn a_symbol_outside_the_safe_alphabet_is_a_usage_error_naming_the_symbol() {
 
 #[test]
 fn an_unknown_subcommand_is_a_usage_error_naming_it() {
-    rejects(&["frobnicate"], &["frobnicate", "subcommand"]);
+    let run = rejects(&["frobnicate"], &["frobnicate", "subcommand"]);
+    assert!(!run.stderr.contains("tip:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_subcommand_with_swapped_letters_suggests_the_one_meant() {
+    for (typed, meant) in [("gte", "get"), ("wram", "warm"), ("stast", "stats")] {
+        let run = rejects(&[typed, "AAPL"], &[]);
+        assert!(
+            run.stderr.starts_with(&format!(
+                "error: unrecognized subcommand '{typed}'\n\n  tip: a similar subcommand exists: '{meant}'\n"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("Usage: marketcache"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn clap_s_own_subcommand_suggestion_is_kept() {
+    let run = rejects(&["stat"], &[]);
+    assert!(
+        run.stderr
+            .contains("  tip: a similar subcommand exists: 'stats'\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("tip:").count(), 1, "{}", run.stderr);
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod backtest;
 mod demo;
 mod first_use;
 mod get;
+mod help;
 mod input_errors;
 mod migrate;
 mod optimize;

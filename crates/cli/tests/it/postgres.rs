@@ -111,6 +111,17 @@ fn an_unreachable_database_fails_in_one_line_naming_it_without_the_password() {
     assert!(lines[0].starts_with("error: database "), "{}", run.stderr);
     assert!(lines[0].contains("127.0.0.1:1/x"), "{}", run.stderr);
     assert!(lines[0].contains("unreachable"), "{}", run.stderr);
+    // The cause under the pool's and the driver's wrappers ("Connection refused"), said once.
+    assert!(
+        lines[0].contains("unreachable: error connecting to server: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !lines[0].contains("creating a new object"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
     assert!(!run.stdout.contains("s3cret"), "{}", run.stdout);
 }
@@ -166,5 +177,68 @@ fn a_password_given_as_a_url_parameter_is_hidden_too() {
     ]);
     run.expect_code(1);
     assert!(run.stderr.contains("password=***"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+}
+
+/// `url` with its user and password replaced.
+fn with_credentials(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}/{path}")
+}
+
+#[test]
+fn a_missing_postgres_database_is_reported_with_postgresql_s_reason() {
+    let Some(admin_url) = marketcache_testkit::postgres_admin_url() else {
+        return;
+    };
+    let url = marketcache_testkit::with_database(&admin_url, "does_not_exist_xyz");
+    let sandbox = Sandbox::new();
+
+    let run = sandbox.run_bare(&["--database-url", &url, "stats"]);
+    run.expect_code(1);
+
+    assert_eq!(run.stdout, "");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with(&format!("error: database {url} is unreachable: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines[0]
+            .ends_with(r#"FATAL: database "does_not_exist_xyz" does not exist (SQLSTATE 3D000)"#),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unknown_postgres_role_is_reported_with_postgresql_s_reason_but_not_its_password() {
+    let Some(admin_url) = marketcache_testkit::postgres_admin_url() else {
+        return;
+    };
+    let url = with_credentials(&admin_url, "no_such_role_xyz", "s3cret");
+    let sandbox = Sandbox::new();
+
+    let run = sandbox.run_bare(&["--database-url", &url, "migrate"]);
+    run.expect_code(1);
+
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    // Trust authentication says the role does not exist (28000), password authentication
+    // that it failed (28P01); both name the role.
+    assert!(
+        lines[0].contains(r#"FATAL: "#)
+            && lines[0].contains(r#""no_such_role_xyz""#)
+            && lines[0].contains("(SQLSTATE 28"),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[0].contains("no_such_role_xyz:***@"), "{}", run.stderr);
     assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
 }

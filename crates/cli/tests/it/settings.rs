@@ -33,6 +33,73 @@ fn a_dot_env_file_in_the_working_directory_names_the_database() {
 }
 
 #[test]
+fn a_malformed_line_in_the_dot_env_file_stops_the_command_naming_its_line_and_column() {
+    let sandbox = Sandbox::new();
+    let from_env = sandbox.join("from-dotenv.sqlite");
+    sandbox.write(
+        ".env",
+        &format!(
+            "# the seed's backend config\nDATABASE_URL=sqlite://{}\nTITLE=two words\nMARKETCACHE_PROVIDER=csv\n",
+            from_env.display()
+        ),
+    );
+
+    let run = sandbox.run_bare(&["get", "AAPL"]);
+    run.expect_code(2);
+
+    assert!(
+        run.stderr
+            .starts_with("error: .env line 3, column 11: unexpected 'w'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(!from_env.exists(), "the command ran on part of the file");
+    assert!(!sandbox.default_db_path().exists());
+}
+
+#[test]
+fn an_unclosed_quote_in_the_dot_env_file_is_reported_where_it_opens() {
+    let sandbox = Sandbox::new();
+    sandbox.write(".env", "A=1\nMARKETCACHE_PROVIDER=\"synthetic\nB=2\n");
+
+    let run = sandbox.run(&["migrate"]);
+    run.expect_code(2);
+
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: .env line 2, column 22: this quote is never closed"
+    );
+    assert!(!sandbox.db_path().exists());
+}
+
+#[test]
+fn a_variable_already_set_wins_over_the_dot_env_file() {
+    let sandbox = Sandbox::new();
+    let from_dotenv = sandbox.join("from-dotenv.sqlite");
+    let from_env = sandbox.join("from-env.sqlite");
+    sandbox.write(
+        ".env",
+        &format!("DATABASE_URL=sqlite://{}\n", from_dotenv.display()),
+    );
+
+    let run = sandbox.output(
+        sandbox
+            .command()
+            .env("DATABASE_URL", format!("sqlite://{}", from_env.display()))
+            .arg("migrate"),
+    );
+    run.expect_code(0);
+
+    assert!(
+        from_env.is_file(),
+        "the environment's database was not used"
+    );
+    assert!(!from_dotenv.exists(), ".env overrode the environment");
+}
+
+#[test]
 fn the_database_url_flag_wins_over_the_environment() {
     let sandbox = Sandbox::new();
     let from_env = sandbox.join("from-env.sqlite");
@@ -145,15 +212,45 @@ fn plain_warm_without_a_config_file_warms_the_nine_seed_tickers() {
 }
 
 #[test]
-fn a_config_file_with_an_unknown_key_is_a_usage_error_naming_the_file() {
+fn a_config_file_with_an_unknown_key_is_a_usage_error_naming_the_file_line_and_column() {
     let sandbox = Sandbox::new();
-    sandbox.write("marketcache.toml", "tickerz = [\"AAPL\"]\n");
+    sandbox.write(
+        "marketcache.toml",
+        "tickers = [\"AAPL\"]\n\n[synthetic]\n  latency = 5\n",
+    );
 
     let run = sandbox.run(&["warm"]);
     run.expect_code(2);
 
-    assert!(run.stderr.contains("marketcache.toml"), "{}", run.stderr);
-    assert!(run.stderr.contains("tickerz"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: marketcache.toml line 4, column 3: unknown field `latency`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert!(!sandbox.db_path().exists());
+}
+
+#[test]
+fn a_malformed_config_file_is_a_usage_error_naming_the_file_line_and_column() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "marketcache.toml",
+        "# my settings\ntickers = [\"AAPL\"]\nprovider = synthetic\n",
+    );
+
+    let run = sandbox.run(&["warm"]);
+    run.expect_code(2);
+
+    assert!(
+        run.stderr
+            .starts_with("error: marketcache.toml line 3, column 12: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("must be quoted"), "{}", run.stderr);
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
     assert!(!sandbox.db_path().exists());
 }
 

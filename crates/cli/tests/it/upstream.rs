@@ -223,3 +223,43 @@ fn a_warm_killed_half_way_resumes_where_it_stopped() {
     again.expect_code(0);
     assert_eq!(table_row(&again.stdout, "AAPL")[5], "0");
 }
+
+#[test]
+fn a_warning_logged_to_a_captured_stderr_carries_no_colour_codes() {
+    let sandbox = Sandbox::new();
+    let empty_folder = sandbox.join("csv");
+    std::fs::create_dir_all(&empty_folder).unwrap_or_else(|e| panic!("{e}"));
+    let url = sandbox.db_url();
+
+    // The csv provider has no AAPL.csv, so the fallback serves and a warning says so.
+    let run = sandbox.output(
+        sandbox
+            .command()
+            .env_remove("NO_COLOR")
+            .args([
+                "--database-url",
+                &url,
+                "--provider",
+                "csv,synthetic",
+                "--csv-dir",
+            ])
+            .arg(&empty_folder)
+            .args([
+                "get",
+                "AAPL",
+                "--start",
+                "2020-01-02",
+                "--end",
+                "2020-01-10",
+            ]),
+    );
+    run.expect_code(0);
+
+    let warning = run
+        .stderr_lines()
+        .into_iter()
+        .find(|line| line.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning logged:\n{}", run.stderr));
+    assert!(warning.contains("trying the next one"), "{warning}");
+    assert!(!run.stderr.contains("\x1b["), "{:?}", run.stderr);
+}

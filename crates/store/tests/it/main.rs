@@ -1,0 +1,3 @@
+//! Integration tests of the stores against real servers.
+
+mod postgres_errors;
