@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/marketcache
+# Offline and reproducible: made-up bars (stored under SYMBOL@synthetic keys).
+export MARKETCACHE_PROVIDER=synthetic
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 work=$(mktemp -d)

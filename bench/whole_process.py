@@ -46,6 +46,8 @@ def peak_rss_mb(args, env):
 def clean_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETCACHE_") and k != "DATABASE_URL"}
     env["MARKETCACHE_SYNTHETIC_LATENCY_MS"] = "0"
+    # Offline and reproducible: made-up bars (stored under SYMBOL@synthetic keys).
+    env["MARKETCACHE_PROVIDER"] = "synthetic"
     return env
 
 

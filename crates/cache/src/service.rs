@@ -76,7 +76,6 @@ pub struct FetchReport {
     pub providers: Vec<String>,
     /// Why upstream was not asked for `missing` although the read was not offline: a caller
     /// that accepted the cached bars when the provider could not be reached says so here.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_unavailable: Option<String>,
 }
 

@@ -98,7 +98,7 @@ pub enum Command {
 /// Arguments of `warm`.
 #[derive(Debug, Args)]
 pub struct WarmArgs {
-    /// Symbols to warm [default: the `tickers` list of marketcache.toml, else the nine of the seed]
+    /// Symbols to warm [default: the `tickers` list of marketcache.toml, else AAPL GOOGL NVDA AMD ARM MSFT AVGO TSLA TQQQ]
     #[arg(value_parser = parse_symbol)]
     pub symbols: Vec<Symbol>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]

@@ -162,7 +162,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the migration steps in the shape of the user's original migration script.
+/// Prints the migration steps, each with the tables and indexes it creates.
 pub fn print_migration(target: &str, steps: &[MigrationStep]) {
     let rule = "=".repeat(60);
     println!("{rule}\nMarket Data Cache Migration\n{rule}\nDatabase: {target}");

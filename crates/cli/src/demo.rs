@@ -1,4 +1,4 @@
-//! `marketcache demo`: the user's "Performance Expectations", measured, offline, on a fresh
+//! `marketcache demo`: "analyze AAPL 1990-2025" before and after caching, measured, offline, on a fresh
 //! SQLite file with a synthetic upstream that answers like the slow API did.
 
 use std::process::ExitCode;
@@ -45,7 +45,9 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let source = Arc::new(SyntheticSource::new(synthetic, clock.clone()));
 
-    println!("marketcache demo: the user's 'analyze AAPL 1990-2025', before and after caching\n");
+    println!(
+        "marketcache demo: 'analyze AAPL 1990-2025' (35 years of daily bars), before and after caching\n"
+    );
     println!(
         "Upstream: synthetic provider, one request per {} days, {} ms per request, {} at a time (offline)",
         synthetic.max_span_days,
@@ -169,14 +171,14 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     let stats = cache.stats().await?;
     let per_bar = stats.bar_table_bytes as f64 / stats.total_bars.max(1) as f64;
     println!(
-        "\nStep 3: storage: {} bars of {} symbols, {} on disk, bars table {:.1} bytes per bar (the note estimated ~50; its PostgreSQL stack measured 203)",
+        "\nStep 3: storage: {} bars of {} symbols, {} on disk, bars table {:.1} bytes per bar (made-up bars are keyed SYMBOL@synthetic, 10 bytes longer than the ticker that keys market data)",
         stats.total_bars,
         stats.symbols.len(),
         human_bytes(stats.bytes_on_disk),
         per_bar
     );
 
-    // The analysis the user ran: an SMA-crossover grid over the cached bars.
+    // The analysis itself: an SMA-crossover grid over the cached bars.
     let analysis_started = Instant::now();
     let analysed = cache.get_bars(&aapl, span, GetOptions::default()).await?;
     let series = PriceSeries::new(&analysed.bars)?;

@@ -1,4 +1,4 @@
-//! The `.env` file of the working directory (the seed's backend kept `DATABASE_URL` there).
+//! The `.env` file of the working directory (where `DATABASE_URL` and provider keys often live).
 //! A line that cannot be read stops the command: dotenvy would otherwise drop it and every line
 //! after it without a word.
 

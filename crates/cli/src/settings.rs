@@ -13,8 +13,8 @@ use crate::UsageError;
 use crate::args::GlobalOptions;
 use crate::text_position::line_and_column;
 
-/// The nine tickers of the user's original warm list.
-pub const SEED_TICKERS: [&str; 9] = [
+/// The tickers `warm` warms when given none and marketcache.toml lists none.
+pub const DEFAULT_TICKERS: [&str; 9] = [
     "AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ",
 ];
 
@@ -309,7 +309,7 @@ impl Settings {
                         .map_err(|e| UsageError(format!("config tickers[{index}]: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?,
-            None => SEED_TICKERS
+            None => DEFAULT_TICKERS
                 .iter()
                 .filter_map(|name| Symbol::parse(name).ok())
                 .collect(),

@@ -11,7 +11,7 @@ use marketcache_domain::{
     Bar, Clock, Dataset, DateRange, PriceSource, SourceError, SourceLimits, Symbol,
 };
 
-/// Listing dates of the nine tickers of the user's warm list, as their exchanges report them.
+/// Listing dates of the nine tickers `warm` warms by default, as their exchanges report them.
 const KNOWN_LISTINGS: &[(&str, i32, u32, u32)] = &[
     ("AAPL", 1980, 12, 12),
     ("AMD", 1980, 3, 17),
@@ -32,7 +32,7 @@ pub const UNLISTED_PREFIX: &str = "ZZ";
 pub struct SyntheticConfig {
     /// Time each request takes before it answers.
     pub latency: Duration,
-    /// Most calendar days one request may span (182, like the user's original upstream).
+    /// Most calendar days one request may span (182: a typical free market-data API's limit).
     pub max_span_days: u32,
     /// Most requests in flight at once.
     pub concurrency: usize,
@@ -137,7 +137,7 @@ impl PriceSource for SyntheticSource {
 }
 
 /// The day the symbol's first bar is published: the real listing date for the nine tickers of
-/// the user's warm list, and a date between 1980 and 2019 derived from the name for others.
+/// the default warm list, and a date between 1980 and 2019 derived from the name for others.
 pub fn first_trade_date(symbol: &Symbol) -> NaiveDate {
     let known = KNOWN_LISTINGS
         .iter()

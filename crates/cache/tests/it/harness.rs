@@ -182,7 +182,7 @@ pub fn symbol(name: &str) -> Symbol {
     Symbol::parse(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// AAPL 1990-01-01..2025-12-31, the user's "analyze AAPL" request.
+/// AAPL 1990-01-01..2025-12-31: 35 years, a typical "analyze AAPL" request.
 pub fn thirty_five_years() -> DateRange {
     range(date(1990, 1, 1), date(2025, 12, 31))
 }

@@ -382,7 +382,7 @@ async fn fifty_concurrent_cold_requests_share_one_fetch_per_chunk(backend: Backe
     assert_eq!(harness.upstream.count(), 73);
 }
 
-async fn the_seeds_verification_sql_runs_unchanged_after_a_warm(backend: Backend) {
+async fn the_documented_verification_sql_runs_unchanged_after_a_warm(backend: Backend) {
     let harness = Harness::new(backend);
     let nine: Vec<_> = [
         "AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ",
@@ -774,5 +774,5 @@ on_both_backends!(
     clearing_a_symbol_makes_the_cleared_range_fetch_again_exactly,
     clearing_before_2000_refetches_only_the_nineties,
     fifty_concurrent_cold_requests_share_one_fetch_per_chunk,
-    the_seeds_verification_sql_runs_unchanged_after_a_warm,
+    the_documented_verification_sql_runs_unchanged_after_a_warm,
 );

@@ -9,7 +9,7 @@ fn a_dot_env_file_in_the_working_directory_names_the_database() {
     sandbox.write(
         ".env",
         &format!(
-            "# the seed's backend config\nDATABASE_URL=sqlite://{}\n",
+            "# backend config\nDATABASE_URL=sqlite://{}\n",
             from_env.display()
         ),
     );
@@ -39,7 +39,7 @@ fn a_malformed_line_in_the_dot_env_file_stops_the_command_naming_its_line_and_co
     sandbox.write(
         ".env",
         &format!(
-            "# the seed's backend config\nDATABASE_URL=sqlite://{}\nTITLE=two words\nMARKETCACHE_PROVIDER=csv\n",
+            "# backend config\nDATABASE_URL=sqlite://{}\nTITLE=two words\nMARKETCACHE_PROVIDER=csv\n",
             from_env.display()
         ),
     );
@@ -196,7 +196,7 @@ fn a_config_file_in_the_config_directory_is_read_too() {
 }
 
 #[test]
-fn plain_warm_without_a_config_file_warms_the_nine_seed_tickers() {
+fn plain_warm_without_a_config_file_warms_the_nine_default_tickers() {
     let sandbox = Sandbox::new();
 
     let run = sandbox.run(&["warm", "--start", "2024-01-02", "--end", "2024-01-05"]);

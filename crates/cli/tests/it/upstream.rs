@@ -226,34 +226,42 @@ fn a_warm_killed_half_way_resumes_where_it_stopped() {
 
 #[test]
 fn a_warning_logged_to_a_captured_stderr_carries_no_colour_codes() {
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    // Yahoo does not know the symbol, so the next provider is tried, with a warning.
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .respond_with(wiremock::ResponseTemplate::new(404).set_body_raw(
+                include_str!("../../../upstream/tests/fixtures/yahoo_not_found.json"),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+        server
+    });
     let sandbox = Sandbox::new();
-    let empty_folder = sandbox.join("csv");
-    std::fs::create_dir_all(&empty_folder).unwrap_or_else(|e| panic!("{e}"));
-    let url = sandbox.db_url();
-
-    // The csv provider has no AAPL.csv, so the fallback serves and a warning says so.
     let run = sandbox.output(
         sandbox
             .command()
             .env_remove("NO_COLOR")
+            .env("MARKETCACHE_YAHOO_URL", server.uri())
+            .env("MARKETCACHE_STOOQ_URL", server.uri())
             .args([
                 "--database-url",
-                &url,
+                &sandbox.db_url(),
                 "--provider",
-                "csv,synthetic",
-                "--csv-dir",
+                "yahoo,stooq",
             ])
-            .arg(&empty_folder)
             .args([
                 "get",
-                "AAPL",
+                "ZZGONE",
                 "--start",
                 "2020-01-02",
                 "--end",
                 "2020-01-10",
             ]),
     );
-    run.expect_code(0);
+    run.expect_code(1);
 
     let warning = run
         .stderr_lines()

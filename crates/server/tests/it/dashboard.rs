@@ -157,7 +157,10 @@ async fn the_strategy_catalog_lists_every_strategy_with_its_parameter_specs() {
         (k["name"].as_str(), k["kind"].as_str()),
         (Some("k"), Some("float"))
     );
-    assert_eq!(k["default_range"], Value::Null);
+    assert_eq!(
+        (k["default"].as_str(), k["default_range"].as_str()),
+        (Some("2"), Some("1..3:0.25"))
+    );
     assert!(k["min"].as_f64() < k["max"].as_f64(), "{k}");
     assert_eq!(body["metrics"][0], "sharpe");
     assert_eq!(body["metrics"].as_array().map(Vec::len), Some(9));

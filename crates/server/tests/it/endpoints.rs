@@ -72,6 +72,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "rejected_rows": 0,
             "provisional_bars": 0,
             "providers": ["synthetic"],
+            "upstream_unavailable": null,
         })
     );
     let expected = truth(&app, "AAPL", "2020-01-01", "2020-12-31").await;
@@ -103,6 +104,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "rejected_rows": 0,
             "provisional_bars": 0,
             "providers": ["synthetic"],
+            "upstream_unavailable": null,
         })
     );
     assert_eq!(app.upstream.count(), 3);

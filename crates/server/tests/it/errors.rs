@@ -87,7 +87,8 @@ async fn bad_backtests_are_400_naming_the_field() {
             with(json!({"params": {"fast": "ten", "slow": 30}})),
             "params.fast",
         ),
-        (with(json!({"params": {"fast": 10}})), "params.slow"),
+        // slow takes its default, 200, which fast 300 is not below.
+        (with(json!({"params": {"fast": 300}})), "params.fast"),
         (
             with(json!({"params": {"fast": 50, "slow": 30}})),
             "params.fast",
@@ -151,9 +152,10 @@ async fn bad_searches_are_refused_before_any_job_starts() {
             json!({"symbol": "AAPL", "ranges": {"period": "5..10"}}),
             "ranges.period",
         ),
+        // upper searches its default 60..80:5, never above lower 85..90.
         (
-            json!({"symbol": "AAPL", "strategy": "rsi", "ranges": {"period": "5..10"}}),
-            "ranges.lower",
+            json!({"symbol": "AAPL", "strategy": "rsi", "ranges": {"lower": "85..90"}}),
+            "ranges",
         ),
         (json!({"symbol": "AAPL", "strategy": "nope"}), "strategy"),
         (json!({"symbol": "AAPL", "metric": "profit"}), "metric"),
