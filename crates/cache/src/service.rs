@@ -259,9 +259,36 @@ impl MarketDataCache {
         std::iter::once(&self.source).chain(&self.fallbacks)
     }
 
-    /// The store this cache reads and writes.
-    pub fn store(&self) -> &Arc<dyn BarStore> {
-        &self.store
+    /// Where the store lives, for messages; never holds a password.
+    pub fn describe_store(&self) -> String {
+        self.store.describe()
+    }
+
+    /// Answers if the database can be reached (a real query, never a memory).
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// For a long-running process: keep symbol versions current in memory from the store's
+    /// change notifications (see [`BarStore::watch_versions`]).
+    pub async fn watch_versions(&self) -> Result<(), CacheError> {
+        Ok(self.store.watch_versions().await?)
+    }
+
+    /// Lets the store pack itself after a bulk load that stored `written_bars` bars (see
+    /// [`BarStore::pack_after_bulk_load`]).
+    pub async fn pack_after_bulk_load(
+        &self,
+        written_bars: usize,
+    ) -> Result<Option<Packed>, CacheError> {
+        let written = u64::try_from(written_bars).unwrap_or(u64::MAX);
+        Ok(self.store.pack_after_bulk_load(written).await?)
+    }
+
+    /// Forgets every series kept in memory, as a new process would start: the next read of
+    /// each symbol goes to the database.
+    pub fn forget_memory(&self) {
+        *self.hot_cache() = HotCache::default();
     }
 
     /// The upstream this cache fills from.
@@ -674,11 +701,7 @@ impl MarketDataCache {
             .filter_map(|outcome| outcome.result.as_ref().ok())
             .map(|(_, _, _, report)| report.fetched_bars)
             .sum();
-        let packed = self
-            .store
-            .pack_after_bulk_load(u64::try_from(written).unwrap_or(u64::MAX))
-            .await
-            .map_err(CacheError::from);
+        let packed = self.pack_after_bulk_load(written).await;
         Warmed { outcomes, packed }
     }
 

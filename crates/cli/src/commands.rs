@@ -234,7 +234,7 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
         range.start(),
         range.end(),
         cache.source().name(),
-        cache.store().describe()
+        cache.describe_store()
     );
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let started = Instant::now();

@@ -124,15 +124,10 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     let mut memory_times = Vec::new();
     let mut last = None;
     for _ in 0..5 {
-        let fresh_process =
-            MarketDataCache::new(cache.store().clone(), cache.source().clone(), clock.clone());
-        let from_database = fresh_process
-            .get_bars(&aapl, span, GetOptions::default())
-            .await?;
+        cache.forget_memory();
+        let from_database = cache.get_bars(&aapl, span, GetOptions::default()).await?;
         database_times.push(from_database.report.elapsed);
-        let from_memory = fresh_process
-            .get_bars(&aapl, span, GetOptions::default())
-            .await?;
+        let from_memory = cache.get_bars(&aapl, span, GetOptions::default()).await?;
         memory_times.push(from_memory.report.elapsed);
         last = Some(from_database);
     }
@@ -145,7 +140,7 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     let speedup = cold_report.elapsed.as_secs_f64() / database_median.as_secs_f64().max(1e-9);
 
     println!(
-        "\nStep 2: Performance Expectations, measured (AAPL {} to {})",
+        "\nStep 2: analyze AAPL {} to {}, cold and cached",
         span.start(),
         span.end()
     );
@@ -208,7 +203,9 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
         human_duration(analysis_elapsed)
     );
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
-    println!("\nTry next:");
+    println!(
+        "\nTry next (these use Yahoo, the default provider; add --provider synthetic to stay offline):"
+    );
     println!(
         "  cargo run --release -- warm AAPL MSFT --start 2000-01-01     # your own cache, fetching only what is missing"
     );

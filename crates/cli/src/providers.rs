@@ -219,7 +219,7 @@ pub async fn plan_warm(
         range.start(),
         range.end(),
         source.name(),
-        cache.store().describe()
+        cache.describe_store()
     );
     println!(
         "{:<8} {:>11} {:>14} {:>9}  missing",

@@ -96,20 +96,18 @@ pub trait PriceSource: Send + Sync {
         Dataset::Market
     }
 
-    /// The provider's daily bars of `symbol` within `range`, in date order. An empty vector
-    /// means the provider knows the symbol but has no bars there.
+    /// The provider's answer for `symbol` within `range`: its daily bars in date order (none
+    /// means the provider knows the symbol but has no bars there), with the corporate actions,
+    /// rejected rows and provisional dates of the answer.
+    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError>;
+
+    /// Only the bars of [`fetch`](Self::fetch).
     async fn fetch_daily_bars(
         &self,
         symbol: &Symbol,
         range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError>;
-
-    /// Like [`fetch_daily_bars`](Self::fetch_daily_bars), with the corporate actions, rejected
-    /// rows and provisional dates of the answer. Providers that know more override this.
-    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
-        self.fetch_daily_bars(symbol, range)
-            .await
-            .map(FetchedBars::from_bars)
+    ) -> Result<Vec<Bar>, SourceError> {
+        self.fetch(symbol, range).await.map(|answer| answer.bars)
     }
 }
 

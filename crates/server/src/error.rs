@@ -297,5 +297,5 @@ pub enum ServeError {
     },
     /// The store could not start what a long-running server needs of it.
     #[error(transparent)]
-    Store(#[from] marketcache_domain::StoreError),
+    Store(#[from] marketcache_cache::CacheError),
 }

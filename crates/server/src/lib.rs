@@ -71,7 +71,7 @@ impl Server {
         let address = listener.local_addr().map_err(listen_error)?;
         // A server answers many reads of the same symbols: on a shared database, knowing their
         // versions without a round trip is most of the cost of a cached read.
-        cache.store().watch_versions().await?;
+        cache.watch_versions().await?;
         let state = AppState::new(cache, clock, &config);
         Ok(Self {
             listener,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marketcache_domain::{
-    Bar, BarStore, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+    BarStore, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
 use marketcache_store::{PostgresStore, SqliteStore};
 
@@ -90,14 +90,6 @@ impl PriceSource for CountingSource {
         self.dataset
     }
 
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|answer| answer.bars)
-    }
-
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         if let Ok(mut requests) = self.requests.lock() {
             requests.push((symbol.clone(), range));
@@ -167,8 +159,15 @@ pub fn postgres_admin_url() -> Option<String> {
 /// test's name (the harness names each test's thread after the test).
 pub fn report_skip(reason: &str) {
     use std::io::Write as _;
+    // A property test asks once per case: one line per test is enough.
+    static REPORTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let thread = std::thread::current();
-    let test = thread.name().unwrap_or("a test");
+    let test = thread.name().unwrap_or("a test").to_string();
+    match REPORTED.lock() {
+        Ok(reported) if reported.contains(&test) => return,
+        Ok(mut reported) => reported.push(test.clone()),
+        Err(_) => {}
+    }
     let line = format!("SKIPPED {test}: {reason}\n");
     // Nothing useful can be done if standard error is closed.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());

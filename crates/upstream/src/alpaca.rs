@@ -11,9 +11,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::America::New_York;
-use marketcache_domain::{
-    Bar, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
-};
+use marketcache_domain::{DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
@@ -113,14 +111,6 @@ impl PriceSource for AlpacaSource {
 
     fn limits(&self) -> SourceLimits {
         ProviderKind::Alpaca.limits()
-    }
-
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|fetched| fetched.bars)
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {

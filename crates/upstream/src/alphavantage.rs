@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{Duration as Days, NaiveDate};
 use marketcache_domain::{
-    Bar, Clock, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+    Clock, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
 use reqwest::Url;
 use reqwest::header::HeaderMap;
@@ -93,14 +93,6 @@ impl PriceSource for AlphaVantageSource {
 
     fn limits(&self) -> SourceLimits {
         ProviderKind::AlphaVantage.limits()
-    }
-
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|fetched| fetched.bars)
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {

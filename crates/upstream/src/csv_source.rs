@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use marketcache_domain::{Bar, Dataset, DateRange, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{
+    Bar, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+};
 use serde::Deserialize;
 
 /// Reads bars from `<folder>/<SYMBOL>.csv`; a symbol can never name a file outside the folder.
@@ -111,11 +113,7 @@ impl PriceSource for CsvSource {
         SourceLimits::unmetered(366 * 200, 4)
     }
 
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
+    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         let path = self.file_of(symbol)?;
         tokio::task::spawn_blocking(move || read_bars(&path, range))
             .await
@@ -123,6 +121,7 @@ impl PriceSource for CsvSource {
                 provider: "csv".to_string(),
                 message: e.to_string(),
             })?
+            .map(FetchedBars::from_bars)
     }
 }
 

@@ -8,9 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use marketcache_domain::{
-    Bar, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
-};
+use marketcache_domain::{DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol};
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
@@ -102,14 +100,6 @@ impl PriceSource for StooqSource {
 
     fn limits(&self) -> SourceLimits {
         ProviderKind::Stooq.limits()
-    }
-
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|fetched| fetched.bars)
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {

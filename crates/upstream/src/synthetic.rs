@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{Duration as Days, NaiveDate};
 use marketcache_domain::calendar::trading_days;
 use marketcache_domain::{
-    Bar, Clock, Dataset, DateRange, PriceSource, SourceError, SourceLimits, Symbol,
+    Bar, Clock, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
 
 /// Listing dates of the nine tickers `warm` warms by default, as their exchanges report them.
@@ -118,11 +118,7 @@ impl PriceSource for SyntheticSource {
         SourceLimits::unmetered(self.config.max_span_days, self.config.concurrency.max(1))
     }
 
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
+    async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         if !self.config.latency.is_zero() {
             tokio::time::sleep(self.config.latency).await;
         }
@@ -132,7 +128,7 @@ impl PriceSource for SyntheticSource {
                 symbol: symbol.to_string(),
             });
         }
-        Ok(self.bars_between(symbol, range))
+        Ok(FetchedBars::from_bars(self.bars_between(symbol, range)))
     }
 }
 

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use marketcache_domain::{
-    Bar, CorporateAction, CorporateActionKind, DateRange, FetchedBars, PriceSource, SourceError,
+    CorporateAction, CorporateActionKind, DateRange, FetchedBars, PriceSource, SourceError,
     SourceLimits, Symbol,
 };
 use reqwest::Url;
@@ -93,14 +93,6 @@ impl PriceSource for TiingoSource {
 
     fn limits(&self) -> SourceLimits {
         ProviderKind::Tiingo.limits()
-    }
-
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|fetched| fetched.bars)
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {

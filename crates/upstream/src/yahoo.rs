@@ -30,8 +30,8 @@ use chrono::{
 };
 use chrono_tz::Tz;
 use marketcache_domain::{
-    Bar, Clock, CorporateAction, CorporateActionKind, DateRange, FetchedBars, PriceSource,
-    SourceError, SourceLimits, Symbol,
+    Clock, CorporateAction, CorporateActionKind, DateRange, FetchedBars, PriceSource, SourceError,
+    SourceLimits, Symbol,
 };
 use reqwest::Url;
 use reqwest::header::HeaderMap;
@@ -100,14 +100,6 @@ impl PriceSource for YahooSource {
 
     fn limits(&self) -> SourceLimits {
         ProviderKind::Yahoo.limits()
-    }
-
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|fetched| fetched.bars)
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {

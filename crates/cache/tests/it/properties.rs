@@ -96,14 +96,14 @@ async fn check_sequence(backend: Backend, operations: Vec<Operation>) -> Result<
     for name in SYMBOLS {
         let ticker = symbol(name);
         let spans = harness
-            .cache
+            .backend
             .store()
             .read_coverage(&ticker)
             .await
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         for covered in union(spans.into_iter().map(|span| span.range)) {
             let stored = harness
-                .cache
+                .backend
                 .store()
                 .read_bars(&ticker, covered)
                 .await

@@ -73,14 +73,6 @@ impl PriceSource for ScriptedSource {
         SourceLimits::unmetered(182, 2)
     }
 
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
-        self.fetch(symbol, range).await.map(|answer| answer.bars)
-    }
-
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         let today = self.clock.today_in_new_york();
         let bars: Vec<Bar> = self
@@ -277,11 +269,7 @@ impl PriceSource for Failing {
         SourceLimits::unmetered(366, 2)
     }
 
-    async fn fetch_daily_bars(
-        &self,
-        symbol: &Symbol,
-        _range: DateRange,
-    ) -> Result<Vec<Bar>, SourceError> {
+    async fn fetch(&self, symbol: &Symbol, _range: DateRange) -> Result<FetchedBars, SourceError> {
         Err(if self.not_found {
             SourceError::NotFound {
                 provider: self.name.to_string(),

@@ -11,7 +11,7 @@ fn demo_runs_offline_and_measures_the_speed_up() {
         "0 ms per request",
         "Market Data Cache Migration",
         "Step 1: warm 9 tickers",
-        "Performance Expectations",
+        "cold and cached",
         "API calls",
         "Speed-up:",
         "bytes per bar",

@@ -255,6 +255,36 @@ fn get_with_output_writes_the_file_and_nothing_to_stdout() {
 }
 
 #[test]
+fn the_output_file_extension_chooses_the_format_and_one_we_cannot_write_is_refused() {
+    let sandbox = Sandbox::new();
+    let json = get_2020(&sandbox, &["-o", "bars.json"]);
+    json.expect_code(0);
+    let text = std::fs::read_to_string(sandbox.join("bars.json")).unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(value["bars"].as_array().map(Vec::len), Some(253));
+
+    for (args, says) in [
+        (&["-o", "aapl.parquet"][..], ".parquet"),
+        (
+            &["-o", "aapl.json", "--format", "csv"][..],
+            "--format says csv",
+        ),
+    ] {
+        let run = get_2020(&sandbox, args);
+        run.expect_code(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(!sandbox.join(args[1]).exists(), "{args:?} wrote a file");
+    }
+    let optimize = sandbox.run(&["optimize", "AAPL", "--output", "all.json"]);
+    optimize.expect_code(2);
+    assert!(
+        optimize.stderr.contains("name the file .csv"),
+        "{}",
+        optimize.stderr
+    );
+}
+
+#[test]
 fn get_with_an_unwritable_output_path_fails_naming_the_path() {
     let sandbox = Sandbox::new();
     let file = sandbox.join("no-such-folder").join("aapl.csv");

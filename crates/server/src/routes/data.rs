@@ -37,13 +37,12 @@ pub(crate) struct HealthResponse {
         (status = 503, description = "The database is unreachable", body = HealthResponse),
     ))]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
-    let store = state.cache.store();
     let mut health = HealthResponse {
         status: "ok",
-        database: store.describe(),
+        database: state.cache.describe_store(),
         version: env!("CARGO_PKG_VERSION"),
     };
-    let reachable = store.ping().await.map_err(|error| {
+    let reachable = state.cache.ping().await.map_err(|error| {
         tracing::warn!(%error, "health check: database unreachable");
     });
     if reachable.is_ok() {
@@ -206,7 +205,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> Result<Json<StatsRes
         0.0
     };
     Ok(Json(StatsResponse {
-        database: state.cache.store().describe(),
+        database: state.cache.describe_store(),
         symbols: stats.symbols,
         total_bars: stats.total_bars,
         bytes_on_disk: stats.bytes_on_disk,

@@ -184,11 +184,7 @@ async fn warm_job(
     }
     let failed = warmed.iter().filter(|entry| entry.status != "ok").count();
     let written: usize = warmed.iter().map(|entry| entry.fetched_bars).sum();
-    let packed = match cache
-        .store()
-        .pack_after_bulk_load(u64::try_from(written).unwrap_or(u64::MAX))
-        .await
-    {
+    let packed = match cache.pack_after_bulk_load(written).await {
         Ok(packed) => packed,
         Err(error) => {
             tracing::warn!(%error, "the database was not packed after a bulk load");

@@ -341,7 +341,62 @@ async fn a_backtest_runs_the_strategy_on_the_cached_bars(backend: Backend) {
     app.stop().await;
 }
 
+async fn offline_backtests_and_searches_run_on_the_cached_bars_and_name_the_gap(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.get(AAPL_2020).await.expect(200);
+    let asked = app.upstream.count();
+    let body = app
+        .post_json(
+            "/api/backtest",
+            &json!({"symbol": "AAPL", "strategy": "rsi", "start": "2020-01-01",
+                    "end": "2021-03-31", "offline": true, "equity_curve": false}),
+        )
+        .await;
+    body.expect(200);
+    let body = body.json();
+    assert_eq!(
+        body["parameters"],
+        json!({"period": 14, "lower": 30.0, "upper": 70.0})
+    );
+    assert_eq!(body["metrics"]["bars"], 253);
+    assert_eq!(
+        body["data"]["missing"],
+        json!([{"start": "2021-01-04", "end": "2021-03-31"}])
+    );
+    let job = app
+        .post_json(
+            "/api/optimize",
+            &json!({"symbol": "AAPL", "start": "2020-01-01", "end": "2021-03-31",
+                    "offline": true, "ranges": {"fast": "5..10", "slow": "20..30"}}),
+        )
+        .await;
+    job.expect(202);
+    let id = job.json()["job_id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no job id"));
+    let job = app.wait_for_job(id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["result"]["bars"], 253);
+    assert_eq!(
+        job["result"]["data"]["missing"],
+        json!([{"start": "2021-01-04", "end": "2021-03-31"}])
+    );
+    assert_eq!(
+        app.upstream.count(),
+        asked,
+        "offline: nothing asked upstream"
+    );
+    app.post_json(
+        "/api/backtest",
+        &json!({"symbol": "AAPL", "strategy": "rsi", "offline": "yes"}),
+    )
+    .await
+    .expect_error(400, "invalid_input", None);
+    app.stop().await;
+}
+
 on_both_backends!(
+    offline_backtests_and_searches_run_on_the_cached_bars_and_name_the_gap,
     health_reports_ok_with_the_redacted_database,
     bars_are_fetched_once_then_served_from_the_cache,
     bars_come_as_csv_with_the_report_in_headers,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
-    MigrationStep, PriceSource, SourceError, SourceLimits, StoreError, StoreStats, Symbol,
+    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedBars,
+    FetchedWrite, MigrationStep, PriceSource, SourceError, SourceLimits, StoreError, StoreStats,
+    Symbol,
 };
 use serde_json::json;
 
@@ -27,7 +28,7 @@ impl PriceSource for FailingSource {
         SourceLimits::unmetered(182, 4)
     }
 
-    async fn fetch_daily_bars(&self, _: &Symbol, _: DateRange) -> Result<Vec<Bar>, SourceError> {
+    async fn fetch(&self, _: &Symbol, _: DateRange) -> Result<FetchedBars, SourceError> {
         Err((self.0)())
     }
 }
