@@ -100,4 +100,7 @@ pub enum BacktestError {
         entries: usize,
         exits: usize,
     },
+    /// A search's `train_until` leaves no bar on one side of the split.
+    #[error("train-until {train_until} is invalid: it must leave bars on both sides")]
+    EmptySplit { train_until: NaiveDate },
 }

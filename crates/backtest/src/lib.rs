@@ -16,6 +16,8 @@
 //! - [`SmaCrossGrid`]: thousands of SMA-crossover backtests over shared SMAs, on all cores, keeping
 //!   the best N by a [`RankMetric`]. A grid cell and a single run share one simulation loop, so
 //!   they agree to the bit.
+//! - [`SearchPlan`]: a checked grid search (either grid) with its train/test split and
+//!   [`HeatMap`], the one search that the CLI and the API run.
 //! - [`StrategyGrid`]: the same search for any catalog strategy, over a [`GridSpace`] of one
 //!   [`GridRange`] per parameter; combinations the strategy refuses (fast >= slow) are skipped.
 //!   The [`Indicator`] series its combinations name are computed once into an
@@ -34,6 +36,7 @@ mod indicator_cache;
 pub mod indicators;
 mod metrics;
 mod params;
+mod search;
 mod series;
 mod strategies;
 mod strategy;
@@ -46,6 +49,10 @@ pub use indicator_cache::{Indicator, IndicatorCache};
 pub use metrics::{Metrics, RankMetric, TRADING_DAYS_PER_YEAR};
 pub use params::{
     FloatRange, GridRange, ParamKind, ParamRange, ParamSpec, ParamValue, Params, parse_assignment,
+};
+pub use search::{
+    BacktestOutcome, EntrySink, HeatMap, HeatMapBuilder, RankedEntry, Search, SearchOutcome,
+    SearchPlan, range_text, run_against_buy_and_hold,
 };
 pub use series::PriceSeries;
 pub use strategies::{Bollinger, BuyAndHold, EmaCross, Macd, RsiReversion, SmaCross};

@@ -1,6 +1,6 @@
 //! Errors of the cache's use cases, keeping the store's or provider's error as the source.
 
-use marketcache_domain::{SourceError, StoreError};
+use marketcache_domain::{DateRange, SourceError, StoreError, Symbol};
 use thiserror::Error;
 
 /// Why a use case failed.
@@ -10,6 +10,9 @@ pub enum CacheError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The range holds no bar of the symbol: nothing to analyse.
+    #[error("no bars for {symbol} between {} and {}", range.start(), range.end())]
+    NoBars { symbol: Symbol, range: DateRange },
 }
 
 impl CacheError {

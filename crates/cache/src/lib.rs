@@ -5,6 +5,7 @@
 //!
 //! This crate knows the ports only: it never names SQLite, PostgreSQL or an HTTP provider.
 
+pub mod analysis;
 pub mod bar_text;
 mod error;
 mod hot;

@@ -258,8 +258,8 @@ pub struct ReadArgs {
 
 impl ReadArgs {
     /// The read policy these flags ask for.
-    pub fn policy(&self) -> marketcache_server::analysis::BarsPolicy {
-        marketcache_server::analysis::BarsPolicy {
+    pub fn policy(&self) -> marketcache_cache::analysis::BarsPolicy {
+        marketcache_cache::analysis::BarsPolicy {
             offline: self.offline,
             strict: self.strict,
         }

@@ -6,15 +6,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marketcache_backtest::{
-    BacktestError, Metrics, ParamValue, RankMetric, Settings as Trading, build_strategy,
-    find_strategy, parse_assignment,
+    BacktestError, EntrySink, Metrics, ParamValue, RankMetric, Search, SearchPlan,
+    Settings as Trading, build_strategy, find_strategy, parse_assignment, run_against_buy_and_hold,
 };
 use marketcache_cache::FetchReport;
+use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
 use marketcache_domain::bar::fingerprint;
-use marketcache_domain::{Bar, Symbol, SystemClock};
-use marketcache_server::analysis::{
-    self, AnalysisError, BarsPolicy, DataFingerprint, Search, SearchPlan,
-};
+use marketcache_domain::{Bar, DataFingerprint, Symbol, SystemClock};
 
 use crate::UsageError;
 use crate::args::{BacktestArgs, Format, OptimizeArgs, TradingArgs};
@@ -38,7 +36,7 @@ async fn bars_through_cache(
     policy: BarsPolicy,
 ) -> Result<marketcache_cache::SymbolBars> {
     let cache = open_cache(settings).await?;
-    let response = analysis::bars_through_cache(&cache, symbol, range, policy).await?;
+    let response = bars_for_analysis(&cache, symbol, range, policy).await?;
     if !response.report.missing.is_empty() {
         eprintln!("warning: {}", missing_line(&response.report));
     }
@@ -124,7 +122,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
     let money = trading(&args.trading)?;
 
     let response = bars_through_cache(settings, &args.symbol, range, args.read.policy()).await?;
-    let outcome = analysis::backtest(&response.bars, strategy.as_ref(), &money)?;
+    let outcome = run_against_buy_and_hold(&response.bars, strategy.as_ref(), &money)?;
     let (report, baseline) = (outcome.report, outcome.baseline);
 
     if args.json {
@@ -248,7 +246,6 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         top: args.top as usize,
         money,
         train_until: args.train_until,
-        read: args.read.policy(),
     };
     let bar = progress_bar(plan.evaluations());
     let writing = csv.is_some();
@@ -263,10 +260,10 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
             &response.bars,
             &search,
             &|done| bar.inc(done as u64),
-            writing.then_some(&mut on_entry as marketcache_server::analysis::EntrySink<'_>),
+            writing.then_some(&mut on_entry as EntrySink<'_>),
         )
         .map_err(|error| match error {
-            AnalysisError::EmptySplit { train_until } => anyhow::Error::from(UsageError(format!(
+            BacktestError::EmptySplit { train_until } => anyhow::Error::from(UsageError(format!(
                 "train-until {train_until} is invalid: it must leave bars on both sides within {}..{}",
                 range.start(),
                 range.end()

@@ -34,13 +34,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 /// An error that comes from an unreachable provider, with what the user can do instead.
 fn with_offline_hint(error: anyhow::Error) -> anyhow::Error {
     let unavailable = error.chain().any(|cause| {
-        let cache_error = cause.downcast_ref::<CacheError>().or_else(|| {
-            match cause.downcast_ref::<marketcache_server::analysis::AnalysisError>() {
-                Some(marketcache_server::analysis::AnalysisError::Cache(error)) => Some(error),
-                _ => None,
-            }
-        });
-        cache_error.is_some_and(CacheError::is_upstream_unavailable)
+        cause
+            .downcast_ref::<CacheError>()
+            .is_some_and(CacheError::is_upstream_unavailable)
     });
     if unavailable {
         anyhow::anyhow!(

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::DomainError;
+use crate::{DomainError, Symbol};
 
 /// A daily OHLCV bar whose prices are finite and positive, with `low <= open, close <= high`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -64,6 +64,35 @@ pub fn fingerprint(bars: &[Bar]) -> u64 {
         feed(&bar.volume.to_le_bytes());
     }
     hash
+}
+
+/// What a result was computed from: enough to reproduce it and to tell whether two results saw
+/// the same bars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataFingerprint {
+    /// The symbol read.
+    pub symbol: Symbol,
+    /// The first bar's date.
+    pub first_date: Option<NaiveDate>,
+    /// The last bar's date.
+    pub last_date: Option<NaiveDate>,
+    /// How many bars.
+    pub bars: usize,
+    /// FNV-1a over every bar's date and exact values, as 16 hex digits.
+    pub hash: String,
+}
+
+impl DataFingerprint {
+    /// The fingerprint of `bars` of `symbol`.
+    pub fn of(symbol: &Symbol, bars: &[Bar]) -> Self {
+        Self {
+            symbol: symbol.clone(),
+            first_date: bars.first().map(|bar| bar.date),
+            last_date: bars.last().map(|bar| bar.date),
+            bars: bars.len(),
+            hash: format!("{:016x}", fingerprint(bars)),
+        }
+    }
 }
 
 #[cfg(test)]

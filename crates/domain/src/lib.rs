@@ -19,7 +19,7 @@ pub mod range;
 pub mod symbol;
 
 pub use adjustment::{Adjustment, adjust};
-pub use bar::Bar;
+pub use bar::{Bar, DataFingerprint};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use corporate_action::{CorporateAction, CorporateActionKind};
 pub use coverage::{CoverageReason, CoverageSpan};

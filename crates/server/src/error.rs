@@ -19,8 +19,6 @@ use marketcache_domain::{DomainError, SourceError, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::analysis::AnalysisError;
-
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -168,6 +166,7 @@ impl ApiError {
             BacktestError::NoBars => {
                 return Self::not_found(message);
             }
+            BacktestError::EmptySplit { .. } => "train_until".to_string(),
             BacktestError::NotInGrid { .. }
             | BacktestError::BarsOutOfOrder { .. }
             | BacktestError::SignalLength { .. } => return Self::internal(&error),
@@ -197,6 +196,7 @@ impl From<CacheError> for ApiError {
         match error {
             CacheError::Source(source) => source.into(),
             CacheError::Store(store) => store.into(),
+            CacheError::NoBars { .. } => Self::not_found(error.to_string()),
         }
     }
 }
@@ -238,17 +238,6 @@ impl From<StoreError> for ApiError {
                 )
             }
             other => Self::internal(&error_chain(&other)),
-        }
-    }
-}
-
-impl From<AnalysisError> for ApiError {
-    fn from(error: AnalysisError) -> Self {
-        match error {
-            AnalysisError::Cache(cache) => cache.into(),
-            AnalysisError::NoBars { .. } => Self::not_found(error.to_string()),
-            AnalysisError::EmptySplit { .. } => Self::invalid("train_until", error.to_string()),
-            AnalysisError::Backtest(backtest) => Self::from_backtest(backtest, "params"),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The marketcache HTTP API: an axum router over one [`MarketDataCache`], with one error type
 //! ([`ApiError`]) mapped once to status codes, background jobs (warm, optimize) kept in memory,
 //! a bearer-token guard on the mutating endpoints, and an OpenAPI document generated from the
-//! handlers. It also owns the "backtest/optimize over the cache" use case ([`analysis`]) that
-//! the CLI's `backtest` and `optimize` commands share with `/api/backtest` and `/api/optimize`.
+//! handlers. Backtests and searches are the backtest crate's, and the bars they read the
+//! cache crate's: the handlers only parse, call and shape the answer.
 //!
 //! This crate never names a concrete store or provider: the binary builds the cache and hands
 //! it over. It never logs the API token nor puts it in an error or `Debug` output.
@@ -15,7 +15,6 @@
 //! - [`openapi`]: the document served at `/api/openapi.json`.
 //! - `dashboard`: the web pages at `/dashboard/…` and their embedded assets at `/assets/…`.
 
-pub mod analysis;
 mod config;
 mod dashboard;
 mod error;

@@ -37,7 +37,7 @@ use crate::routes;
     components(schemas(
         BarsDoc, BarDoc, DateRangeDoc, FetchReportDoc, CoverageSpanDoc, SymbolStatsDoc,
         ClearReportDoc, SettingsDoc, MetricsDoc, TradeDoc, EquityPointDoc,
-        crate::analysis::DataFingerprint, crate::error::ErrorBody, crate::jobs::JobSnapshot,
+        DataFingerprintDoc, HeatMapDoc, crate::error::ErrorBody, crate::jobs::JobSnapshot,
     )),
     modifiers(&BearerToken),
     tags(
@@ -123,6 +123,46 @@ pub struct FetchReportDoc {
     /// Present when the provider could not be reached and the run used the cached bars:
     /// the reason; `missing` lists what the bars lack.
     upstream_unavailable: Option<String>,
+}
+
+/// What a result was computed from: enough to reproduce it and to tell whether two results saw
+/// the same bars (`marketcache_domain::DataFingerprint`).
+#[derive(ToSchema)]
+#[schema(as = DataFingerprint)]
+#[allow(dead_code)]
+pub struct DataFingerprintDoc {
+    /// The symbol read.
+    #[schema(example = "AAPL")]
+    symbol: String,
+    /// The first bar's date.
+    first_date: Option<chrono::NaiveDate>,
+    /// The last bar's date.
+    last_date: Option<chrono::NaiveDate>,
+    /// How many bars.
+    bars: u64,
+    /// FNV-1a over every bar's date and exact values, as 16 hex digits.
+    hash: String,
+}
+
+/// The ranking metric over the first two parameters of a grid: each cell holds the best value
+/// over the other parameters, null where no combination was evaluated or the metric is
+/// undefined (`marketcache_backtest::HeatMap`).
+#[derive(ToSchema)]
+#[schema(as = HeatMap)]
+#[allow(dead_code)]
+pub struct HeatMapDoc {
+    /// The metric the cells hold.
+    metric: String,
+    /// The first parameter's name (columns).
+    x_parameter: String,
+    /// The second parameter's name (rows).
+    y_parameter: String,
+    /// The first parameter's values, in increasing order.
+    x: Vec<f64>,
+    /// The second parameter's values, in increasing order.
+    y: Vec<f64>,
+    /// One row per `y` value, one cell per `x` value.
+    values: Vec<Vec<Option<f64>>>,
 }
 
 /// One ledger entry: a range asked of a provider.

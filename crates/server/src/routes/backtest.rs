@@ -10,19 +10,17 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::NaiveDate;
 use marketcache_backtest::{
-    EquityPoint, MetricSummary, Metrics, ParamKind, ParamValue, RankMetric, Settings, Trade,
-    build_strategy, catalog, find_strategy,
+    EquityPoint, HeatMap, HeatMapBuilder, MetricSummary, Metrics, ParamKind, ParamValue,
+    RankMetric, Search, SearchPlan, Settings, Trade, build_strategy, catalog, find_strategy,
+    run_against_buy_and_hold,
 };
+use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
 use marketcache_cache::{FetchReport, MarketDataCache};
-use marketcache_domain::{DateRange, Symbol};
+use marketcache_domain::{DataFingerprint, DateRange, Symbol};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiJson, AppState, Authorized, parse_optional_date, parse_symbol, requested_range};
-use crate::analysis::{
-    BarsPolicy, DataFingerprint, HeatMap, HeatMapBuilder, Search, SearchPlan,
-    backtest as run_backtest, bars_through_cache,
-};
 use crate::error::{ApiError, ErrorBody};
 use crate::jobs::{JobContext, JobEnd, JobKind};
 
@@ -129,6 +127,7 @@ pub(crate) struct BacktestResponse {
     /// How the bars were obtained.
     #[schema(value_type = crate::openapi::FetchReportDoc)]
     data: FetchReport,
+    #[schema(value_type = crate::openapi::DataFingerprintDoc)]
     fingerprint: DataFingerprint,
 }
 
@@ -171,8 +170,9 @@ pub(crate) async fn backtest(
         offline: request.offline,
         strict: request.strict,
     };
-    let response = bars_through_cache(&state.cache, &symbol, range, policy).await?;
-    let outcome = run_backtest(&response.bars, strategy.as_ref(), &money)?;
+    let response = bars_for_analysis(&state.cache, &symbol, range, policy).await?;
+    let outcome = run_against_buy_and_hold(&response.bars, strategy.as_ref(), &money)
+        .map_err(|error| ApiError::from_backtest(error, "params"))?;
     let report = outcome.report;
     Ok(Json(BacktestResponse {
         fingerprint: DataFingerprint::of(&symbol, &response.bars),
@@ -304,7 +304,11 @@ pub(crate) async fn optimize(
         top: top as usize,
         money,
         train_until,
-        read: BarsPolicy {
+    };
+    let wanted = BarsWanted {
+        symbol,
+        range,
+        policy: BarsPolicy {
             offline: request.offline,
             strict: request.strict,
         },
@@ -316,7 +320,7 @@ pub(crate) async fn optimize(
     let cache = Arc::clone(&state.cache);
     let total = plan.evaluations() as u64;
     let id = state.jobs.start(JobKind::Optimize, total, move |context| {
-        optimize_job(cache, symbol, range, plan, search, heatmap, context)
+        optimize_job(cache, wanted, plan, search, heatmap, context)
     })?;
     tracing::info!(id, combinations = total, "optimize job started");
     Ok(super::jobs::accepted(id))
@@ -359,11 +363,20 @@ struct OptimizeResult {
     top: Vec<RankedRow>,
     /// The metric over the first two parameters, when asked for (`heatmap: true`) and the
     /// strategy has two or more.
+    #[schema(value_type = Option<crate::openapi::HeatMapDoc>)]
     heatmap: Option<HeatMap>,
     train_until: Option<NaiveDate>,
     #[schema(value_type = crate::openapi::FetchReportDoc)]
     data: FetchReport,
+    #[schema(value_type = crate::openapi::DataFingerprintDoc)]
     fingerprint: DataFingerprint,
+}
+
+/// The bars a search runs on, and how they are read.
+struct BarsWanted {
+    symbol: Symbol,
+    range: DateRange,
+    policy: BarsPolicy,
 }
 
 /// Reads the bars, then ranks the grid on a blocking thread, publishing progress every tenth
@@ -371,8 +384,7 @@ struct OptimizeResult {
 /// itself finishes in the background: the backtest crate has no way to stop it).
 async fn optimize_job(
     cache: Arc<MarketDataCache>,
-    symbol: Symbol,
-    range: DateRange,
+    wanted: BarsWanted,
     plan: SearchPlan,
     search: Search,
     heatmap: Option<HeatMapBuilder>,
@@ -384,7 +396,7 @@ async fn optimize_job(
     };
     let response = tokio::select! {
         () = context.cancelled().cancelled() => return JobEnd::Cancelled,
-        response = bars_through_cache(&cache, &symbol, range, search.read) => match response {
+        response = bars_for_analysis(&cache, &wanted.symbol, wanted.range, wanted.policy) => match response {
             Ok(response) => response,
             Err(error) => return failed(error.into()),
         },
@@ -429,10 +441,11 @@ async fn optimize_job(
     };
     let (outcome, heatmap) = match outcome {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(error)) => return failed(error.into()),
+        Ok(Err(error)) => return failed(ApiError::from_backtest(error, "ranges")),
         Err(error) => return failed(ApiError::internal(&error)),
     };
     context.progress(total, total);
+    let symbol = wanted.symbol;
     let result = OptimizeResult {
         symbol: symbol.clone(),
         strategy: plan.strategy().name,

@@ -4,7 +4,6 @@
 use chrono::NaiveDate;
 use marketcache_backtest::build_strategy;
 use marketcache_domain::{Bar, DateRange, PriceSource, Symbol};
-use marketcache_server::analysis;
 use serde_json::json;
 
 use crate::harness::{Backend, TestApp};
@@ -294,8 +293,8 @@ async fn a_backtest_runs_the_strategy_on_the_cached_bars(backend: Backend) {
         .unwrap_or_else(|e| panic!("{e}"));
     let money =
         marketcache_backtest::Settings::new(10_000.0, 0.001, 0.0).unwrap_or_else(|e| panic!("{e}"));
-    let expected =
-        analysis::backtest(&bars, strategy.as_ref(), &money).unwrap_or_else(|e| panic!("{e}"));
+    let expected = marketcache_backtest::run_against_buy_and_hold(&bars, strategy.as_ref(), &money)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         body["metrics"]["final_equity"].as_f64(),
         Some(expected.report.metrics.final_equity)
@@ -307,7 +306,7 @@ async fn a_backtest_runs_the_strategy_on_the_cached_bars(backend: Backend) {
     let symbol = Symbol::parse("MSFT").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         body["fingerprint"]["hash"],
-        analysis::DataFingerprint::of(&symbol, &bars).hash
+        marketcache_domain::DataFingerprint::of(&symbol, &bars).hash
     );
 
     // Metrics alone, when the curve and trades are not wanted: the same figures.

@@ -1,138 +1,22 @@
-//! Backtests and grid searches over bars read through the cache: the use case that the
-//! `backtest`/`optimize` commands and the `/api/backtest`/`/api/optimize` endpoints share.
-//!
-//! Callers check their input first (strategy, parameters, ranges, settings) with the
-//! functions here, then read the bars with [`bars_through_cache`], then run. The runs are
-//! synchronous and CPU-bound: async callers hand them to a blocking thread.
+//! Grid searches over bars, ready to run: a [`SearchPlan`] checks the ranges of a strategy's
+//! parameters before any bar is read, then ranks the grid (the SMA fast path or the generic
+//! grid) and tests the winners on the bars after a split; a [`HeatMap`] keeps the best value per
+//! pair of the first two parameters. One home for every entry point that searches (the CLI's
+//! `optimize`, the API's `/api/optimize`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use marketcache_backtest::{
+use marketcache_domain::Bar;
+use serde::Serialize;
+
+use crate::{
     BacktestError, BacktestReport, BuyAndHold, GridRange, GridSpace, MetricSummary, Metrics,
-    ParamValue, PriceSeries, RankMetric, Settings, SmaCross, SmaCrossGrid, StrategyGrid,
+    ParamValue, PriceSeries, RankMetric, Settings, SmaCross, SmaCrossGrid, Strategy, StrategyGrid,
     StrategyGridEntry, StrategyInfo, run,
 };
-use marketcache_cache::{CacheError, GetOptions, MarketDataCache, SymbolBars};
-use marketcache_domain::bar::fingerprint;
-use marketcache_domain::{Bar, DateRange, Symbol};
-use serde::Serialize;
-use thiserror::Error;
-
-/// Why a backtest or a search over the cache could not produce a result.
-#[derive(Debug, Error)]
-pub enum AnalysisError {
-    /// The cache could not serve the bars.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    /// The range holds no bar of the symbol.
-    #[error("no bars for {symbol} between {} and {}", range.start(), range.end())]
-    NoBars { symbol: Symbol, range: DateRange },
-    /// `train_until` leaves no bar on one side of the split.
-    #[error("train-until {train_until} is invalid: it must leave bars on both sides")]
-    EmptySplit { train_until: NaiveDate },
-    /// The backtest crate refused the input or the bars.
-    #[error(transparent)]
-    Backtest(#[from] BacktestError),
-}
-
-/// What a result was computed from: enough to reproduce it and to tell whether two results saw
-/// the same bars.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct DataFingerprint {
-    /// The symbol read.
-    #[schema(value_type = String, example = "AAPL")]
-    pub symbol: Symbol,
-    /// The first bar's date.
-    pub first_date: Option<NaiveDate>,
-    /// The last bar's date.
-    pub last_date: Option<NaiveDate>,
-    /// How many bars.
-    pub bars: usize,
-    /// FNV-1a over every bar's date and exact values, as 16 hex digits.
-    pub hash: String,
-}
-
-impl DataFingerprint {
-    /// The fingerprint of `bars` of `symbol`.
-    pub fn of(symbol: &Symbol, bars: &[Bar]) -> Self {
-        Self {
-            symbol: symbol.clone(),
-            first_date: bars.first().map(|bar| bar.date),
-            last_date: bars.last().map(|bar| bar.date),
-            bars: bars.len(),
-            hash: format!("{:016x}", fingerprint(bars)),
-        }
-    }
-}
-
-/// How a backtest or a search reads its bars through the cache.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BarsPolicy {
-    /// Never ask upstream: run on what is cached and report what is missing.
-    pub offline: bool,
-    /// Fail when upstream cannot be reached, even if the cache holds all but the last days.
-    pub strict: bool,
-}
-
-/// Days before today whose bars a run may lack when the provider cannot be reached: the
-/// latest sessions, which a cache filled a few days ago has not asked for yet.
-pub const RECENT_DAYS_MAY_BE_MISSING: i64 = 7;
-
-/// The split-adjusted bars of `symbol` over `range` through the cache; a range without bars is
-/// an error, since nothing can be backtested on it. Unless `policy.strict`, a provider that
-/// cannot be reached (network down, rate limit) is no failure when the cache holds the range
-/// but for its last [`RECENT_DAYS_MAY_BE_MISSING`] days: the run uses what is cached, and the
-/// report names the missing ranges and why.
-pub async fn bars_through_cache(
-    cache: &MarketDataCache,
-    symbol: &Symbol,
-    range: DateRange,
-    policy: BarsPolicy,
-) -> Result<SymbolBars, AnalysisError> {
-    let options = GetOptions {
-        offline: policy.offline,
-        ..GetOptions::DEFAULT
-    };
-    let response = match cache.get_bars(symbol, range, options).await {
-        Ok(response) => response,
-        Err(error) if !policy.strict && error.is_upstream_unavailable() => {
-            cached_but_recent(cache, symbol, range, error).await?
-        }
-        Err(error) => return Err(error.into()),
-    };
-    if response.bars.is_empty() {
-        return Err(AnalysisError::NoBars {
-            symbol: symbol.clone(),
-            range,
-        });
-    }
-    Ok(response)
-}
-
-/// What the cache holds of `range` when upstream failed with `error`: served if only recent
-/// days are missing, else `error`.
-async fn cached_but_recent(
-    cache: &MarketDataCache,
-    symbol: &Symbol,
-    range: DateRange,
-    error: CacheError,
-) -> Result<SymbolBars, AnalysisError> {
-    let offline = GetOptions {
-        offline: true,
-        ..GetOptions::DEFAULT
-    };
-    let mut cached = cache.get_bars(symbol, range, offline).await?;
-    let recent = cache.today() - chrono::Duration::days(RECENT_DAYS_MAY_BE_MISSING);
-    if cached.report.missing.iter().any(|gap| gap.start() < recent) {
-        return Err(error.into());
-    }
-    tracing::warn!(%symbol, %error, "upstream unavailable: running on the cached bars");
-    cached.report.upstream_unavailable = Some(error.to_string());
-    Ok(cached)
-}
 
 /// One backtest and the buy-and-hold baseline over the same bars and settings.
 #[derive(Debug, Clone)]
@@ -144,11 +28,11 @@ pub struct BacktestOutcome {
 }
 
 /// Runs `strategy` and buy-and-hold over `bars` with `money`.
-pub fn backtest(
+pub fn run_against_buy_and_hold(
     bars: &[Bar],
-    strategy: &dyn marketcache_backtest::Strategy,
+    strategy: &dyn Strategy,
     money: &Settings,
-) -> Result<BacktestOutcome, AnalysisError> {
+) -> Result<BacktestOutcome, BacktestError> {
     let series = PriceSeries::new(bars)?;
     Ok(BacktestOutcome {
         report: run(&series, strategy, money)?,
@@ -252,12 +136,7 @@ impl SearchPlan {
     }
 
     /// sma-cross's two integer ranges, fast then slow.
-    fn sma_windows(
-        &self,
-    ) -> Option<(
-        marketcache_backtest::ParamRange,
-        marketcache_backtest::ParamRange,
-    )> {
+    fn sma_windows(&self) -> Option<(crate::ParamRange, crate::ParamRange)> {
         let window = |slot: usize| {
             self.ranges
                 .get(slot)
@@ -277,7 +156,7 @@ impl SearchPlan {
         search: &Search,
         on_progress: &(dyn Fn(usize) + Sync),
         on_entry: Option<EntrySink<'_>>,
-    ) -> Result<SearchOutcome, AnalysisError> {
+    ) -> Result<SearchOutcome, BacktestError> {
         // With train_until the grid ranks on the earlier bars only; the later ones test the winners.
         let split = match search.train_until {
             Some(day) => bars.partition_point(|bar| bar.date <= day),
@@ -287,7 +166,7 @@ impl SearchPlan {
         if let Some(train_until) = search.train_until
             && (train.is_empty() || test.is_empty())
         {
-            return Err(AnalysisError::EmptySplit { train_until });
+            return Err(BacktestError::EmptySplit { train_until });
         }
         let series = PriceSeries::new(train)?;
         let started = Instant::now();
@@ -354,7 +233,7 @@ impl SearchPlan {
         search: &Search,
         on_progress: &(dyn Fn(usize) + Sync),
         on_entry: Option<EntrySink<'_>>,
-    ) -> Result<SearchOutcome, AnalysisError> {
+    ) -> Result<SearchOutcome, BacktestError> {
         let (fast, slow) = self.sma_windows().ok_or_else(|| BacktestError::EmptyGrid {
             reason: "sma-cross takes integer fast and slow ranges".to_string(),
         })?;
@@ -404,8 +283,6 @@ pub struct Search {
     pub money: Settings,
     /// Rank on the bars up to this day; the later bars test the winners.
     pub train_until: Option<NaiveDate>,
-    /// How the bars are read.
-    pub read: BarsPolicy,
 }
 
 /// One of the best combinations.
@@ -446,7 +323,7 @@ pub struct SearchOutcome {
 /// over the other parameters, `None` where no combination was evaluated or the metric is
 /// undefined. Small enough to send whole (one number per pair), unlike every combination's
 /// report.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HeatMap {
     /// The metric the cells hold.
     pub metric: &'static str,
@@ -455,10 +332,8 @@ pub struct HeatMap {
     /// The second parameter's name (rows).
     pub y_parameter: &'static str,
     /// The first parameter's values, in increasing order.
-    #[schema(value_type = Vec<f64>)]
     pub x: Vec<ParamValue>,
     /// The second parameter's values, in increasing order.
-    #[schema(value_type = Vec<f64>)]
     pub y: Vec<ParamValue>,
     /// One row per `y` value, one cell per `x` value.
     pub values: Vec<Vec<Option<f64>>>,
@@ -581,7 +456,7 @@ fn window(length: usize) -> ParamValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marketcache_backtest::find_strategy;
+    use crate::find_strategy;
 
     fn plan(
         strategy: &str,
