@@ -10,6 +10,9 @@ pub enum CacheError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The caller asked the read to stop (a cancelled warm); what was stored stays.
+    #[error("stopped on request")]
+    Stopped,
     /// The range holds no bar of the symbol: nothing to analyse.
     #[error("no bars for {symbol} between {} and {}", range.start(), range.end())]
     NoBars { symbol: Symbol, range: DateRange },

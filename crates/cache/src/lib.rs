@@ -11,9 +11,11 @@ mod error;
 mod hot;
 mod ledger;
 mod service;
+mod warm;
 
 pub use error::CacheError;
 pub use service::{
     BarlessDays, CoverageExplanation, FetchProgress, FetchReport, GetOptions, MarketDataCache,
-    NoProgress, SETTLING_DAYS, SymbolBars, WarmOutcome, Warmed, clear,
+    NoProgress, SETTLING_DAYS, SymbolBars, clear,
 };
+pub use warm::{WarmOutcome, WarmProgress, Warmed, WarmedBars};

@@ -97,6 +97,11 @@ pub trait FetchProgress: Send + Sync {
     fn planned(&self, requests: usize);
     /// One request finished with `bars` bars.
     fn request_done(&self, bars: usize);
+    /// Whether the caller wants the read to stop: checked after each stored answer, so what
+    /// was stored stays and the read ends with [`CacheError::Stopped`]. Never, by default.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.
@@ -132,22 +137,6 @@ pub struct CoverageExplanation {
     pub weekend_days: usize,
     /// Covered trading days without a bar: before the first trade, or the provider had none.
     pub barless: Vec<BarlessDays>,
-}
-
-/// The result of warming one symbol.
-#[derive(Debug)]
-pub struct WarmOutcome {
-    pub symbol: Symbol,
-    /// Bars stored for the range, first and last date, or why the symbol failed.
-    pub result: Result<(usize, Option<NaiveDate>, Option<NaiveDate>, FetchReport), CacheError>,
-}
-
-/// The result of a warm: each symbol's outcome, then whether the store was packed after it.
-#[derive(Debug)]
-pub struct Warmed {
-    pub outcomes: Vec<WarmOutcome>,
-    /// See [`BarStore::pack_after_bulk_load`]; a failure here leaves every bar stored.
-    pub packed: Result<Option<Packed>, CacheError>,
 }
 
 /// The read-through cache of daily bars.
@@ -595,6 +584,9 @@ impl MarketDataCache {
                 .write_fetched(&self.key(symbol), &write, now)
                 .await?;
             progress.request_done(answer.bars.len());
+            if progress.stop_requested() {
+                return Err(CacheError::Stopped);
+            }
             if !fetched.providers.iter().any(|known| known == provider) {
                 fetched.providers.push(provider.to_string());
             }
@@ -670,39 +662,6 @@ impl MarketDataCache {
             }
             .into(),
         })
-    }
-
-    /// Warms each symbol over `range` in turn, continuing past failures, then lets the store
-    /// pack itself if the warm wrote most of what it holds.
-    pub async fn warm(
-        &self,
-        symbols: &[Symbol],
-        range: DateRange,
-        progress_for: impl Fn(&Symbol) -> Box<dyn FetchProgress>,
-    ) -> Warmed {
-        let mut outcomes = Vec::with_capacity(symbols.len());
-        for symbol in symbols {
-            let progress = progress_for(symbol);
-            let result = self
-                .get_bars_with_progress(symbol, range, GetOptions::default(), progress.as_ref())
-                .await
-                .map(|response| {
-                    let first = response.bars.first().map(|bar| bar.date);
-                    let last = response.bars.last().map(|bar| bar.date);
-                    (response.bars.len(), first, last, response.report)
-                });
-            outcomes.push(WarmOutcome {
-                symbol: symbol.clone(),
-                result,
-            });
-        }
-        let written: usize = outcomes
-            .iter()
-            .filter_map(|outcome| outcome.result.as_ref().ok())
-            .map(|(_, _, _, report)| report.fetched_bars)
-            .sum();
-        let packed = self.pack_after_bulk_load(written).await;
-        Warmed { outcomes, packed }
     }
 
     /// The ledger of `symbol` and the reason each covered day without a bar has none.

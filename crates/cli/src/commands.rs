@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use marketcache_cache::{CacheError, FetchReport, GetOptions, MarketDataCache};
+use marketcache_cache::{CacheError, FetchReport, GetOptions, MarketDataCache, WarmedBars};
 use marketcache_domain::{
     BarStore, Clock, Dataset, DateRange, MigrationStep, PriceSource, Symbol, SystemClock,
 };
@@ -18,7 +18,7 @@ use marketcache_upstream::{CsvSource, SyntheticSource};
 use crate::UsageError;
 use crate::args::{ClearArgs, Cli, Command, Format, GetArgs, ServeArgs, StatsArgs, WarmArgs};
 use crate::output::{bars_json, human_bytes, human_duration, packing_line};
-use crate::progress::SymbolProgress;
+use crate::progress::WarmBars;
 use crate::settings::{ProviderChoice, Settings};
 
 /// The first day `warm` and `get` ask for when given no `--start`.
@@ -234,11 +234,7 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     );
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let started = Instant::now();
-    let warmed = cache
-        .warm(&symbols, range, |symbol| {
-            Box::new(SymbolProgress::new(&group, symbol))
-        })
-        .await;
+    let warmed = cache.warm(&symbols, range, &WarmBars::new(group)).await;
     let outcomes = warmed.outcomes;
     let elapsed = started.elapsed();
     println!();
@@ -250,7 +246,12 @@ async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     let mut total_rejected = 0usize;
     for outcome in &outcomes {
         match &outcome.result {
-            Ok((bars, first, last, report)) => {
+            Ok(WarmedBars {
+                bars,
+                first_date: first,
+                last_date: last,
+                report,
+            }) => {
                 total_bars += bars;
                 total_requests += report.upstream_requests;
                 let day =

@@ -11,14 +11,14 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use marketcache_backtest::{
     ParamRange, PriceSeries, RankMetric, Settings as TradingSettings, SmaCrossGrid,
 };
-use marketcache_cache::{GetOptions, MarketDataCache};
+use marketcache_cache::{GetOptions, MarketDataCache, WarmedBars};
 use marketcache_domain::{Clock, DateRange, Symbol, SystemClock};
 use marketcache_upstream::SyntheticSource;
 
 use crate::args::GlobalOptions;
 use crate::commands::print_migration;
 use crate::output::{human_bytes, human_duration, packing_line};
-use crate::progress::SymbolProgress;
+use crate::progress::WarmBars;
 use crate::settings::Settings;
 
 /// Per-request latency of the demo's upstream unless configured: slow enough to feel the
@@ -69,18 +69,19 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     );
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let warm_started = Instant::now();
-    let warmed = cache
-        .warm(tickers, span, |symbol| {
-            Box::new(SymbolProgress::new(&group, symbol))
-        })
-        .await;
+    let warmed = cache.warm(tickers, span, &WarmBars::new(group)).await;
     let outcomes = warmed.outcomes;
     let warm_elapsed = warm_started.elapsed();
     let mut warm_bars = 0;
     let mut warm_requests = 0;
     for outcome in &outcomes {
         match &outcome.result {
-            Ok((bars, first, last, report)) => {
+            Ok(WarmedBars {
+                bars,
+                first_date: first,
+                last_date: last,
+                report,
+            }) => {
                 warm_bars += bars;
                 warm_requests += report.upstream_requests;
                 let first = first.map(|d| d.to_string()).unwrap_or_default();
@@ -109,7 +110,7 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
         .iter()
         .find(|o| o.symbol == aapl)
         .and_then(|o| o.result.as_ref().ok())
-        .map(|(bars, _, _, r)| (*bars, r.clone()));
+        .map(|warmed| (warmed.bars, warmed.report.clone()));
     let (cold_bars, cold_report) = match cold {
         Some(found) => found,
         None => {

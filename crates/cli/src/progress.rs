@@ -3,8 +3,26 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use marketcache_cache::FetchProgress;
+use marketcache_cache::{FetchProgress, WarmProgress};
 use marketcache_domain::Symbol;
+
+/// A warm's progress: one bar per symbol, stacked in one group on stderr.
+pub struct WarmBars {
+    group: MultiProgress,
+}
+
+impl WarmBars {
+    /// Bars drawn inside `group`.
+    pub fn new(group: MultiProgress) -> Self {
+        Self { group }
+    }
+}
+
+impl WarmProgress for WarmBars {
+    fn for_symbol(&self, symbol: &Symbol) -> Box<dyn FetchProgress> {
+        Box::new(SymbolProgress::new(&self.group, symbol))
+    }
+}
 
 /// A progress bar counting one symbol's requests and the bars they brought.
 pub struct SymbolProgress {

@@ -197,6 +197,12 @@ impl From<CacheError> for ApiError {
             CacheError::Source(source) => source.into(),
             CacheError::Store(store) => store.into(),
             CacheError::NoBars { .. } => Self::not_found(error.to_string()),
+            // A read is stopped only by a job being cancelled, which never answers with it.
+            CacheError::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopped",
+                error.to_string(),
+            ),
         }
     }
 }

@@ -391,9 +391,7 @@ async fn the_documented_verification_sql_runs_unchanged_after_a_warm(backend: Ba
     .to_vec();
     let outcomes = harness
         .cache
-        .warm(&nine, thirty_five_years(), |_| {
-            Box::new(marketcache_cache::NoProgress)
-        })
+        .warm(&nine, thirty_five_years(), &marketcache_cache::NoProgress)
         .await
         .outcomes;
     assert!(outcomes.iter().all(|o| o.result.is_ok()));
@@ -647,9 +645,11 @@ async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Back
     let symbols = [symbol("AAPL"), symbol("MSFT"), symbol("NVDA")];
     for outcome in harness
         .cache
-        .warm(&symbols, thirty_five_years(), |_| {
-            Box::new(marketcache_cache::NoProgress)
-        })
+        .warm(
+            &symbols,
+            thirty_five_years(),
+            &marketcache_cache::NoProgress,
+        )
         .await
         .outcomes
     {
@@ -697,9 +697,11 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
         let cache = &harness.cache;
         async move {
             let warmed = cache
-                .warm(&symbols, thirty_five_years(), |_| {
-                    Box::new(marketcache_cache::NoProgress)
-                })
+                .warm(
+                    &symbols,
+                    thirty_five_years(),
+                    &marketcache_cache::NoProgress,
+                )
                 .await;
             for outcome in &warmed.outcomes {
                 assert!(outcome.result.is_ok(), "{:?}", outcome.result);

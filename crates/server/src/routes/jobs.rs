@@ -10,10 +10,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use futures::Stream;
-use marketcache_cache::{CacheError, FetchReport, GetOptions, MarketDataCache};
+use marketcache_cache::{FetchProgress, MarketDataCache, NoProgress, WarmOutcome, WarmProgress};
 use marketcache_domain::{DateRange, Packed, Symbol};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use super::{ApiJson, ApiPath, AppState, Authorized, parse_symbol, requested_range};
@@ -130,67 +129,28 @@ struct WarmResult {
     failed: usize,
 }
 
-/// Warms each symbol in turn; cancellation is checked between symbols and between batches of
-/// requests within one.
+/// Runs the cache's warm as a job: each finished symbol is progress, cancelling the job stops
+/// the warm after the answer it is storing (what it stored stays).
 async fn warm_job(
     cache: Arc<MarketDataCache>,
     symbols: Vec<Symbol>,
     range: DateRange,
     context: JobContext,
 ) -> JobEnd {
-    let total = symbols.len() as u64;
-    let mut warmed = Vec::with_capacity(symbols.len());
-    for (done, symbol) in symbols.into_iter().enumerate() {
-        if context.cancelled().is_cancelled() {
-            return JobEnd::Cancelled;
-        }
-        let started = std::time::Instant::now();
-        let outcome = warm_symbol(&cache, &symbol, range, context.cancelled()).await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let entry = match outcome {
-            Ok(None) => return JobEnd::Cancelled,
-            Ok(Some(sum)) => WarmedSymbol {
-                symbol,
-                status: "ok",
-                bars: sum.bars,
-                first_date: sum.first_date,
-                last_date: sum.last_date,
-                cached_bars: sum.report.cached_bars,
-                fetched_bars: sum.report.fetched_bars,
-                upstream_requests: sum.report.upstream_requests,
-                rejected_rows: sum.report.rejected_rows,
-                elapsed_ms,
-                error: None,
-            },
-            Err(error) => {
-                tracing::warn!(%symbol, %error, "warm failed for a symbol");
-                WarmedSymbol {
-                    symbol,
-                    status: "failed",
-                    bars: 0,
-                    first_date: None,
-                    last_date: None,
-                    cached_bars: 0,
-                    fetched_bars: 0,
-                    upstream_requests: 0,
-                    rejected_rows: 0,
-                    elapsed_ms,
-                    error: Some(ApiError::from(error).body().error),
-                }
-            }
-        };
-        warmed.push(entry);
-        context.progress(done as u64 + 1, total);
-    }
-    let failed = warmed.iter().filter(|entry| entry.status != "ok").count();
-    let written: usize = warmed.iter().map(|entry| entry.fetched_bars).sum();
-    let packed = match cache.pack_after_bulk_load(written).await {
-        Ok(packed) => packed,
-        Err(error) => {
-            tracing::warn!(%error, "the database was not packed after a bulk load");
-            None
-        }
+    let progress = JobWarmProgress {
+        context: &context,
+        total: symbols.len() as u64,
     };
+    let warm = cache.warm(&symbols, range, &progress).await;
+    if warm.stopped {
+        return JobEnd::Cancelled;
+    }
+    let warmed: Vec<WarmedSymbol> = warm.outcomes.into_iter().map(warmed_symbol).collect();
+    let failed = warmed.iter().filter(|entry| entry.status != "ok").count();
+    let packed = warm.packed.unwrap_or_else(|error| {
+        tracing::warn!(%error, "the database was not packed after a bulk load");
+        None
+    });
     let result = WarmResult {
         range,
         ok: warmed.len() - failed,
@@ -218,53 +178,60 @@ async fn warm_job(
     }
 }
 
-/// What warming one symbol added up to.
-#[derive(Debug, Default)]
-struct WarmSum {
-    bars: usize,
-    first_date: Option<NaiveDate>,
-    last_date: Option<NaiveDate>,
-    report: FetchReport,
+/// A warm job's view of the warm: finished symbols are its progress, cancelling it a stop.
+struct JobWarmProgress<'a> {
+    context: &'a JobContext,
+    total: u64,
 }
 
-/// Reads `symbol` over `range` through the cache in segments of a few rounds of the provider's
-/// concurrent requests, so cancellation is noticed between them; `None` when cancelled.
-async fn warm_symbol(
-    cache: &MarketDataCache,
-    symbol: &Symbol,
-    range: DateRange,
-    cancelled: &CancellationToken,
-) -> Result<Option<WarmSum>, CacheError> {
-    let limits = cache.source().limits();
-    // Four rounds per segment: a segment boundary can split one provider chunk in two, so
-    // longer segments cost fewer extra requests, shorter ones stop sooner.
-    let rounds = u32::try_from(limits.max_concurrency.max(1)).unwrap_or(u32::MAX);
-    let segment_days = limits
-        .max_span_days
-        .max(1)
-        .saturating_mul(rounds)
-        .saturating_mul(4);
-    let mut sum = WarmSum::default();
-    for segment in range.chunks(segment_days) {
-        if cancelled.is_cancelled() {
-            return Ok(None);
-        }
-        let response = cache
-            .get_bars(symbol, segment, GetOptions::default())
-            .await?;
-        sum.bars += response.bars.len();
-        sum.first_date = sum
-            .first_date
-            .or_else(|| response.bars.first().map(|bar| bar.date));
-        sum.last_date = response.bars.last().map(|bar| bar.date).or(sum.last_date);
-        let report = response.report;
-        sum.report.cached_bars += report.cached_bars;
-        sum.report.fetched_bars += report.fetched_bars;
-        sum.report.upstream_requests += report.upstream_requests;
-        sum.report.rejected_rows += report.rejected_rows;
-        sum.report.provisional_bars += report.provisional_bars;
+impl WarmProgress for JobWarmProgress<'_> {
+    fn for_symbol(&self, _symbol: &Symbol) -> Box<dyn FetchProgress> {
+        Box::new(NoProgress)
     }
-    Ok(Some(sum))
+
+    fn symbol_done(&self, index: usize, _outcome: &WarmOutcome) {
+        self.context.progress(index as u64 + 1, self.total);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.context.cancelled().is_cancelled()
+    }
+}
+
+/// One symbol's line of a warm job's result.
+fn warmed_symbol(outcome: WarmOutcome) -> WarmedSymbol {
+    let elapsed_ms = outcome.elapsed.as_secs_f64() * 1000.0;
+    match outcome.result {
+        Ok(warmed) => WarmedSymbol {
+            symbol: outcome.symbol,
+            status: "ok",
+            bars: warmed.bars,
+            first_date: warmed.first_date,
+            last_date: warmed.last_date,
+            cached_bars: warmed.report.cached_bars,
+            fetched_bars: warmed.report.fetched_bars,
+            upstream_requests: warmed.report.upstream_requests,
+            rejected_rows: warmed.report.rejected_rows,
+            elapsed_ms,
+            error: None,
+        },
+        Err(error) => {
+            tracing::warn!(symbol = %outcome.symbol, %error, "warm failed for a symbol");
+            WarmedSymbol {
+                symbol: outcome.symbol,
+                status: "failed",
+                bars: 0,
+                first_date: None,
+                last_date: None,
+                cached_bars: 0,
+                fetched_bars: 0,
+                upstream_requests: 0,
+                rejected_rows: 0,
+                elapsed_ms,
+                error: Some(ApiError::from(error).body().error),
+            }
+        }
+    }
 }
 
 /// The job's id from the path; an id that is not a number names no job.

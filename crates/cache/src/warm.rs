@@ -1,0 +1,155 @@
+//! Warming: reading many symbols through the cache in turn, so later reads find them stored.
+//! The one warm that the CLI's `warm`, the demo and the API's warm job all run.
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use marketcache_domain::{DateRange, Packed, Symbol};
+
+use crate::{CacheError, FetchProgress, FetchReport, GetOptions, MarketDataCache};
+
+/// What warming one symbol stored.
+#[derive(Debug, Clone)]
+pub struct WarmedBars {
+    /// Bars stored for the range.
+    pub bars: usize,
+    pub first_date: Option<NaiveDate>,
+    pub last_date: Option<NaiveDate>,
+    /// How the read went: cached and fetched bars, requests, rejected rows.
+    pub report: FetchReport,
+}
+
+/// The result of warming one symbol.
+#[derive(Debug)]
+pub struct WarmOutcome {
+    pub symbol: Symbol,
+    /// What was stored, or why the symbol failed.
+    pub result: Result<WarmedBars, CacheError>,
+    /// How long the symbol took.
+    pub elapsed: Duration,
+}
+
+/// The result of a warm: each symbol's outcome, then whether the store was packed after it.
+#[derive(Debug)]
+pub struct Warmed {
+    pub outcomes: Vec<WarmOutcome>,
+    /// See [`marketcache_domain::BarStore::pack_after_bulk_load`]; a failure here leaves every
+    /// bar stored. `Ok(None)` when nothing was packed (or the warm stopped).
+    pub packed: Result<Option<Packed>, CacheError>,
+    /// The warm stopped on request before its last symbol; `outcomes` holds those finished.
+    pub stopped: bool,
+}
+
+/// Follows a warm: the progress of each symbol's requests, each symbol's outcome, and whether
+/// to stop.
+pub trait WarmProgress: Send + Sync {
+    /// The progress of `symbol`'s upstream requests.
+    fn for_symbol(&self, symbol: &Symbol) -> Box<dyn FetchProgress>;
+
+    /// The `index`-th symbol (from 0) is done.
+    fn symbol_done(&self, _index: usize, _outcome: &WarmOutcome) {}
+
+    /// Whether the warm should stop: checked between symbols and after each stored answer of
+    /// a symbol, so what was stored stays. Never, by default.
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// A warm that shows nothing and runs to its end.
+impl WarmProgress for crate::NoProgress {
+    fn for_symbol(&self, _symbol: &Symbol) -> Box<dyn FetchProgress> {
+        Box::new(crate::NoProgress)
+    }
+}
+
+/// A symbol's request progress that also carries the warm's stop request.
+struct Stoppable<'a> {
+    inner: Box<dyn FetchProgress>,
+    warm: &'a dyn WarmProgress,
+}
+
+impl FetchProgress for Stoppable<'_> {
+    fn planned(&self, requests: usize) {
+        self.inner.planned(requests);
+    }
+
+    fn request_done(&self, bars: usize) {
+        self.inner.request_done(bars);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.warm.stop_requested()
+    }
+}
+
+impl MarketDataCache {
+    /// Warms each symbol over `range` in turn, continuing past failures, then lets the store
+    /// pack itself if the warm wrote most of what it holds. A stop request ends it at once,
+    /// without packing.
+    pub async fn warm(
+        &self,
+        symbols: &[Symbol],
+        range: DateRange,
+        progress: &dyn WarmProgress,
+    ) -> Warmed {
+        let mut outcomes = Vec::with_capacity(symbols.len());
+        for (index, symbol) in symbols.iter().enumerate() {
+            if progress.stop_requested() {
+                return stopped(outcomes);
+            }
+            let outcome = self.warm_one(symbol, range, progress).await;
+            if matches!(outcome.result, Err(CacheError::Stopped)) {
+                return stopped(outcomes);
+            }
+            progress.symbol_done(index, &outcome);
+            outcomes.push(outcome);
+        }
+        let written: usize = outcomes
+            .iter()
+            .filter_map(|outcome| outcome.result.as_ref().ok())
+            .map(|warmed| warmed.report.fetched_bars)
+            .sum();
+        let packed = self.pack_after_bulk_load(written).await;
+        Warmed {
+            outcomes,
+            packed,
+            stopped: false,
+        }
+    }
+
+    async fn warm_one(
+        &self,
+        symbol: &Symbol,
+        range: DateRange,
+        progress: &dyn WarmProgress,
+    ) -> WarmOutcome {
+        let started = Instant::now();
+        let requests = Stoppable {
+            inner: progress.for_symbol(symbol),
+            warm: progress,
+        };
+        let result = self
+            .get_bars_with_progress(symbol, range, GetOptions::DEFAULT, &requests)
+            .await
+            .map(|response| WarmedBars {
+                bars: response.bars.len(),
+                first_date: response.bars.first().map(|bar| bar.date),
+                last_date: response.bars.last().map(|bar| bar.date),
+                report: response.report,
+            });
+        WarmOutcome {
+            symbol: symbol.clone(),
+            result,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+fn stopped(outcomes: Vec<WarmOutcome>) -> Warmed {
+    Warmed {
+        outcomes,
+        packed: Ok(None),
+        stopped: true,
+    }
+}
