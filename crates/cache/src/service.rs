@@ -329,8 +329,10 @@ impl MarketDataCache {
         } else if !missing.is_empty() {
             let lock = self.symbol_lock(&key);
             let _guard = lock.lock().await;
-            // Another caller may have fetched these days while we waited for the lock.
-            let still_missing = if options.force_refresh {
+            // Another caller may have fetched these days while we waited for the lock; the
+            // ledger is read again only if the symbol changed since the snapshot.
+            let unchanged = self.store.symbol_version(&key).await? == version;
+            let still_missing = if options.force_refresh || unchanged {
                 missing
             } else {
                 self.missing_ranges(symbol, range).await?
