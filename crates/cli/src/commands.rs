@@ -21,11 +21,6 @@ use crate::output::{bars_json, human_bytes, human_duration, packing_line};
 use crate::progress::WarmBars;
 use crate::settings::{ProviderChoice, Settings};
 
-/// The first day `warm` and `get` ask for when given no `--start`.
-pub fn default_start() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default()
-}
-
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     dispatch(cli).await.map_err(with_offline_hint)
@@ -70,11 +65,8 @@ pub fn requested_range(
     end: Option<NaiveDate>,
     clock: &dyn Clock,
 ) -> Result<DateRange, UsageError> {
-    DateRange::new(
-        start.unwrap_or_else(default_start),
-        end.unwrap_or_else(|| clock.today_in_new_york()),
-    )
-    .map_err(|e| UsageError(e.to_string()))
+    DateRange::requested(start, end, clock.today_in_new_york())
+        .map_err(|e| UsageError(e.to_string()))
 }
 
 /// Opens the configured store, bringing an empty or old schema up to date (and saying so once).
@@ -378,11 +370,6 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
     }
     let store = open_store(&settings.database_url).await?;
     let stats = store.stats().await?;
-    let bytes_per_bar = if stats.total_bars > 0 {
-        stats.bar_table_bytes as f64 / stats.total_bars as f64
-    } else {
-        0.0
-    };
     if args.json {
         let value = serde_json::json!({
             "database": store.describe(),
@@ -390,7 +377,7 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
             "total_bars": stats.total_bars,
             "bytes_on_disk": stats.bytes_on_disk,
             "bar_table_bytes": stats.bar_table_bytes,
-            "bytes_per_bar": (bytes_per_bar * 10.0).round() / 10.0,
+            "bytes_per_bar": stats.bytes_per_bar(),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
@@ -450,16 +437,13 @@ async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
         store.describe(),
         human_bytes(stats.bytes_on_disk),
         human_bytes(stats.bar_table_bytes),
-        bytes_per_bar
+        stats.bytes_per_bar()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 async fn compact(settings: &Settings) -> Result<ExitCode> {
     let store = open_store(&settings.database_url).await?;
-    let per_bar = |stats: &marketcache_domain::StoreStats| {
-        stats.bar_table_bytes as f64 / stats.total_bars.max(1) as f64
-    };
     let before = store.stats().await?;
     let started = Instant::now();
     store.compact().await?;
@@ -470,8 +454,8 @@ async fn compact(settings: &Settings) -> Result<ExitCode> {
         human_duration(started.elapsed()),
         human_bytes(before.bytes_on_disk),
         human_bytes(after.bytes_on_disk),
-        per_bar(&before),
-        per_bar(&after),
+        before.bytes_per_bar(),
+        after.bytes_per_bar(),
         after.total_bars
     );
     Ok(ExitCode::SUCCESS)
@@ -545,12 +529,7 @@ async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -> Re
         explanation.weekend_days, explanation.holidays
     );
     for days in &explanation.barless {
-        let reason = match days.reason {
-            marketcache_domain::CoverageReason::BeforeFirstTrade => "before the first trade",
-            marketcache_domain::CoverageReason::ProviderHadNone => "the provider had none",
-            marketcache_domain::CoverageReason::Weekend => "weekend",
-            marketcache_domain::CoverageReason::Holiday(name) => name,
-        };
+        let reason = days.reason.describe();
         println!(
             "  {:<23}  {:>5} trading days: {reason}",
             days.range.to_string(),

@@ -229,10 +229,7 @@ impl Settings {
             .or_else(|| env_var("DATABASE_URL"))
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", default_database_path().display()));
-        if !(database_url.starts_with("sqlite://")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
+        if !marketcache_store::is_supported_url(&database_url) {
             return Err(UsageError(
                 "database URL is invalid: must start with sqlite:// or postgres://".to_string(),
             ));

@@ -33,6 +33,29 @@ pub enum CoverageReason {
     ProviderHadNone,
 }
 
+impl CoverageReason {
+    /// The reason as a machine-readable code (`before_first_trade`, `holiday`, …), as the API
+    /// sends it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Weekend => "weekend",
+            Self::Holiday(_) => "holiday",
+            Self::BeforeFirstTrade => "before_first_trade",
+            Self::ProviderHadNone => "provider_had_none",
+        }
+    }
+
+    /// The reason in words, as the CLI prints it (a holiday by its name).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Weekend => "weekend",
+            Self::Holiday(name) => name,
+            Self::BeforeFirstTrade => "before the first trade",
+            Self::ProviderHadNone => "the provider had none",
+        }
+    }
+}
+
 /// Explains why `day`, covered but without a bar, has none; `first_bar` is the symbol's first stored bar.
 pub fn reason_for_missing_bar(day: NaiveDate, first_bar: Option<NaiveDate>) -> CoverageReason {
     if calendar::is_weekend(day) {

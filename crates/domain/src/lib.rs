@@ -28,5 +28,5 @@ pub use ports::{
     BarStore, ClearReport, FetchedBars, FetchedWrite, MigrationStep, Packed, PriceSource,
     RejectedRow, SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
 };
-pub use range::{DateRange, IsoDate, parse_date};
+pub use range::{DEFAULT_START, DateRange, IsoDate, parse_date};
 pub use symbol::{Dataset, Symbol};

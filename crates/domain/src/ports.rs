@@ -211,6 +211,17 @@ pub struct StoreStats {
     pub bar_table_bytes: u64,
 }
 
+impl StoreStats {
+    /// Bytes of the bars table per bar, to a tenth of a byte; 0 for an empty store.
+    pub fn bytes_per_bar(&self) -> f64 {
+        if self.total_bars == 0 {
+            return 0.0;
+        }
+        let per_bar = self.bar_table_bytes as f64 / self.total_bars as f64;
+        (per_bar * 10.0).round() / 10.0
+    }
+}
+
 /// What [`BarStore::pack_after_bulk_load`] did: the database's bytes on disk before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Packed {

@@ -170,6 +170,24 @@ fn why_not_on_the_calendar(year: i32, month: u32) -> String {
     }
 }
 
+/// The first day asked for when a request names none: 35 years of daily bars.
+pub const DEFAULT_START: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
+    Some(date) => date,
+    None => NaiveDate::MIN,
+};
+
+impl DateRange {
+    /// The range a request asks for, its defaults filled in: from [`DEFAULT_START`], to
+    /// `today` (in New York); an inverted range is an error.
+    pub fn requested(
+        start: Option<NaiveDate>,
+        end: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Self, DomainError> {
+        Self::new(start.unwrap_or(DEFAULT_START), end.unwrap_or(today))
+    }
+}
+
 /// The earliest date accepted from input.
 pub const FIRST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
     Some(date) => date,
@@ -334,6 +352,15 @@ mod tests {
             parse_date("start", "2025-01-31").ok(),
             NaiveDate::from_ymd_opt(2025, 1, 31)
         );
+    }
+
+    #[test]
+    fn a_request_without_dates_asks_from_1990_to_today_and_refuses_an_inverted_range() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap_or_default();
+        let range = DateRange::requested(None, None, today).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((range.start(), range.end()), (DEFAULT_START, today));
+        let later = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default();
+        assert!(DateRange::requested(Some(later), None, today).is_err());
     }
 
     #[test]

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{ApiToken, ConfigError, DEFAULT_BIND, ServerConfig};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ServeError};
-pub use routes::{AppState, DEFAULT_START, router};
+pub use routes::{AppState, router};
 
 /// How long shutdown waits for running jobs, then for open connections, before it gives up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -23,6 +23,13 @@ use marketcache_domain::{
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// Whether `url` names a database this crate can open: `sqlite://…` or `postgres(ql)://…`.
+pub fn is_supported_url(url: &str) -> bool {
+    ["sqlite://", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+}
+
 /// Opens the store a database URL names: `sqlite://PATH` (or a bare path) or `postgres://…`.
 pub async fn connect(url: &str) -> Result<Arc<dyn BarStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -199,18 +199,13 @@ pub(crate) struct StatsResponse {
     ))]
 pub(crate) async fn stats(State(state): State<AppState>) -> Result<Json<StatsResponse>, ApiError> {
     let stats = state.cache.stats().await?;
-    let bytes_per_bar = if stats.total_bars > 0 {
-        stats.bar_table_bytes as f64 / stats.total_bars as f64
-    } else {
-        0.0
-    };
     Ok(Json(StatsResponse {
+        bytes_per_bar: stats.bytes_per_bar(),
         database: state.cache.describe_store(),
         symbols: stats.symbols,
         total_bars: stats.total_bars,
         bytes_on_disk: stats.bytes_on_disk,
         bar_table_bytes: stats.bar_table_bytes,
-        bytes_per_bar: (bytes_per_bar * 10.0).round() / 10.0,
     }))
 }
 
@@ -263,13 +258,7 @@ pub(crate) async fn coverage(
         .iter()
         .map(|days| BarlessDoc {
             range: days.range,
-            reason: match days.reason {
-                marketcache_domain::CoverageReason::BeforeFirstTrade => "before_first_trade",
-                marketcache_domain::CoverageReason::ProviderHadNone => "provider_had_none",
-                // The cache counts weekends and holidays instead of listing them.
-                marketcache_domain::CoverageReason::Weekend => "weekend",
-                marketcache_domain::CoverageReason::Holiday(_) => "holiday",
-            },
+            reason: days.reason.code(),
             trading_days: days.trading_days,
         })
         .collect();

@@ -194,16 +194,10 @@ pub(crate) fn requested_range(
     end: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<DateRange, ApiError> {
-    let start = parse_optional_date("start", start)?.unwrap_or(DEFAULT_START);
-    let end = parse_optional_date("end", end)?.unwrap_or_else(|| clock.today_in_new_york());
-    Ok(DateRange::new(start, end)?)
+    let start = parse_optional_date("start", start)?;
+    let end = parse_optional_date("end", end)?;
+    Ok(DateRange::requested(start, end, clock.today_in_new_york())?)
 }
-
-/// The first day asked for when a request gives no `start`.
-pub const DEFAULT_START: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
-    Some(date) => date,
-    None => NaiveDate::MIN,
-};
 
 /// A boolean query flag: present without a value (`?offline`) or `true`/`1` is on.
 pub(crate) fn parse_flag(field: &str, text: Option<&str>) -> Result<bool, ApiError> {
