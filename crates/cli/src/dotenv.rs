@@ -6,8 +6,8 @@ use std::cell::Cell;
 use std::io::Read;
 use std::path::Path;
 
-use crate::UsageError;
 use crate::text_position::line_and_column;
+use crate::usage::UsageError;
 
 /// What a line of the file should look like, told with each complaint.
 const LINE_FORM: &str = "lines are NAME=VALUE; quote a value that holds spaces";

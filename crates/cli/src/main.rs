@@ -2,31 +2,20 @@
 //! settings, and is the only place that picks concrete stores and providers.
 
 mod args;
-mod backtest;
 mod command_line;
 mod commands;
-mod demo;
 mod dotenv;
 mod output;
 mod progress;
-mod providers;
 mod settings;
 mod text_position;
+mod usage;
+mod wiring;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Bad input from the user: reported in one line with exit code 2, before anything is written.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
+use usage::UsageError;
 
 fn init_tracing(verbosity: u8) {
     let default_level = match verbosity {

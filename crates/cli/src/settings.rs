@@ -9,9 +9,9 @@ use marketcache_upstream::ProviderKind;
 use marketcache_upstream::SyntheticConfig;
 use serde::Deserialize;
 
-use crate::UsageError;
 use crate::args::GlobalOptions;
 use crate::text_position::line_and_column;
+use crate::usage::UsageError;
 
 /// The tickers `warm` warms when given none and marketcache.toml lists none.
 pub const DEFAULT_TICKERS: [&str; 9] = [

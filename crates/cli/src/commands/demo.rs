@@ -16,7 +16,7 @@ use marketcache_domain::{Clock, DateRange, Symbol, SystemClock};
 use marketcache_upstream::SyntheticSource;
 
 use crate::args::GlobalOptions;
-use crate::commands::print_migration;
+use crate::commands::migrate::print_migration;
 use crate::output::{human_bytes, human_duration, packing_line};
 use crate::progress::WarmBars;
 use crate::settings::Settings;

@@ -1,4 +1,4 @@
-//! `backtest` and `optimize`: strategies over bars read through the cache.
+//! `marketcache optimize`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -6,188 +6,20 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marketcache_backtest::{
-    BacktestError, EntrySink, Metrics, ParamValue, RankMetric, Search, SearchPlan,
-    Settings as Trading, build_strategy, find_strategy, parse_assignment, run_against_buy_and_hold,
+    BacktestError, EntrySink, Metrics, ParamValue, RankMetric, Search, SearchPlan, find_strategy,
+    parse_assignment,
 };
-use marketcache_cache::FetchReport;
-use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
-use marketcache_domain::bar::fingerprint;
-use marketcache_domain::{Bar, DataFingerprint, Symbol, SystemClock};
+use marketcache_domain::SystemClock;
 
-use crate::UsageError;
-use crate::args::{BacktestArgs, Format, OptimizeArgs, TradingArgs};
-use crate::commands::{open_cache, requested_range};
+use crate::args::{Format, OptimizeArgs};
 use crate::output::human_duration;
 use crate::settings::Settings;
+use crate::usage::UsageError;
+use crate::wiring::requested_range;
 
-fn usage(error: BacktestError) -> UsageError {
-    UsageError(error.to_string())
-}
-
-fn trading(args: &TradingArgs) -> Result<Trading, UsageError> {
-    Trading::new(args.initial_cash, args.fees, args.slippage).map_err(usage)
-}
-
-/// The bars of `symbol` through the cache; a range without bars is a failure worth one line.
-async fn bars_through_cache(
-    settings: &Settings,
-    symbol: &Symbol,
-    range: marketcache_domain::DateRange,
-    policy: BarsPolicy,
-) -> Result<marketcache_cache::SymbolBars> {
-    let cache = open_cache(settings).await?;
-    let response = bars_for_analysis(&cache, symbol, range, policy).await?;
-    if !response.report.missing.is_empty() {
-        eprintln!("warning: {}", missing_line(&response.report));
-    }
-    Ok(response)
-}
-
-/// What a run's bars lack, and why upstream was not asked for it.
-fn missing_line(report: &FetchReport) -> String {
-    let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
-    let why = match &report.upstream_unavailable {
-        Some(reason) => format!("the provider could not be reached: {reason}"),
-        None => "offline".to_string(),
-    };
-    format!(
-        "ran on the cached bars without {} ({why})",
-        missing.join(", ")
-    )
-}
-
-/// What a run read: enough to reproduce it and to tell whether two runs saw the same bars.
-fn data_fingerprint(symbol: &Symbol, bars: &[Bar]) -> Result<serde_json::Value> {
-    Ok(serde_json::to_value(DataFingerprint::of(symbol, bars))?)
-}
-
-fn data_line(symbol: &Symbol, bars: &[Bar], report: &FetchReport) -> String {
-    format!(
-        "Data: {symbol}, {} bars {}..{}, fingerprint {:016x} ({} cached, {} fetched) from {}, {} upstream requests, {}",
-        bars.len(),
-        bars.first()
-            .map(|bar| bar.date.to_string())
-            .unwrap_or_default(),
-        bars.last()
-            .map(|bar| bar.date.to_string())
-            .unwrap_or_default(),
-        fingerprint(bars),
-        report.cached_bars,
-        report.fetched_bars,
-        report.providers.join(", "),
-        report.upstream_requests,
-        human_duration(report.elapsed)
-    )
-}
-
-fn percent(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_string(), |v| format!("{:.2}%", v * 100.0))
-}
-
-fn number(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
-}
-
-fn metric_rows(metrics: &Metrics) -> Vec<(&'static str, String)> {
-    let date = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "-".to_string(), |d| d.to_string());
-    vec![
-        ("final equity", format!("{:.2}", metrics.final_equity)),
-        ("total return", percent(Some(metrics.total_return))),
-        ("CAGR", percent(metrics.cagr)),
-        ("volatility (ann.)", percent(metrics.annualized_volatility)),
-        ("Sharpe", number(metrics.sharpe)),
-        ("Sortino", number(metrics.sortino)),
-        ("max drawdown", percent(Some(metrics.max_drawdown))),
-        ("drawdown peak", date(metrics.drawdown_peak)),
-        ("drawdown trough", date(metrics.drawdown_trough)),
-        ("Calmar", number(metrics.calmar)),
-        ("trades", metrics.trades.to_string()),
-        ("win rate", percent(metrics.win_rate)),
-        ("average trade", percent(metrics.average_trade_return)),
-        ("exposure", percent(Some(metrics.exposure))),
-    ]
-}
-
-/// `marketcache backtest`.
-pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCode> {
-    // Everything the user typed is checked before the database is opened.
-    let range = requested_range(args.start, args.end, &SystemClock)?;
-    let pairs = args
-        .params
-        .iter()
-        .map(|text| parse_assignment(text))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(usage)?;
-    let strategy = build_strategy(&args.strategy, &pairs).map_err(usage)?;
-    let money = trading(&args.trading)?;
-
-    let response = bars_through_cache(settings, &args.symbol, range, args.read.policy()).await?;
-    let outcome = run_against_buy_and_hold(&response.bars, strategy.as_ref(), &money)?;
-    let (report, baseline) = (outcome.report, outcome.baseline);
-
-    if args.json {
-        let value = serde_json::json!({
-            "symbol": args.symbol,
-            "strategy": report.strategy,
-            "parameters": report.parameters.iter().map(|(name, value)| (name.to_string(), value)).collect::<std::collections::BTreeMap<_, _>>(),
-            "metrics": report.metrics,
-            "buy_and_hold": baseline.metrics,
-            "trades": if args.trades { Some(&report.trades) } else { None },
-            "data": response.report,
-            "fingerprint": data_fingerprint(&args.symbol, &response.bars)?,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let parameters: Vec<String> = report
-        .parameters
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
-    println!(
-        "{} {} {} from {} to {} ({} bars)",
-        args.symbol,
-        report.strategy,
-        parameters.join(" "),
-        report.metrics.first_date,
-        report.metrics.last_date,
-        report.metrics.bars
-    );
-    println!(
-        "\n{:<18} {:>14} {:>14}",
-        "metric", report.strategy, "buy-and-hold"
-    );
-    for ((name, ours), (_, theirs)) in metric_rows(&report.metrics)
-        .into_iter()
-        .zip(metric_rows(&baseline.metrics))
-    {
-        println!("{name:<18} {ours:>14} {theirs:>14}");
-    }
-    if args.trades {
-        println!(
-            "\n{:<10}  {:<10}  {:>10}  {:>10}  {:>9}",
-            "entry", "exit", "entry px", "exit px", "return"
-        );
-        for trade in &report.trades {
-            let exit = trade
-                .exit_date
-                .map_or_else(|| "open".to_string(), |d| d.to_string());
-            println!(
-                "{:<10}  {:<10}  {:>10.4}  {:>10.4}  {:>9}",
-                trade.entry_date.to_string(),
-                exit,
-                trade.entry_price,
-                trade.exit_price,
-                percent(Some(trade.return_rate))
-            );
-        }
-    }
-    println!(
-        "\n{}",
-        data_line(&args.symbol, &response.bars, &response.report)
-    );
-    Ok(ExitCode::SUCCESS)
-}
+use super::report::{
+    bars_through_cache, data_fingerprint, data_line, number, percent, trading, usage,
+};
 
 /// The metrics every ranking shows after the ranking metric (then the trades), with their labels.
 const SUMMARY_COLUMNS: [(&str, RankMetric); 3] = [

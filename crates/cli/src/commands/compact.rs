@@ -1,0 +1,29 @@
+//! `marketcache compact`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::output::{human_bytes, human_duration};
+use crate::settings::Settings;
+use crate::wiring::open_store;
+
+pub async fn compact(settings: &Settings) -> Result<ExitCode> {
+    let store = open_store(&settings.database_url).await?;
+    let before = store.stats().await?;
+    let started = Instant::now();
+    store.compact().await?;
+    let after = store.stats().await?;
+    println!(
+        "Compacted {} in {}: {} -> {} on disk; bars table {:.1} -> {:.1} bytes per bar ({} bars)",
+        store.describe(),
+        human_duration(started.elapsed()),
+        human_bytes(before.bytes_on_disk),
+        human_bytes(after.bytes_on_disk),
+        before.bytes_per_bar(),
+        after.bytes_per_bar(),
+        after.total_bars
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,87 @@
+//! `marketcache get`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use marketcache_cache::{FetchReport, GetOptions};
+use marketcache_domain::{Dataset, SystemClock};
+
+use crate::args::{Format, GetArgs};
+use crate::output::{bars_json, human_duration};
+use crate::settings::Settings;
+use crate::usage::UsageError;
+use crate::wiring::{open_cache, requested_range};
+
+pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
+    let range = requested_range(args.start, args.end, &SystemClock)?;
+    let format = Format::resolve(args.format, args.output.as_deref()).map_err(UsageError)?;
+    let cache = open_cache(settings).await?;
+    let options = GetOptions {
+        force_refresh: args.force_refresh,
+        offline: args.offline,
+        adjust: args.adjust,
+        closed_only: args.closed_only,
+    };
+    let response = cache.get_bars(&args.symbol, range, options).await?;
+    let text = match format {
+        Format::Csv => marketcache_cache::bar_text::bars_csv(&response.bars)?,
+        Format::Json => bars_json(&response)?,
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            if let Err(error) = stdout.write_all(&text).and_then(|()| stdout.flush()) {
+                if error.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(error.into());
+                }
+            }
+        }
+    }
+    let report = &response.report;
+    let mut summary = format!(
+        "{}: {} bars ({} cached, {} fetched) from {}, {} upstream requests, {}",
+        response.symbol,
+        response.bars.len(),
+        report.cached_bars,
+        report.fetched_bars,
+        served_by(report, cache.dataset()),
+        report.upstream_requests,
+        human_duration(report.elapsed)
+    );
+    if report.provisional_bars > 0 {
+        summary.push_str(&format!(
+            "; {} provisional (not final yet; --closed-only leaves them out)",
+            report.provisional_bars
+        ));
+    }
+    if report.rejected_rows > 0 {
+        summary.push_str(&format!(
+            "; {} upstream rows rejected (failed the bar checks, not stored)",
+            report.rejected_rows
+        ));
+    }
+    if !report.missing.is_empty() {
+        let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
+        summary.push_str(&format!("; missing (offline): {}", missing.join(", ")));
+    }
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Who served a read's bars, for its summary line: the providers, and what kind of prices
+/// they are when they are not market data.
+pub fn served_by(report: &FetchReport, dataset: Dataset) -> String {
+    let providers = if report.providers.is_empty() {
+        "no provider".to_string()
+    } else {
+        report.providers.join(", ")
+    };
+    match dataset {
+        Dataset::Market => providers,
+        other => format!("{providers} ({})", other.describe()),
+    }
+}

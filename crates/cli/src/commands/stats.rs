@@ -1,0 +1,139 @@
+//! `marketcache stats`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use marketcache_domain::Symbol;
+
+use crate::args::StatsArgs;
+use crate::output::human_bytes;
+use crate::settings::Settings;
+use crate::wiring::{open_cache, open_store};
+
+pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
+    if let Some(symbol) = &args.symbol {
+        return symbol_coverage(settings, symbol, args.json).await;
+    }
+    let store = open_store(&settings.database_url).await?;
+    let stats = store.stats().await?;
+    if args.json {
+        let value = serde_json::json!({
+            "database": store.describe(),
+            "symbols": stats.symbols,
+            "total_bars": stats.total_bars,
+            "bytes_on_disk": stats.bytes_on_disk,
+            "bar_table_bytes": stats.bar_table_bytes,
+            "bytes_per_bar": stats.bytes_per_bar(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Keys of offline data (`AAPL@synthetic`) are longer than tickers.
+    let width = stats
+        .symbols
+        .iter()
+        .map(|symbol| symbol.symbol.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    println!(
+        "{:<width$} {:>7} {:<10}  {:<10}  {:<20}  covered",
+        "symbol", "bars", "first", "last", "last update (UTC)"
+    );
+    for symbol in &stats.symbols {
+        let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+        let updated = symbol
+            .last_update
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into());
+        let covered: Vec<String> = symbol.covered.iter().map(ToString::to_string).collect();
+        println!(
+            "{:<width$} {:>7} {:<10}  {:<10}  {:<20}  {}",
+            symbol.symbol,
+            symbol.bars,
+            day(symbol.first_date),
+            day(symbol.last_date),
+            updated,
+            if covered.is_empty() {
+                "-".to_string()
+            } else {
+                covered.join(", ")
+            }
+        );
+    }
+    for symbol in &stats.symbols {
+        let mut notes = Vec::new();
+        if symbol.provisional_bars > 0 {
+            notes.push(format!("{} provisional bars", symbol.provisional_bars));
+        }
+        if symbol.corporate_actions > 0 {
+            notes.push(format!("{} splits/dividends", symbol.corporate_actions));
+        }
+        if symbol.rejected_rows > 0 {
+            notes.push(format!("{} upstream rows rejected", symbol.rejected_rows));
+        }
+        if !notes.is_empty() {
+            println!("{:<width$} {}", symbol.symbol, notes.join(", "));
+        }
+    }
+    println!(
+        "\nTotal: {} symbol(s), {} bars\nDatabase: {}, {} on disk (bars table {}, {:.1} bytes per bar)",
+        stats.symbols.len(),
+        stats.total_bars,
+        store.describe(),
+        human_bytes(stats.bytes_on_disk),
+        human_bytes(stats.bar_table_bytes),
+        stats.bytes_per_bar()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -> Result<ExitCode> {
+    let cache = open_cache(settings).await?;
+    let explanation = cache.explain_coverage(symbol).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let covered: Vec<String> = explanation
+        .covered
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "{symbol}: covered {}",
+        if covered.is_empty() {
+            "nothing".to_string()
+        } else {
+            covered.join(", ")
+        }
+    );
+    println!("\nLedger ({} entries):", explanation.spans.len());
+    println!(
+        "  {:<23}  {:<10}  {:<19}  {:>5}",
+        "range", "provider", "fetched at (UTC)", "bars"
+    );
+    for span in &explanation.spans {
+        println!(
+            "  {:<23}  {:<10}  {:<19}  {:>5}",
+            span.range.to_string(),
+            span.provider,
+            span.fetched_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            span.bars
+        );
+    }
+    println!(
+        "\nCovered days without a bar: {} weekend days, {} holidays",
+        explanation.weekend_days, explanation.holidays
+    );
+    for days in &explanation.barless {
+        let reason = days.reason.describe();
+        println!(
+            "  {:<23}  {:>5} trading days: {reason}",
+            days.range.to_string(),
+            days.trading_days
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,128 @@
+//! `marketcache warm`.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use marketcache_cache::WarmedBars;
+use marketcache_domain::{Symbol, SystemClock};
+
+use crate::args::WarmArgs;
+use crate::output::{human_duration, packing_line};
+use crate::progress::WarmBars;
+use crate::settings::Settings;
+use crate::usage::UsageError;
+use crate::wiring::{open_cache, requested_range};
+
+fn read_ticker_file(path: &Path) -> Result<Vec<Symbol>, UsageError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| UsageError(format!("--file {}: {e}", path.display())))?;
+    let mut symbols = Vec::new();
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| UsageError(format!("--file {}: {e}", path.display())))?;
+        let text = line.split('#').next().unwrap_or_default().trim();
+        if text.is_empty() {
+            continue;
+        }
+        let symbol = Symbol::parse(text).map_err(|e| {
+            UsageError(format!("--file {} line {}: {e}", path.display(), index + 1))
+        })?;
+        symbols.push(symbol);
+    }
+    Ok(symbols)
+}
+
+pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
+    let range = requested_range(args.start, args.end, &SystemClock)?;
+    let mut symbols = args.symbols;
+    if let Some(path) = &args.file {
+        symbols.extend(read_ticker_file(path)?);
+    }
+    if symbols.is_empty() {
+        symbols = settings.tickers.clone();
+    }
+    // Drop repeats wherever they are (arguments and --file may both name a symbol), keeping order.
+    let mut seen = std::collections::HashSet::new();
+    symbols.retain(|symbol| seen.insert(symbol.clone()));
+    let cache = open_cache(settings).await?;
+    if args.plan {
+        return super::providers::plan_warm(&cache, &symbols, range).await;
+    }
+    println!(
+        "Warming {} symbol(s) from {} to {} via {} into {}",
+        symbols.len(),
+        range.start(),
+        range.end(),
+        cache.source().name(),
+        cache.describe_store()
+    );
+    let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let started = Instant::now();
+    let warmed = cache.warm(&symbols, range, &WarmBars::new(group)).await;
+    let outcomes = warmed.outcomes;
+    let elapsed = started.elapsed();
+    println!();
+    println!(
+        "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
+        "symbol", "status", "bars", "first", "last", "requests", "time"
+    );
+    let (mut failed, mut total_bars, mut total_requests) = (0usize, 0usize, 0usize);
+    let mut total_rejected = 0usize;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok(WarmedBars {
+                bars,
+                first_date: first,
+                last_date: last,
+                report,
+            }) => {
+                total_bars += bars;
+                total_requests += report.upstream_requests;
+                let day =
+                    |d: &Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
+                    outcome.symbol.as_str(),
+                    "ok",
+                    bars,
+                    day(first),
+                    day(last),
+                    report.upstream_requests,
+                    human_duration(report.elapsed)
+                );
+                total_rejected += report.rejected_rows;
+                if report.rejected_rows > 0 {
+                    println!(
+                        "{:<8} {} upstream rows rejected (failed the bar checks, not stored)",
+                        "", report.rejected_rows
+                    );
+                }
+            }
+            Err(error) => {
+                failed += 1;
+                println!("{:<8} {:<7} {error}", outcome.symbol.as_str(), "FAILED");
+            }
+        }
+    }
+    println!(
+        "\n{} symbol(s): {} ok, {failed} failed; {total_bars} bars in range; {total_requests} upstream requests; {}",
+        outcomes.len(),
+        outcomes.len() - failed,
+        human_duration(elapsed)
+    );
+    if total_rejected > 0 {
+        println!("{total_rejected} upstream rows rejected in all (see `marketcache stats`)");
+    }
+    if let Some(line) = packing_line(&warmed.packed) {
+        println!("{line}");
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

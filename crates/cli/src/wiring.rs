@@ -1,0 +1,84 @@
+//! Wiring: the store, the upstreams and the cache built from the resolved settings, the one
+//! place that names concrete stores and providers.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use marketcache_cache::MarketDataCache;
+use marketcache_domain::{BarStore, Clock, DateRange, PriceSource, SystemClock};
+use marketcache_upstream::{CsvSource, SyntheticSource};
+
+use crate::settings::{ProviderChoice, Settings};
+use crate::usage::UsageError;
+
+/// `start..=end`, with the defaults filled in; an inverted range is a usage error.
+pub fn requested_range(
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    clock: &dyn Clock,
+) -> Result<DateRange, UsageError> {
+    DateRange::requested(start, end, clock.today_in_new_york())
+        .map_err(|e| UsageError(e.to_string()))
+}
+
+/// Opens the configured store, bringing an empty or old schema up to date (and saying so once).
+pub async fn open_store(database_url: &str) -> Result<Arc<dyn BarStore>> {
+    let store = marketcache_store::connect(database_url).await?;
+    let steps = store.migrate().await?;
+    if steps.iter().any(|step| step.applied_now) {
+        let version = steps.iter().map(|step| step.version).max().unwrap_or(0);
+        eprintln!(
+            "Initialised the database {} (schema version {version})",
+            store.describe()
+        );
+    }
+    Ok(store)
+}
+
+/// One configured upstream.
+pub fn build_source(
+    settings: &Settings,
+    choice: ProviderChoice,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn PriceSource>> {
+    Ok(match choice {
+        ProviderChoice::Synthetic => Arc::new(SyntheticSource::new(settings.synthetic, clock)),
+        ProviderChoice::Csv => {
+            let folder = settings.csv_dir.as_deref().ok_or_else(|| {
+                UsageError(
+                    "csv provider needs a folder: set --csv-dir or MARKETCACHE_CSV_DIR".to_string(),
+                )
+            })?;
+            Arc::new(CsvSource::new(folder).map_err(|e| UsageError(e.to_string()))?)
+        }
+        // A missing key is the user's to fix: a usage error naming the variable.
+        ProviderChoice::Upstream(kind) => marketcache_upstream::build_with(
+            kind.name(),
+            &|name: &str| settings.upstream_value(name),
+            clock,
+            marketcache_upstream::HttpPolicy::default(),
+        )
+        .map_err(|e| UsageError(e.to_string()))?,
+    })
+}
+
+/// The cache over the configured store and providers, with the system clock.
+pub async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
+    open_cache_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// [`open_cache`] with "today" from `clock`, for callers that need the cache's clock too.
+pub async fn open_cache_with_clock(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<MarketDataCache> {
+    let source = build_source(settings, settings.provider, clock.clone())?;
+    let fallbacks = settings
+        .fallbacks
+        .iter()
+        .map(|choice| build_source(settings, *choice, clock.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let store = open_store(&settings.database_url).await?;
+    Ok(MarketDataCache::new(store, source, clock).with_fallbacks(fallbacks))
+}
