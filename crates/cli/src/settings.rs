@@ -223,94 +223,16 @@ impl Settings {
             Some(path) => read_config(path)?,
             None => ConfigFile::default(),
         };
-        let database_url = flags
-            .database_url
-            .clone()
-            .or_else(|| env_var("DATABASE_URL"))
-            .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}", default_database_path().display()));
-        if !marketcache_store::is_supported_url(&database_url) {
-            return Err(UsageError(
-                "database URL is invalid: must start with sqlite:// or postgres://".to_string(),
-            ));
-        }
-        let provider_name = flags
-            .provider
-            .clone()
-            .or_else(|| env_var("MARKETCACHE_PROVIDER"))
-            .or(file.provider)
-            .unwrap_or_else(|| DEFAULT_PROVIDER.into());
-        // "yahoo,stooq": the first is the primary, the others its fallbacks in order.
-        let mut chosen = provider_name
-            .split(',')
-            .filter(|name| !name.trim().is_empty())
-            .map(ProviderChoice::parse)
-            .collect::<Result<Vec<_>, _>>()?;
-        if chosen.is_empty() {
-            return Err(UsageError(format!(
-                "provider is invalid: name at least one of {}",
-                ProviderChoice::names().join(", ")
-            )));
-        }
-        let mut seen = std::collections::HashSet::new();
-        chosen.retain(|choice| seen.insert(*choice));
-        check_one_dataset(&provider_name, &chosen)?;
-        let provider = chosen.remove(0);
-        let fallbacks = chosen;
-        let section = file.synthetic.unwrap_or_default();
-        let defaults = SyntheticConfig::default();
-        let latency_ms = match flags.latency_ms {
-            Some(ms) => Some(ms),
-            None => env_number::<u64>(
-                "MARKETCACHE_SYNTHETIC_LATENCY_MS",
-                "a whole number of milliseconds",
-            )?
-            .or(section.latency_ms),
-        };
-        let max_span_days = match flags.max_span_days {
-            Some(days) => days,
-            None => env_number::<u32>(
-                "MARKETCACHE_SYNTHETIC_MAX_SPAN_DAYS",
-                "a whole number of days >= 1",
-            )?
-            .or(section.max_span_days)
-            .unwrap_or(defaults.max_span_days),
-        };
-        let concurrency = match flags.concurrency {
-            Some(n) => n,
-            None => env_number::<u16>("MARKETCACHE_SYNTHETIC_CONCURRENCY", "a whole number >= 1")?
-                .or(section.concurrency)
-                .unwrap_or(u16::try_from(defaults.concurrency).unwrap_or(4)),
-        };
-        if max_span_days == 0 || concurrency == 0 {
-            return Err(UsageError(
-                "synthetic max_span_days and concurrency are invalid: must be >= 1".to_string(),
-            ));
-        }
-        let synthetic = SyntheticConfig {
-            latency: Duration::from_millis(latency_ms.unwrap_or(0)),
-            max_span_days,
-            concurrency: usize::from(concurrency),
-        };
+        let database_url = resolve_database_url(flags, file.database_url)?;
+        let (provider, fallbacks) = resolve_providers(flags, file.provider)?;
+        let (synthetic, latency_configured) =
+            resolve_synthetic(flags, file.synthetic.unwrap_or_default())?;
         let csv_dir = flags
             .csv_dir
             .clone()
             .or_else(|| env_var("MARKETCACHE_CSV_DIR").map(PathBuf::from))
             .or(file.csv_dir);
-        let tickers = match file.tickers {
-            Some(names) => names
-                .iter()
-                .enumerate()
-                .map(|(index, name)| {
-                    Symbol::parse(name)
-                        .map_err(|e| UsageError(format!("config tickers[{index}]: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            None => DEFAULT_TICKERS
-                .iter()
-                .filter_map(|name| Symbol::parse(name).ok())
-                .collect(),
-        };
+        let tickers = resolve_tickers(file.tickers)?;
         if let Some(path) = &config_file {
             tracing::info!(config_file = %path.display(), "read settings from the config file");
         }
@@ -327,8 +249,116 @@ impl Settings {
             synthetic,
             csv_dir,
             tickers,
-            latency_configured: latency_ms.is_some(),
+            latency_configured,
         })
+    }
+}
+
+/// The database URL: the flag, `DATABASE_URL`, the config file, else the default SQLite file.
+fn resolve_database_url(
+    flags: &GlobalOptions,
+    from_file: Option<String>,
+) -> Result<String, UsageError> {
+    let database_url = flags
+        .database_url
+        .clone()
+        .or_else(|| env_var("DATABASE_URL"))
+        .or(from_file)
+        .unwrap_or_else(|| format!("sqlite://{}", default_database_path().display()));
+    if !marketcache_store::is_supported_url(&database_url) {
+        return Err(UsageError(
+            "database URL is invalid: must start with sqlite:// or postgres://".to_string(),
+        ));
+    }
+    Ok(database_url)
+}
+
+/// The primary provider and its fallbacks: "yahoo,stooq" names the primary first, then the
+/// others in the order they are tried.
+fn resolve_providers(
+    flags: &GlobalOptions,
+    from_file: Option<String>,
+) -> Result<(ProviderChoice, Vec<ProviderChoice>), UsageError> {
+    let provider_name = flags
+        .provider
+        .clone()
+        .or_else(|| env_var("MARKETCACHE_PROVIDER"))
+        .or(from_file)
+        .unwrap_or_else(|| DEFAULT_PROVIDER.into());
+    let mut chosen = provider_name
+        .split(',')
+        .filter(|name| !name.trim().is_empty())
+        .map(ProviderChoice::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if chosen.is_empty() {
+        return Err(UsageError(format!(
+            "provider is invalid: name at least one of {}",
+            ProviderChoice::names().join(", ")
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|choice| seen.insert(*choice));
+    check_one_dataset(&provider_name, &chosen)?;
+    let provider = chosen.remove(0);
+    Ok((provider, chosen))
+}
+
+/// The synthetic provider's settings, and whether its latency was configured anywhere.
+fn resolve_synthetic(
+    flags: &GlobalOptions,
+    section: SyntheticSection,
+) -> Result<(SyntheticConfig, bool), UsageError> {
+    let defaults = SyntheticConfig::default();
+    let latency_ms = match flags.latency_ms {
+        Some(ms) => Some(ms),
+        None => env_number::<u64>(
+            "MARKETCACHE_SYNTHETIC_LATENCY_MS",
+            "a whole number of milliseconds",
+        )?
+        .or(section.latency_ms),
+    };
+    let max_span_days = match flags.max_span_days {
+        Some(days) => days,
+        None => env_number::<u32>(
+            "MARKETCACHE_SYNTHETIC_MAX_SPAN_DAYS",
+            "a whole number of days >= 1",
+        )?
+        .or(section.max_span_days)
+        .unwrap_or(defaults.max_span_days),
+    };
+    let concurrency = match flags.concurrency {
+        Some(n) => n,
+        None => env_number::<u16>("MARKETCACHE_SYNTHETIC_CONCURRENCY", "a whole number >= 1")?
+            .or(section.concurrency)
+            .unwrap_or(u16::try_from(defaults.concurrency).unwrap_or(4)),
+    };
+    if max_span_days == 0 || concurrency == 0 {
+        return Err(UsageError(
+            "synthetic max_span_days and concurrency are invalid: must be >= 1".to_string(),
+        ));
+    }
+    let synthetic = SyntheticConfig {
+        latency: Duration::from_millis(latency_ms.unwrap_or(0)),
+        max_span_days,
+        concurrency: usize::from(concurrency),
+    };
+    Ok((synthetic, latency_ms.is_some()))
+}
+
+/// The tickers `warm` warms when given none: the config file's list, else the default nine.
+fn resolve_tickers(from_file: Option<Vec<String>>) -> Result<Vec<Symbol>, UsageError> {
+    match from_file {
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                Symbol::parse(name).map_err(|e| UsageError(format!("config tickers[{index}]: {e}")))
+            })
+            .collect(),
+        None => Ok(DEFAULT_TICKERS
+            .iter()
+            .filter_map(|name| Symbol::parse(name).ok())
+            .collect()),
     }
 }
 

@@ -372,7 +372,6 @@ impl BarStore for PostgresStore {
         write: &FetchedWrite<'_>,
         written_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (bars, coverage) = (write.bars, write.coverage);
         let failed = pg_error("writing bars");
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(&failed)?;
@@ -382,160 +381,26 @@ impl BarStore for PostgresStore {
             .batch_execute("SET LOCAL synchronous_commit = off")
             .await
             .map_err(&failed)?;
-        if !bars.is_empty() {
-            let dates: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
-            let column = |pick: fn(&Bar) -> f64| bars.iter().map(pick).collect::<Vec<f64>>();
-            let (opens, highs, lows, closes) = (
-                column(|b| b.open),
-                column(|b| b.high),
-                column(|b| b.low),
-                column(|b| b.close),
-            );
-            let volumes: Vec<i64> = bars
-                .iter()
-                .map(|b| i64::try_from(b.volume).unwrap_or(i64::MAX))
-                .collect();
-            // Writers of one symbol take turns, so inserts of one (symbol, date) cannot collide
-            // and no INSERT ... ON CONFLICT is needed: its per-row speculative insertion makes
-            // bulk loads about twice as slow.
-            execute_cached(
-                &transaction,
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&symbol.as_str()],
-            )
+        let key = symbol.as_str();
+        upsert_bars(&transaction, key, write.bars, written_at)
             .await
             .map_err(&failed)?;
-            let first = dates.iter().min();
-            let last = dates.iter().max();
-            let overlapping: i64 = query_one_cached(
-                &transaction,
-                "SELECT COUNT(*) FROM market_data_cache
-                 WHERE symbol = $1 AND date BETWEEN $2 AND $3",
-                &[&symbol.as_str(), &first, &last],
-            )
+        mark_provisional(&transaction, key, write.provisional, written_at)
             .await
-            .and_then(|row| row.try_get(0))
             .map_err(&failed)?;
-            // New days (a cold fetch) take a plain insert; re-fetched days a MERGE that updates them.
-            let statement = if overlapping == 0 {
-                "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
-                 SELECT $1, d, o, h, l, c, v, $8, $8
-                 FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
-                      AS t (d, o, h, l, c, v)"
-            } else {
-                "MERGE INTO market_data_cache AS cached
-                 USING (SELECT * FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[],
-                                             $6::float8[], $7::int8[]) AS t (d, o, h, l, c, v)) AS fetched
-                 ON cached.symbol = $1 AND cached.date = fetched.d
-                 WHEN MATCHED THEN UPDATE SET
-                     open = fetched.o, high = fetched.h, low = fetched.l, close = fetched.c,
-                     volume = fetched.v, updated_at = $8
-                 WHEN NOT MATCHED THEN INSERT (symbol, date, open, high, low, close, volume, created_at, updated_at)
-                     VALUES ($1, fetched.d, fetched.o, fetched.h, fetched.l, fetched.c, fetched.v, $8, $8)"
-            };
-            let upsert = transaction
-                .prepare_cached(statement)
+        upsert_actions(&transaction, key, write, written_at)
+            .await
+            .map_err(&failed)?;
+        if let Some(span) = write.coverage {
+            record_coverage(&transaction, key, span)
                 .await
                 .map_err(&failed)?;
-            transaction
-                .execute(
-                    &upsert,
-                    &[
-                        &symbol.as_str(),
-                        &dates,
-                        &opens,
-                        &highs,
-                        &lows,
-                        &closes,
-                        &volumes,
-                        &written_at,
-                    ],
-                )
-                .await
-                .map_err(&failed)?;
-            // Written bars are final unless marked again just below.
-            execute_cached(
-                &transaction,
-                "DELETE FROM provisional_bars WHERE symbol = $1 AND date BETWEEN $2 AND $3",
-                &[&symbol.as_str(), &first, &last],
-            )
-            .await
-            .map_err(&failed)?;
         }
-        if !write.provisional.is_empty() {
-            execute_cached(
-                &transaction,
-                "INSERT INTO provisional_bars (symbol, date, fetched_at)
-                     SELECT $1, d, $3 FROM UNNEST($2::date[]) AS t (d)
-                     ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
-                &[&symbol.as_str(), &write.provisional, &written_at],
-            )
-            .await
-            .map_err(&failed)?;
-        }
-        if !write.actions.is_empty() {
-            let (dates, (kinds, values)): (Vec<NaiveDate>, (Vec<&str>, Vec<f64>)) = write
-                .actions
-                .iter()
-                .map(|action| (action.ex_date, crate::action_columns(action)))
-                .unzip();
-            execute_cached(
-                &transaction,
-                "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
-                 SELECT $1, d, k, v, $5, $6
-                 FROM UNNEST($2::date[], $3::text[], $4::float8[]) AS t (d, k, v)
-                 ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET value = excluded.value,
-                     provider = excluded.provider, fetched_at = excluded.fetched_at",
-                &[
-                    &symbol.as_str(),
-                    &dates,
-                    &kinds,
-                    &values,
-                    &write.provider,
-                    &written_at,
-                ],
-            )
-            .await
-            .map_err(&failed)?;
-        }
-        if let Some(span) = coverage {
-            let bar_count = i32::try_from(span.bars).unwrap_or(i32::MAX);
-            let rejected = i32::try_from(span.rejected_rows).unwrap_or(i32::MAX);
-            execute_cached(
-                &transaction,
-                "INSERT INTO coverage_ledger
-                     (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &symbol.as_str(),
-                    &span.range.start(),
-                    &span.range.end(),
-                    &span.provider,
-                    &span.fetched_at,
-                    &bar_count,
-                    &rejected,
-                ],
-            )
-            .await
-            .map_err(&failed)?;
-        }
-        let bumped = query_one_cached(
-            &transaction,
-            "WITH bumped AS (
-                 INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
-                 ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1
-                 RETURNING symbol, version)
-             SELECT version, pg_notify($2, current_schema() || E'\t' || version || E'\t' || symbol)
-             FROM bumped",
-            &[&symbol.as_str(), &CHANNEL],
-        )
-        .await
-        .map_err(&failed)?;
-        let version: i64 = bumped.try_get(0).map_err(&failed)?;
+        let version = bump_version(&transaction, key).await.map_err(&failed)?;
         transaction.commit().await.map_err(&failed)?;
         // Our own reads see our write at once, without waiting for the notification.
         if let Some(watch) = self.watch.get() {
-            watch.versions().observe(symbol.as_str(), version);
+            watch.versions().observe(key, version);
         }
         Ok(())
     }
@@ -712,6 +577,184 @@ impl BarStore for PostgresStore {
             bar_table_bytes,
         })
     }
+}
+
+/// Writes `bars` of `key` in one statement over arrays. Writers of one symbol take turns (an
+/// advisory lock held to the end of the transaction), so inserts of one (symbol, date) cannot
+/// collide and no INSERT ... ON CONFLICT is needed: its per-row speculative insertion makes
+/// bulk loads about twice as slow. New days (a cold fetch) take a plain insert; re-fetched days
+/// a MERGE that updates them. Written bars are final unless marked again afterwards.
+async fn upsert_bars(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+    bars: &[Bar],
+    written_at: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    if bars.is_empty() {
+        return Ok(());
+    }
+    let dates: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
+    let column = |pick: fn(&Bar) -> f64| bars.iter().map(pick).collect::<Vec<f64>>();
+    let (opens, highs, lows, closes) = (
+        column(|b| b.open),
+        column(|b| b.high),
+        column(|b| b.low),
+        column(|b| b.close),
+    );
+    let volumes: Vec<i64> = bars
+        .iter()
+        .map(|b| i64::try_from(b.volume).unwrap_or(i64::MAX))
+        .collect();
+    execute_cached(
+        transaction,
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&key],
+    )
+    .await?;
+    let first = dates.iter().min();
+    let last = dates.iter().max();
+    let overlapping: i64 = query_one_cached(
+        transaction,
+        "SELECT COUNT(*) FROM market_data_cache
+         WHERE symbol = $1 AND date BETWEEN $2 AND $3",
+        &[&key, &first, &last],
+    )
+    .await?
+    .try_get(0)?;
+    let statement = if overlapping == 0 {
+        "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
+         SELECT $1, d, o, h, l, c, v, $8, $8
+         FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
+              AS t (d, o, h, l, c, v)"
+    } else {
+        "MERGE INTO market_data_cache AS cached
+         USING (SELECT * FROM UNNEST($2::date[], $3::float8[], $4::float8[], $5::float8[],
+                                     $6::float8[], $7::int8[]) AS t (d, o, h, l, c, v)) AS fetched
+         ON cached.symbol = $1 AND cached.date = fetched.d
+         WHEN MATCHED THEN UPDATE SET
+             open = fetched.o, high = fetched.h, low = fetched.l, close = fetched.c,
+             volume = fetched.v, updated_at = $8
+         WHEN NOT MATCHED THEN INSERT (symbol, date, open, high, low, close, volume, created_at, updated_at)
+             VALUES ($1, fetched.d, fetched.o, fetched.h, fetched.l, fetched.c, fetched.v, $8, $8)"
+    };
+    execute_cached(
+        transaction,
+        statement,
+        &[
+            &key,
+            &dates,
+            &opens,
+            &highs,
+            &lows,
+            &closes,
+            &volumes,
+            &written_at,
+        ],
+    )
+    .await?;
+    execute_cached(
+        transaction,
+        "DELETE FROM provisional_bars WHERE symbol = $1 AND date BETWEEN $2 AND $3",
+        &[&key, &first, &last],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the bars of `dates` of `key` as not final yet.
+async fn mark_provisional(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+    dates: &[NaiveDate],
+    written_at: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    if dates.is_empty() {
+        return Ok(());
+    }
+    execute_cached(
+        transaction,
+        "INSERT INTO provisional_bars (symbol, date, fetched_at)
+             SELECT $1, d, $3 FROM UNNEST($2::date[]) AS t (d)
+             ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
+        &[&key, &dates, &written_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stores the splits and dividends of `write`, the last report of each winning.
+async fn upsert_actions(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+    write: &FetchedWrite<'_>,
+    written_at: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    if write.actions.is_empty() {
+        return Ok(());
+    }
+    let (dates, (kinds, values)): (Vec<NaiveDate>, (Vec<&str>, Vec<f64>)) = write
+        .actions
+        .iter()
+        .map(|action| (action.ex_date, crate::action_columns(action)))
+        .unzip();
+    execute_cached(
+        transaction,
+        "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
+         SELECT $1, d, k, v, $5, $6
+         FROM UNNEST($2::date[], $3::text[], $4::float8[]) AS t (d, k, v)
+         ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET value = excluded.value,
+             provider = excluded.provider, fetched_at = excluded.fetched_at",
+        &[&key, &dates, &kinds, &values, &write.provider, &written_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records that `span` of `key` was asked upstream.
+async fn record_coverage(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+    span: &CoverageSpan,
+) -> Result<(), tokio_postgres::Error> {
+    let bar_count = i32::try_from(span.bars).unwrap_or(i32::MAX);
+    let rejected = i32::try_from(span.rejected_rows).unwrap_or(i32::MAX);
+    execute_cached(
+        transaction,
+        "INSERT INTO coverage_ledger
+             (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &key,
+            &span.range.start(),
+            &span.range.end(),
+            &span.provider,
+            &span.fetched_at,
+            &bar_count,
+            &rejected,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Bumps the version of `key` and tells every listening process, both when the transaction
+/// commits; the new version.
+async fn bump_version(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    query_one_cached(
+        transaction,
+        "WITH bumped AS (
+             INSERT INTO symbol_versions (symbol, version) VALUES ($1, 1)
+             ON CONFLICT (symbol) DO UPDATE SET version = symbol_versions.version + 1
+             RETURNING symbol, version)
+         SELECT version, pg_notify($2, current_schema() || E'\t' || version || E'\t' || symbol)
+         FROM bumped",
+        &[&key, &CHANNEL],
+    )
+    .await?
+    .try_get(0)
 }
 
 /// Runs `sql` as a statement prepared once per pooled connection: given as a string alone, each

@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use marketcache_backtest::{
     ParamRange, PriceSeries, RankMetric, Settings as TradingSettings, SmaCrossGrid,
 };
-use marketcache_cache::{GetOptions, MarketDataCache, WarmedBars};
+use marketcache_cache::{GetOptions, MarketDataCache, WarmOutcome, WarmedBars};
 use marketcache_domain::{Clock, DateRange, Symbol, SystemClock};
 use marketcache_upstream::SyntheticSource;
 
@@ -38,13 +38,31 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
             temporary.path().join("demo.sqlite").display()
         ),
     };
+    let cache = open_demo_cache(settings, &database_url).await?;
+    let span = DateRange::new(day(1990, 1, 1), day(2025, 12, 31))?;
+    let aapl = Symbol::parse("AAPL")?;
+
+    let outcomes = warm_step(&cache, &settings.tickers, span).await;
+    cold_and_cached_step(&cache, &outcomes, &aapl, span).await?;
+    storage_step(&cache).await?;
+    analysis_step(&cache, &aapl, span).await?;
+    print_next_steps();
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The cache over `database_url` (migrated, saying so) and a slow synthetic upstream.
+async fn open_demo_cache(settings: &Settings, database_url: &str) -> Result<MarketDataCache> {
     let mut synthetic = settings.synthetic;
     if !settings.latency_configured {
         synthetic.latency = DEMO_LATENCY;
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let source = Arc::new(SyntheticSource::new(synthetic, clock.clone()));
-
     println!(
         "marketcache demo: 'analyze AAPL 1990-2025' (35 years of daily bars), before and after caching\n"
     );
@@ -54,13 +72,18 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
         synthetic.latency.as_millis(),
         synthetic.concurrency
     );
-    let store = marketcache_store::connect(&database_url).await?;
+    let store = marketcache_store::connect(database_url).await?;
     let steps = store.migrate().await?;
     print_migration(&store.describe(), &steps);
-    let cache = MarketDataCache::new(store, source, clock.clone());
+    Ok(MarketDataCache::new(store, source, clock))
+}
 
-    let span = DateRange::new(day(1990, 1, 1), day(2025, 12, 31))?;
-    let tickers = &settings.tickers;
+/// Step 1: warms `tickers` over `span`, one line per symbol, and returns their outcomes.
+async fn warm_step(
+    cache: &MarketDataCache,
+    tickers: &[Symbol],
+    span: DateRange,
+) -> Vec<WarmOutcome> {
     println!(
         "\nStep 1: warm {} tickers, {} to {}",
         tickers.len(),
@@ -70,11 +93,10 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let warm_started = Instant::now();
     let warmed = cache.warm(tickers, span, &WarmBars::new(group)).await;
-    let outcomes = warmed.outcomes;
     let warm_elapsed = warm_started.elapsed();
     let mut warm_bars = 0;
     let mut warm_requests = 0;
-    for outcome in &outcomes {
+    for outcome in &warmed.outcomes {
         match &outcome.result {
             Ok(WarmedBars {
                 bars,
@@ -104,31 +126,37 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     if let Some(line) = packing_line(&warmed.packed) {
         println!("  {line}");
     }
+    warmed.outcomes
+}
 
-    let aapl = Symbol::parse("AAPL")?;
+/// Step 2: "analyze AAPL" cold (from the warm, or now if AAPL was not warmed), then cached:
+/// from the database as a new process would, and from memory as a long-running one does.
+async fn cold_and_cached_step(
+    cache: &MarketDataCache,
+    outcomes: &[WarmOutcome],
+    aapl: &Symbol,
+    span: DateRange,
+) -> Result<()> {
     let cold = outcomes
         .iter()
-        .find(|o| o.symbol == aapl)
+        .find(|o| &o.symbol == aapl)
         .and_then(|o| o.result.as_ref().ok())
         .map(|warmed| (warmed.bars, warmed.report.clone()));
     let (cold_bars, cold_report) = match cold {
         Some(found) => found,
         None => {
-            // AAPL was not in the configured ticker list: measure it cold now.
-            let response = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+            let response = cache.get_bars(aapl, span, GetOptions::default()).await?;
             (response.bars.len(), response.report)
         }
     };
-    // A later analysis in a new process finds nothing in memory and reads the database; one in
-    // the same long-running process (server, optimizer) is served from the in-memory copy.
     let mut database_times = Vec::new();
     let mut memory_times = Vec::new();
     let mut last = None;
     for _ in 0..5 {
         cache.forget_memory();
-        let from_database = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+        let from_database = cache.get_bars(aapl, span, GetOptions::default()).await?;
         database_times.push(from_database.report.elapsed);
-        let from_memory = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+        let from_memory = cache.get_bars(aapl, span, GetOptions::default()).await?;
         memory_times.push(from_memory.report.elapsed);
         last = Some(from_database);
     }
@@ -163,20 +191,26 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
         0
     );
     println!("  Speed-up:                {speedup:.0}x (cold vs. database)");
+    Ok(())
+}
 
+/// Step 3: what the cache takes on disk.
+async fn storage_step(cache: &MarketDataCache) -> Result<()> {
     let stats = cache.stats().await?;
-    let per_bar = stats.bar_table_bytes as f64 / stats.total_bars.max(1) as f64;
     println!(
         "\nStep 3: storage: {} bars of {} symbols, {} on disk, bars table {:.1} bytes per bar (made-up bars are keyed SYMBOL@synthetic, 10 bytes longer than the ticker that keys market data)",
         stats.total_bars,
         stats.symbols.len(),
         human_bytes(stats.bytes_on_disk),
-        per_bar
+        stats.bytes_per_bar()
     );
+    Ok(())
+}
 
-    // The analysis itself: an SMA-crossover grid over the cached bars.
+/// Step 4: the analysis itself, an SMA-crossover grid over the cached bars, timed with its read.
+async fn analysis_step(cache: &MarketDataCache, aapl: &Symbol, span: DateRange) -> Result<()> {
     let analysis_started = Instant::now();
-    let analysed = cache.get_bars(&aapl, span, GetOptions::default()).await?;
+    let analysed = cache.get_bars(aapl, span, GetOptions::default()).await?;
     let series = PriceSeries::new(&analysed.bars)?;
     let fast = ParamRange::parse("fast", "5..100")?;
     let slow = ParamRange::parse("slow", "10..300:2")?;
@@ -203,7 +237,10 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
         outcome.evaluated,
         human_duration(analysis_elapsed)
     );
-    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    Ok(())
+}
+
+fn print_next_steps() {
     println!(
         "\nTry next (these use Yahoo, the default provider; add --provider synthetic to stay offline):"
     );
@@ -219,11 +256,6 @@ pub async fn run(flags: &GlobalOptions, settings: &Settings) -> Result<ExitCode>
     println!(
         "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -- migrate"
     );
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 fn day(year: i32, month: u32, day: u32) -> NaiveDate {

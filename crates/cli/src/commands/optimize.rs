@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marketcache_backtest::{
-    BacktestError, EntrySink, Metrics, ParamValue, RankMetric, Search, SearchPlan, find_strategy,
-    parse_assignment,
+    BacktestError, EntrySink, Metrics, ParamValue, RankMetric, Search, SearchOutcome, SearchPlan,
+    find_strategy, parse_assignment,
 };
+use marketcache_cache::SymbolBars;
 use marketcache_domain::SystemClock;
 
 use crate::args::{Format, OptimizeArgs};
@@ -49,36 +50,79 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
     // Everything the user typed, ranges included, is checked before the database is opened.
     let range = requested_range(args.start, args.end, &SystemClock)?;
     let info = find_strategy(&args.strategy).map_err(usage)?;
-    let given = range_assignments(&args)?;
-    let ranges = info.parse_ranges(&given).map_err(usage)?;
-    let metric: RankMetric = args.metric.parse().map_err(usage)?;
-    let money = trading(&args.trading)?;
+    let ranges = info
+        .parse_ranges(&range_assignments(&args)?)
+        .map_err(usage)?;
+    let search = Search {
+        metric: args.metric.parse().map_err(usage)?,
+        top: args.top as usize,
+        money: trading(&args.trading)?,
+        train_until: args.train_until,
+    };
     // The generic grid counts the combinations its constraints accept now, so a grid the
     // strategy refuses entirely is a usage error too; the CLI keeps the grid crate's own limit.
     let plan = SearchPlan::new(info, ranges, usize::MAX).map_err(usage)?;
-    if let Some(path) = args.output.as_deref()
-        && Format::resolve(None, Some(path)).map_err(UsageError)? != Format::Csv
-    {
+    // Open the CSV before the search: a bad path should not cost a whole grid.
+    let csv = match args.output.as_deref() {
+        Some(path) => Some(CsvWriter::create(
+            csv_output(path)?,
+            info.parameters.iter().map(|spec| spec.name),
+        )?),
+        None => None,
+    };
+
+    let response = bars_through_cache(settings, &args.symbol, range, args.read.policy()).await?;
+    let ranking = rank(&plan, &response.bars, &search, csv).map_err(|error| match error {
+        RankError::Search(BacktestError::EmptySplit { train_until }) => {
+            anyhow::Error::from(UsageError(format!(
+                "train-until {train_until} is invalid: it must leave bars on both sides within {}..{}",
+                range.start(),
+                range.end()
+            )))
+        }
+        RankError::Search(other) => other.into(),
+        RankError::Output(other) => other,
+    })?;
+    let searched = Searched {
+        args: &args,
+        plan: &plan,
+        metric: search.metric,
+        ranking: &ranking,
+        response: &response,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&searched.json()?)?);
+    } else {
+        searched.print_table();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `path` if optimize can write there: every combination goes out as CSV.
+fn csv_output(path: &std::path::Path) -> Result<&std::path::Path, UsageError> {
+    if Format::resolve(None, Some(path)).map_err(UsageError)? != Format::Csv {
         return Err(UsageError(format!(
             "output '{}' is invalid: optimize writes every combination as CSV; name the file .csv",
             path.display()
-        ))
-        .into());
+        )));
     }
-    // Open the CSV before the search: a bad path should not cost a whole grid.
-    let mut csv = args
-        .output
-        .as_deref()
-        .map(|path| CsvWriter::create(path, info.parameters.iter().map(|spec| spec.name)))
-        .transpose()?;
+    Ok(path)
+}
 
-    let response = bars_through_cache(settings, &args.symbol, range, args.read.policy()).await?;
-    let search = Search {
-        metric,
-        top: args.top as usize,
-        money,
-        train_until: args.train_until,
-    };
+/// Why a ranking produced nothing: the search refused, or the CSV of every combination failed.
+enum RankError {
+    Search(BacktestError),
+    Output(anyhow::Error),
+}
+
+/// Runs `plan` over `bars` with a progress bar, writing every combination to `csv` if given
+/// (only a CSV needs them all: without one, the search keeps just the leaders).
+fn rank(
+    plan: &SearchPlan,
+    bars: &[marketcache_domain::Bar],
+    search: &Search,
+    mut csv: Option<CsvWriter>,
+) -> Result<SearchOutcome, RankError> {
     let bar = progress_bar(plan.evaluations());
     let writing = csv.is_some();
     let mut on_entry = |values: &[ParamValue], metrics: &Metrics| {
@@ -86,44 +130,48 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
             csv.row(values, metrics);
         }
     };
-    // Only a CSV needs every combination: without one, the search keeps just the leaders.
     let ranking = plan
         .run(
-            &response.bars,
-            &search,
+            bars,
+            search,
             &|done| bar.inc(done as u64),
             writing.then_some(&mut on_entry as EntrySink<'_>),
         )
-        .map_err(|error| match error {
-            BacktestError::EmptySplit { train_until } => anyhow::Error::from(UsageError(format!(
-                "train-until {train_until} is invalid: it must leave bars on both sides within {}..{}",
-                range.start(),
-                range.end()
-            ))),
-            other => other.into(),
-        })?;
+        .map_err(RankError::Search)?;
     bar.finish_and_clear();
     if let Some(csv) = csv {
-        csv.finish()?;
+        csv.finish().map_err(RankError::Output)?;
     }
-    let per_second = ranking.evaluated as f64 / ranking.elapsed.as_secs_f64().max(1e-9);
-    let range_texts = plan.range_texts();
+    Ok(ranking)
+}
 
-    if args.json {
-        let value = serde_json::json!({
-            "symbol": args.symbol,
-            "strategy": info.name,
-            "metric": metric.name(),
-            "parameters": info.parameters.iter().map(|spec| spec.name).collect::<Vec<_>>(),
-            "ranges": range_texts.iter().map(|(name, text)| (name.to_string(), serde_json::Value::from(text.as_str()))).collect::<serde_json::Map<_, _>>(),
-            "combinations": ranking.combinations,
-            "evaluated": ranking.evaluated,
-            "skipped": ranking.skipped,
-            "bars": ranking.bars,
-            "elapsed_ms": ranking.elapsed.as_secs_f64() * 1000.0,
-            "combinations_per_second": per_second,
-            "summary": ranking.summary,
-            "top": ranking.top.iter().map(|entry| {
+/// A finished search and what it read, ready to print.
+struct Searched<'a> {
+    args: &'a OptimizeArgs,
+    plan: &'a SearchPlan,
+    metric: RankMetric,
+    ranking: &'a SearchOutcome,
+    response: &'a SymbolBars,
+}
+
+impl Searched<'_> {
+    fn per_second(&self) -> f64 {
+        self.ranking.evaluated as f64 / self.ranking.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The search as one JSON object (`--json`).
+    fn json(&self) -> Result<serde_json::Value> {
+        let (args, ranking, info) = (self.args, self.ranking, self.plan.strategy());
+        let ranges: serde_json::Map<_, _> = self
+            .plan
+            .range_texts()
+            .into_iter()
+            .map(|(name, text)| (name.to_string(), serde_json::Value::from(text)))
+            .collect();
+        let top = ranking
+            .top
+            .iter()
+            .map(|entry| {
                 // Each entry carries the strategy's own parameters as keys (fast/slow for sma-cross).
                 let mut row: serde_json::Map<String, serde_json::Value> = entry
                     .parameters
@@ -131,109 +179,138 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
                     .map(|(name, value)| Ok((name.to_string(), serde_json::to_value(value)?)))
                     .collect::<Result<_, serde_json::Error>>()?;
                 row.insert("metrics".into(), serde_json::to_value(entry.metrics)?);
-                row.insert("out_of_sample".into(), serde_json::to_value(entry.out_of_sample)?);
+                row.insert(
+                    "out_of_sample".into(),
+                    serde_json::to_value(entry.out_of_sample)?,
+                );
                 Ok(serde_json::Value::Object(row))
-            }).collect::<Result<Vec<_>, serde_json::Error>>()?,
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        Ok(serde_json::json!({
+            "symbol": args.symbol,
+            "strategy": info.name,
+            "metric": self.metric.name(),
+            "parameters": info.parameters.iter().map(|spec| spec.name).collect::<Vec<_>>(),
+            "ranges": ranges,
+            "combinations": ranking.combinations,
+            "evaluated": ranking.evaluated,
+            "skipped": ranking.skipped,
+            "bars": ranking.bars,
+            "elapsed_ms": ranking.elapsed.as_secs_f64() * 1000.0,
+            "combinations_per_second": self.per_second(),
+            "summary": ranking.summary,
+            "top": top,
             "train_until": args.train_until,
-            "data": response.report,
-            "fingerprint": data_fingerprint(&args.symbol, &response.bars)?,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(ExitCode::SUCCESS);
+            "data": self.response.report,
+            "fingerprint": data_fingerprint(&args.symbol, &self.response.bars)?,
+        }))
     }
-    let described: Vec<String> = range_texts
-        .iter()
-        .map(|(name, text)| format!("{name} {text}"))
-        .collect();
-    println!(
-        "{} {}, {}, ranked by {}",
-        args.symbol,
-        info.name,
-        described.join(" × "),
-        metric
-    );
-    if let Some(day) = args.train_until {
+
+    /// The search as a table of the best combinations, with what it read and cost.
+    fn print_table(&self) {
+        let (args, ranking, metric) = (self.args, self.ranking, self.metric);
+        let described: Vec<String> = self
+            .plan
+            .range_texts()
+            .iter()
+            .map(|(name, text)| format!("{name} {text}"))
+            .collect();
         println!(
-            "In-sample: {} bars up to {day}; out-of-sample: the {} bars after it",
-            ranking.train_bars, ranking.test_bars
+            "{} {}, {}, ranked by {}",
+            args.symbol,
+            self.plan.strategy().name,
+            described.join(" × "),
+            metric
+        );
+        if let Some(day) = args.train_until {
+            println!(
+                "In-sample: {} bars up to {day}; out-of-sample: the {} bars after it",
+                ranking.train_bars, ranking.test_bars
+            );
+        }
+        self.print_rows();
+        let per_second = self.per_second();
+        println!(
+            "\n{} combinations over {} bars in {} ({:.0} combinations/s, {:.0} million bar-evaluations/s)",
+            ranking.evaluated,
+            ranking.bars,
+            human_duration(ranking.elapsed),
+            per_second,
+            per_second * ranking.bars as f64 / 1e6
+        );
+        if ranking.skipped > 0 {
+            println!(
+                "{} of {} combinations skipped: the strategy refuses them (e.g. fast not below slow)",
+                ranking.skipped, ranking.combinations
+            );
+        }
+        println!(
+            "{}",
+            data_line(&args.symbol, &self.response.bars, &self.response.report)
         );
     }
-    // One column per parameter, as wide as its name and at least five characters.
-    let widths: Vec<usize> = info
-        .parameters
-        .iter()
-        .map(|spec| spec.name.len().max(5))
-        .collect();
-    let parameter_header: String = info
-        .parameters
-        .iter()
-        .zip(&widths)
-        .map(|(spec, width)| format!(" {:>width$}", spec.name))
-        .collect();
-    let test_header = if ranking.test_bars == 0 {
-        String::new()
-    } else {
-        format!(" {:>12} {:>10}", "OOS Sharpe", "OOS return")
-    };
-    // The ranking metric leads; a fixed column that repeats it is left out.
-    let columns: Vec<&(&str, RankMetric)> = SUMMARY_COLUMNS
-        .iter()
-        .filter(|(_, shown)| *shown != metric)
-        .collect();
-    let column_header: String = columns
-        .iter()
-        .map(|(label, _)| format!(" {label:>10}"))
-        .collect();
-    println!(
-        "\n{:>4}{parameter_header} {:>12}{column_header} {:>7}{test_header}",
-        "rank",
-        metric.name(),
-        "trades"
-    );
-    for (rank, entry) in ranking.top.iter().enumerate() {
-        let parameter_columns: String = entry
+
+    /// The header and one row per leading combination.
+    fn print_rows(&self) {
+        let (ranking, metric, info) = (self.ranking, self.metric, self.plan.strategy());
+        // One column per parameter, as wide as its name and at least five characters.
+        let widths: Vec<usize> = info
+            .parameters
+            .iter()
+            .map(|spec| spec.name.len().max(5))
+            .collect();
+        let parameter_header: String = info
             .parameters
             .iter()
             .zip(&widths)
-            .map(|((_, value), width)| format!(" {:>width$}", value.to_string()))
+            .map(|(spec, width)| format!(" {:>width$}", spec.name))
             .collect();
-        let test_columns = entry.out_of_sample.as_ref().map_or_else(String::new, |m| {
-            format!(
-                " {:>12} {:>10}",
-                number(m.sharpe),
-                percent(Some(m.total_return))
-            )
-        });
-        let summary_columns: String = columns
+        let test_header = if ranking.test_bars == 0 {
+            String::new()
+        } else {
+            format!(" {:>12} {:>10}", "OOS Sharpe", "OOS return")
+        };
+        // The ranking metric leads; a fixed column that repeats it is left out.
+        let columns: Vec<&(&str, RankMetric)> = SUMMARY_COLUMNS
             .iter()
-            .map(|(_, shown)| format!(" {:>10}", metric_text(*shown, &entry.metrics)))
+            .filter(|(_, shown)| *shown != metric)
+            .collect();
+        let column_header: String = columns
+            .iter()
+            .map(|(label, _)| format!(" {label:>10}"))
             .collect();
         println!(
-            "{:>4}{parameter_columns} {:>12}{summary_columns} {:>7}{test_columns}",
-            rank + 1,
-            metric_text(metric, &entry.metrics),
-            entry.metrics.trades
+            "\n{:>4}{parameter_header} {:>12}{column_header} {:>7}{test_header}",
+            "rank",
+            metric.name(),
+            "trades"
         );
+        for (rank, entry) in ranking.top.iter().enumerate() {
+            let parameter_columns: String = entry
+                .parameters
+                .iter()
+                .zip(&widths)
+                .map(|((_, value), width)| format!(" {:>width$}", value.to_string()))
+                .collect();
+            let test_columns = entry.out_of_sample.as_ref().map_or_else(String::new, |m| {
+                format!(
+                    " {:>12} {:>10}",
+                    number(m.sharpe),
+                    percent(Some(m.total_return))
+                )
+            });
+            let summary_columns: String = columns
+                .iter()
+                .map(|(_, shown)| format!(" {:>10}", metric_text(*shown, &entry.metrics)))
+                .collect();
+            println!(
+                "{:>4}{parameter_columns} {:>12}{summary_columns} {:>7}{test_columns}",
+                rank + 1,
+                metric_text(metric, &entry.metrics),
+                entry.metrics.trades
+            );
+        }
     }
-    println!(
-        "\n{} combinations over {} bars in {} ({:.0} combinations/s, {:.0} million bar-evaluations/s)",
-        ranking.evaluated,
-        ranking.bars,
-        human_duration(ranking.elapsed),
-        per_second,
-        per_second * ranking.bars as f64 / 1e6
-    );
-    if ranking.skipped > 0 {
-        println!(
-            "{} of {} combinations skipped: the strategy refuses them (e.g. fast not below slow)",
-            ranking.skipped, ranking.combinations
-        );
-    }
-    println!(
-        "{}",
-        data_line(&args.symbol, &response.bars, &response.report)
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The `(parameter, range)` pairs typed: `--fast`/`--slow` (shorthands for `--range fast=`/
