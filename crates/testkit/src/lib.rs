@@ -15,6 +15,9 @@ use marketcache_domain::{
 };
 use marketcache_store::{PostgresStore, SqliteStore};
 
+mod backend;
+pub use backend::Backend;
+
 /// Wraps a provider and records every request: how many, which ranges, and the most in flight at once.
 pub struct CountingSource {
     inner: Arc<dyn PriceSource>,

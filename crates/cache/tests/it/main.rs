@@ -1,7 +1,6 @@
 //! Integration tests of the read-through cache, each run on SQLite and on PostgreSQL.
 
 mod harness;
-mod migrations;
 mod properties;
 mod read_through;
 mod upstream_answers;

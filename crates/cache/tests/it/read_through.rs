@@ -8,7 +8,7 @@ use marketcache_cache::{GetOptions, MarketDataCache};
 use marketcache_domain::DateRange;
 
 use crate::harness::{Backend, Harness, date, range, symbol, thirty_five_years};
-use crate::on_both_backends;
+use marketcache_testkit::on_both_backends;
 
 const CACHED: GetOptions = GetOptions {
     force_refresh: false,

@@ -15,7 +15,7 @@ use marketcache_testkit::CountingSource;
 use marketcache_upstream::{SyntheticConfig, SyntheticSource};
 
 use crate::harness::{Backend, date, range, symbol};
-use crate::on_both_backends;
+use marketcache_testkit::on_both_backends;
 
 /// An upstream scripted from the synthetic series: a split on `split_date` (raw prices after
 /// it divided by the ratio, reported with every answer that contains the ex-date), a live

@@ -6,6 +6,8 @@ use marketcache_backtest::build_strategy;
 use marketcache_domain::{Bar, DateRange, PriceSource, Symbol};
 use serde_json::json;
 
+use marketcache_testkit::on_both_backends;
+
 use crate::harness::{Backend, TestApp};
 
 const AAPL_2020: &str = "/api/bars/AAPL?start=2020-01-01&end=2020-12-31";

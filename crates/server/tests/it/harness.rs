@@ -8,58 +8,11 @@ use chrono::{TimeZone, Utc};
 use marketcache_cache::MarketDataCache;
 use marketcache_domain::{BarStore, FixedClock, PriceSource};
 use marketcache_server::{ApiToken, Server, ServerConfig};
-use marketcache_testkit::{CountingSource, TestPostgres, TestSqlite, fresh_postgres, fresh_sqlite};
+pub use marketcache_testkit::Backend;
+use marketcache_testkit::CountingSource;
 use marketcache_upstream::{SyntheticConfig, SyntheticSource};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Which database a test runs on, kept alive for the test's length.
-pub enum Backend {
-    Sqlite(TestSqlite),
-    Postgres(TestPostgres),
-}
-
-impl Backend {
-    pub async fn sqlite() -> Self {
-        Backend::Sqlite(fresh_sqlite().await)
-    }
-
-    /// `None` when PostgreSQL tests skip.
-    pub async fn postgres() -> Option<Self> {
-        fresh_postgres().await.map(Backend::Postgres)
-    }
-
-    pub fn store(&self) -> Arc<dyn BarStore> {
-        match self {
-            Backend::Sqlite(db) => db.store.clone(),
-            Backend::Postgres(db) => db.store.clone(),
-        }
-    }
-}
-
-/// Runs each named case once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case($crate::harness::Backend::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(backend) = $crate::harness::Backend::postgres().await else { return };
-                    super::$case(backend).await;
-                }
-            )*
-        }
-    };
-}
 
 /// The token of the tests that configure one.
 pub const TOKEN: &str = "test-token-5f1c2b";

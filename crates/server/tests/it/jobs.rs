@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use marketcache_testkit::on_both_backends;
+
 use crate::harness::{Backend, Options, TestApp};
 
 /// The events of an SSE body: (event name, data as JSON).

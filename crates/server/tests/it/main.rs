@@ -1,7 +1,6 @@
 //! Integration tests of the HTTP API: a real server on an ephemeral loopback port, a real
 //! SQLite file or PostgreSQL database, and the synthetic upstream as ground truth.
 
-#[macro_use]
 mod harness;
 
 mod browser;

@@ -7,7 +7,7 @@ use marketcache_domain::{Bar, BarStore, CoverageSpan, Dataset, DateRange, Fetche
 use marketcache_store::SqliteStore;
 use marketcache_testkit::fresh_postgres_unmigrated;
 
-use crate::harness::Backend;
+use marketcache_testkit::Backend;
 
 /// Migrates one empty database from four stores at once (as four processes would), then again.
 async fn migrate_concurrently_then_again(stores: Vec<Arc<dyn BarStore>>) {
@@ -203,4 +203,4 @@ async fn offline_bars_of_an_older_cache_move_to_keys_of_their_own(backend: Backe
     );
 }
 
-crate::on_both_backends!(offline_bars_of_an_older_cache_move_to_keys_of_their_own);
+marketcache_testkit::on_both_backends!(offline_bars_of_an_older_cache_move_to_keys_of_their_own);
