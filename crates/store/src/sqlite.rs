@@ -414,82 +414,13 @@ impl BarStore for SqliteStore {
         let provisional = write.provisional.to_vec();
         let provider = write.provider.to_string();
         self.with_writer("writing bars", move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut upsert = transaction.prepare_cached(
-                    "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                     ON CONFLICT (symbol, date) DO UPDATE SET
-                         open = excluded.open, high = excluded.high, low = excluded.low,
-                         close = excluded.close, volume = excluded.volume, updated_at = excluded.updated_at",
-                )?;
-                // Symbol and time are bound once; each bar rebinds only its own values.
-                upsert.raw_bind_parameter(1, &symbol)?;
-                upsert.raw_bind_parameter(8, written_at.timestamp())?;
-                for bar in &bars {
-                    match IsoDate::new(bar.date) {
-                        Some(date) => upsert.raw_bind_parameter(2, date.as_str())?,
-                        None => upsert.raw_bind_parameter(2, bar.date.to_string())?,
-                    }
-                    upsert.raw_bind_parameter(3, bar.open)?;
-                    upsert.raw_bind_parameter(4, bar.high)?;
-                    upsert.raw_bind_parameter(5, bar.low)?;
-                    upsert.raw_bind_parameter(6, bar.close)?;
-                    upsert.raw_bind_parameter(7, i64::try_from(bar.volume).unwrap_or(i64::MAX))?;
-                    upsert.raw_execute()?;
-                }
-            }
-            if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
-                // Written bars are final unless marked again just below.
-                transaction
-                    .prepare_cached(
-                        "DELETE FROM provisional_bars WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3",
-                    )?
-                    .execute(params![symbol, iso_date(first.date), iso_date(last.date)])?;
-            }
-            if !provisional.is_empty() {
-                let mut mark = transaction.prepare_cached(
-                    "INSERT INTO provisional_bars (symbol, date, fetched_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
-                )?;
-                for date in &provisional {
-                    mark.execute(params![symbol, iso_date(*date), written_at.timestamp()])?;
-                }
-            }
-            if !actions.is_empty() {
-                let mut record = transaction.prepare_cached(
-                    "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET
-                         value = excluded.value, provider = excluded.provider,
-                         fetched_at = excluded.fetched_at",
-                )?;
-                for action in &actions {
-                    let (kind, value) = crate::action_columns(action);
-                    record.execute(params![
-                        symbol,
-                        iso_date(action.ex_date),
-                        kind,
-                        value,
-                        provider,
-                        written_at.timestamp()
-                    ])?;
-                }
-            }
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            upsert_bars(&transaction, &symbol, &bars, written_at)?;
+            mark_provisional(&transaction, &symbol, &provisional, written_at)?;
+            upsert_actions(&transaction, &symbol, &actions, &provider, written_at)?;
             if let Some(span) = coverage {
-                transaction.execute(
-                    "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        symbol,
-                        iso_date(span.range.start()),
-                        iso_date(span.range.end()),
-                        span.provider,
-                        span.fetched_at.timestamp(),
-                        span.bars,
-                        span.rejected_rows
-                    ],
-                )?;
+                record_coverage(&transaction, &symbol, &span)?;
             }
             transaction.execute(
                 "INSERT INTO symbol_versions (symbol, version) VALUES (?1, 1)
@@ -689,6 +620,122 @@ fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
     };
     let used_pages = pragma("page_count")? - pragma("freelist_count")?;
     Ok(u64::try_from(pragma("page_size")? * used_pages).unwrap_or(0))
+}
+
+/// Upserts `bars` of `symbol` (re-written bars keep `created_at`); written bars are final
+/// unless marked provisional again afterwards.
+fn upsert_bars(
+    transaction: &rusqlite::Transaction<'_>,
+    symbol: &str,
+    bars: &[Bar],
+    written_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    {
+        let mut upsert = transaction.prepare_cached(
+            "INSERT INTO market_data_cache (symbol, date, open, high, low, close, volume, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (symbol, date) DO UPDATE SET
+                 open = excluded.open, high = excluded.high, low = excluded.low,
+                 close = excluded.close, volume = excluded.volume, updated_at = excluded.updated_at",
+        )?;
+        // Symbol and time are bound once; each bar rebinds only its own values.
+        upsert.raw_bind_parameter(1, symbol)?;
+        upsert.raw_bind_parameter(8, written_at.timestamp())?;
+        for bar in bars {
+            match IsoDate::new(bar.date) {
+                Some(date) => upsert.raw_bind_parameter(2, date.as_str())?,
+                None => upsert.raw_bind_parameter(2, bar.date.to_string())?,
+            }
+            upsert.raw_bind_parameter(3, bar.open)?;
+            upsert.raw_bind_parameter(4, bar.high)?;
+            upsert.raw_bind_parameter(5, bar.low)?;
+            upsert.raw_bind_parameter(6, bar.close)?;
+            upsert.raw_bind_parameter(7, i64::try_from(bar.volume).unwrap_or(i64::MAX))?;
+            upsert.raw_execute()?;
+        }
+    }
+    if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+        transaction
+            .prepare_cached(
+                "DELETE FROM provisional_bars WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3",
+            )?
+            .execute(params![symbol, iso_date(first.date), iso_date(last.date)])?;
+    }
+    Ok(())
+}
+
+/// Marks the bars of `dates` of `symbol` as not final yet.
+fn mark_provisional(
+    transaction: &rusqlite::Transaction<'_>,
+    symbol: &str,
+    dates: &[NaiveDate],
+    written_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    if dates.is_empty() {
+        return Ok(());
+    }
+    let mut mark = transaction.prepare_cached(
+        "INSERT INTO provisional_bars (symbol, date, fetched_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (symbol, date) DO UPDATE SET fetched_at = excluded.fetched_at",
+    )?;
+    for date in dates {
+        mark.execute(params![symbol, iso_date(*date), written_at.timestamp()])?;
+    }
+    Ok(())
+}
+
+/// Stores the splits and dividends `provider` reported, the last report of each winning.
+fn upsert_actions(
+    transaction: &rusqlite::Transaction<'_>,
+    symbol: &str,
+    actions: &[CorporateAction],
+    provider: &str,
+    written_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let mut record = transaction.prepare_cached(
+        "INSERT INTO corporate_actions (symbol, ex_date, kind, value, provider, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET
+             value = excluded.value, provider = excluded.provider,
+             fetched_at = excluded.fetched_at",
+    )?;
+    for action in actions {
+        let (kind, value) = crate::action_columns(action);
+        record.execute(params![
+            symbol,
+            iso_date(action.ex_date),
+            kind,
+            value,
+            provider,
+            written_at.timestamp()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Records that `span` of `symbol` was asked upstream.
+fn record_coverage(
+    transaction: &rusqlite::Transaction<'_>,
+    symbol: &str,
+    span: &CoverageSpan,
+) -> rusqlite::Result<()> {
+    transaction.execute(
+        "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            symbol,
+            iso_date(span.range.start()),
+            iso_date(span.range.end()),
+            span.provider,
+            span.fetched_at.timestamp(),
+            span.bars,
+            span.rejected_rows
+        ],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

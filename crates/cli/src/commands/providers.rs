@@ -44,45 +44,19 @@ fn position(settings: &Settings, choice: ProviderChoice) -> Option<usize> {
         .map(|index| index + 1)
 }
 
+/// One row per provider, the offline ones first, in the order `--provider` names them.
 fn rows(settings: &Settings) -> Vec<ProviderRow> {
-    let offline = |name, configured, missing, prices, choice| ProviderRow {
-        name,
-        needs_key: false,
-        key_variables: Vec::new(),
-        configured,
-        missing,
-        url_variable: None,
-        base_url: None,
-        max_span_days: Some(if choice == ProviderChoice::Synthetic {
-            settings.synthetic.max_span_days
-        } else {
-            // A file holds the whole history: one request per symbol.
-            marketcache_upstream::UNLIMITED_SPAN_DAYS
-        })
-        .filter(|days| *days < marketcache_upstream::UNLIMITED_SPAN_DAYS),
-        pagination: "none",
-        max_concurrency: if choice == ProviderChoice::Synthetic {
-            settings.synthetic.concurrency
-        } else {
-            4
-        },
-        requests_per_minute: None,
-        requests_per_day: None,
-        notes: "offline",
-        prices,
-        order: position(settings, choice),
-    };
     let mut rows = vec![
-        offline(
+        offline_row(
+            settings,
             "synthetic",
-            true,
             Vec::new(),
             "made-up, deterministic",
             ProviderChoice::Synthetic,
         ),
-        offline(
+        offline_row(
+            settings,
             "csv",
-            settings.csv_dir.is_some(),
             if settings.csv_dir.is_some() {
                 Vec::new()
             } else {
@@ -92,43 +66,90 @@ fn rows(settings: &Settings) -> Vec<ProviderRow> {
             ProviderChoice::Csv,
         ),
     ];
-    for (kind, info) in marketcache_upstream::ProviderKind::ALL
-        .into_iter()
-        .zip(catalog())
-    {
-        // Stooq's key is optional; the others need every variable they list.
-        let missing: Vec<&'static str> = if info.needs_key {
-            info.key_variables
-                .iter()
-                .copied()
-                .filter(|name| settings.upstream_value(name).is_none())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        rows.push(ProviderRow {
-            name: info.name,
-            needs_key: info.needs_key,
-            configured: missing.is_empty(),
-            missing,
-            key_variables: info.key_variables,
-            url_variable: Some(info.url_variable),
-            base_url: Some(
-                settings
-                    .upstream_value(info.url_variable)
-                    .unwrap_or_else(|| info.default_base_url.to_string()),
-            ),
-            max_span_days: info.max_span_days,
-            pagination: info.pagination,
-            max_concurrency: info.max_concurrency,
-            requests_per_minute: info.requests_per_minute,
-            requests_per_day: info.requests_per_day,
-            notes: info.budget_note,
-            prices: info.prices,
-            order: position(settings, ProviderChoice::Upstream(kind)),
-        });
-    }
+    rows.extend(
+        marketcache_upstream::ProviderKind::ALL
+            .into_iter()
+            .zip(catalog())
+            .map(|(kind, info)| market_row(settings, kind, info)),
+    );
     rows
+}
+
+/// The row of an offline provider (`synthetic`, `csv`): no key, no budget.
+fn offline_row(
+    settings: &Settings,
+    name: &'static str,
+    missing: Vec<&'static str>,
+    prices: &'static str,
+    choice: ProviderChoice,
+) -> ProviderRow {
+    let synthetic = choice == ProviderChoice::Synthetic;
+    ProviderRow {
+        name,
+        needs_key: false,
+        key_variables: Vec::new(),
+        configured: missing.is_empty(),
+        missing,
+        url_variable: None,
+        base_url: None,
+        max_span_days: Some(if synthetic {
+            settings.synthetic.max_span_days
+        } else {
+            // A file holds the whole history: one request per symbol.
+            marketcache_upstream::UNLIMITED_SPAN_DAYS
+        })
+        .filter(|days| *days < marketcache_upstream::UNLIMITED_SPAN_DAYS),
+        pagination: "none",
+        max_concurrency: if synthetic {
+            settings.synthetic.concurrency
+        } else {
+            4
+        },
+        requests_per_minute: None,
+        requests_per_day: None,
+        notes: "offline",
+        prices,
+        order: position(settings, choice),
+    }
+}
+
+/// The row of a market-data API, with the key variables it still lacks.
+fn market_row(
+    settings: &Settings,
+    kind: marketcache_upstream::ProviderKind,
+    info: marketcache_upstream::ProviderInfo,
+) -> ProviderRow {
+    // Stooq's key is optional; the others need every variable they list.
+    let missing: Vec<&'static str> = if info.needs_key {
+        info.key_variables
+            .iter()
+            .copied()
+            .filter(|name| settings.upstream_value(name).is_none())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ProviderRow {
+        name: info.name,
+        needs_key: info.needs_key,
+        configured: missing.is_empty(),
+        missing,
+        key_variables: info.key_variables,
+        url_variable: Some(info.url_variable),
+        base_url: Some(
+            settings
+                .upstream_value(info.url_variable)
+                .unwrap_or_else(|| info.default_base_url.to_string()),
+        ),
+        max_span_days: info.max_span_days,
+        pagination: info.pagination,
+        max_concurrency: info.max_concurrency,
+        requests_per_minute: info.requests_per_minute,
+        requests_per_day: info.requests_per_day,
+        notes: info.budget_note,
+        prices: info.prices,
+        order: position(settings, ProviderChoice::Upstream(kind)),
+    }
 }
 
 /// `marketcache providers`.
@@ -259,6 +280,14 @@ pub async fn plan_warm(
             }
         );
     }
+    print_plan_cost(cache, total_requests, total_cached);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the planned requests cost under the provider's limits, and who answers what it fails.
+fn print_plan_cost(cache: &MarketDataCache, total_requests: usize, total_cached: usize) {
+    let source = cache.source();
+    let limits = source.limits();
     println!(
         "\n{}: {total_requests} request(s) of {}, {} at once; {total_cached} bars already cached",
         source.name(),
@@ -301,7 +330,6 @@ pub async fn plan_warm(
             fallbacks.join(", ")
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -3,12 +3,12 @@
 use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use marketcache_cache::WarmedBars;
+use marketcache_cache::{WarmOutcome, WarmedBars};
 use marketcache_domain::{Symbol, SystemClock};
 
 use crate::args::WarmArgs;
@@ -18,6 +18,7 @@ use crate::settings::Settings;
 use crate::usage::UsageError;
 use crate::wiring::{open_cache, requested_range};
 
+/// The symbols of a `--file`: one per line, `#` starts a comment, blank lines skipped.
 fn read_ticker_file(path: &Path) -> Result<Vec<Symbol>, UsageError> {
     let file = std::fs::File::open(path)
         .map_err(|e| UsageError(format!("--file {}: {e}", path.display())))?;
@@ -36,18 +37,10 @@ fn read_ticker_file(path: &Path) -> Result<Vec<Symbol>, UsageError> {
     Ok(symbols)
 }
 
+/// `marketcache warm`: the symbols named (or configured) over the range, one table row each.
 pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     let range = requested_range(args.start, args.end, &SystemClock)?;
-    let mut symbols = args.symbols;
-    if let Some(path) = &args.file {
-        symbols.extend(read_ticker_file(path)?);
-    }
-    if symbols.is_empty() {
-        symbols = settings.tickers.clone();
-    }
-    // Drop repeats wherever they are (arguments and --file may both name a symbol), keeping order.
-    let mut seen = std::collections::HashSet::new();
-    symbols.retain(|symbol| seen.insert(symbol.clone()));
+    let symbols = symbols_to_warm(settings, &args)?;
     let cache = open_cache(settings).await?;
     if args.plan {
         return super::providers::plan_warm(&cache, &symbols, range).await;
@@ -63,8 +56,34 @@ pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let started = Instant::now();
     let warmed = cache.warm(&symbols, range, &WarmBars::new(group)).await;
-    let outcomes = warmed.outcomes;
-    let elapsed = started.elapsed();
+    let failed = print_outcomes(&warmed.outcomes, started.elapsed());
+    if let Some(line) = packing_line(&warmed.packed) {
+        println!("{line}");
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The symbols named and those of `--file`, else the configured list; each once, in order.
+fn symbols_to_warm(settings: &Settings, args: &WarmArgs) -> Result<Vec<Symbol>, UsageError> {
+    let mut symbols = args.symbols.clone();
+    if let Some(path) = &args.file {
+        symbols.extend(read_ticker_file(path)?);
+    }
+    if symbols.is_empty() {
+        symbols = settings.tickers.clone();
+    }
+    // Drop repeats wherever they are (arguments and --file may both name a symbol), keeping order.
+    let mut seen = std::collections::HashSet::new();
+    symbols.retain(|symbol| seen.insert(symbol.clone()));
+    Ok(symbols)
+}
+
+/// The table of outcomes and its totals; the number of symbols that failed.
+fn print_outcomes(outcomes: &[WarmOutcome], elapsed: Duration) -> usize {
     println!();
     println!(
         "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
@@ -72,39 +91,23 @@ pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     );
     let (mut failed, mut total_bars, mut total_requests) = (0usize, 0usize, 0usize);
     let mut total_rejected = 0usize;
-    for outcome in &outcomes {
+    for outcome in outcomes {
         match &outcome.result {
-            Ok(WarmedBars {
-                bars,
-                first_date: first,
-                last_date: last,
-                report,
-            }) => {
-                total_bars += bars;
-                total_requests += report.upstream_requests;
-                let day =
-                    |d: &Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
-                println!(
-                    "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
-                    outcome.symbol.as_str(),
-                    "ok",
-                    bars,
-                    day(first),
-                    day(last),
-                    report.upstream_requests,
-                    human_duration(report.elapsed)
-                );
-                total_rejected += report.rejected_rows;
-                if report.rejected_rows > 0 {
-                    println!(
-                        "{:<8} {} upstream rows rejected (failed the bar checks, not stored)",
-                        "", report.rejected_rows
-                    );
-                }
+            Ok(warmed) => {
+                total_bars += warmed.bars;
+                total_requests += warmed.report.upstream_requests;
+                total_rejected += warmed.report.rejected_rows;
+                print_row(outcome.symbol.as_str(), warmed);
             }
             Err(error) => {
                 failed += 1;
-                println!("{:<8} {:<7} {error}", outcome.symbol.as_str(), "FAILED");
+                // The whole chain: "database error while writing bars: database or disk is full".
+                println!(
+                    "{:<8} {:<7} {}",
+                    outcome.symbol.as_str(),
+                    "FAILED",
+                    error_chain(error)
+                );
             }
         }
     }
@@ -117,12 +120,39 @@ pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     if total_rejected > 0 {
         println!("{total_rejected} upstream rows rejected in all (see `marketcache stats`)");
     }
-    if let Some(line) = packing_line(&warmed.packed) {
-        println!("{line}");
+    failed
+}
+
+/// One warmed symbol's row, and its rejected rows when there were any.
+fn print_row(symbol: &str, warmed: &WarmedBars) {
+    let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+    let report = &warmed.report;
+    println!(
+        "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
+        symbol,
+        "ok",
+        warmed.bars,
+        day(warmed.first_date),
+        day(warmed.last_date),
+        report.upstream_requests,
+        human_duration(report.elapsed)
+    );
+    if report.rejected_rows > 0 {
+        println!(
+            "{:<8} {} upstream rows rejected (failed the bar checks, not stored)",
+            "", report.rejected_rows
+        );
     }
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+}
+
+/// `error` and each of its sources, joined as anyhow's `{:#}` shows them.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
