@@ -30,3 +30,17 @@ pub enum DomainError {
     #[error("bar for {date} is invalid: {rule}")]
     InvalidBar { date: NaiveDate, rule: &'static str },
 }
+
+/// An error and each of its sources, `: `-separated (as anyhow's `{:#}` shows a chain), for a
+/// message or a log line that must keep the cause ("database error while writing bars:
+/// database or disk is full").
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

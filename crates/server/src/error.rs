@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use marketcache_backtest::BacktestError;
 use marketcache_cache::CacheError;
+use marketcache_domain::error::error_chain;
 use marketcache_domain::{DomainError, SourceError, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -263,18 +264,6 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// An error and its sources, `: `-separated, for the log.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Why the server could not start or stopped with an error.

@@ -9,6 +9,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use marketcache_cache::{WarmOutcome, WarmedBars};
+use marketcache_domain::error::error_chain;
 use marketcache_domain::{Symbol, SystemClock};
 
 use crate::args::WarmArgs;
@@ -143,16 +144,4 @@ fn print_row(symbol: &str, warmed: &WarmedBars) {
             "", report.rejected_rows
         );
     }
-}
-
-/// `error` and each of its sources, joined as anyhow's `{:#}` shows them.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
