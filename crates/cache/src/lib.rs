@@ -16,6 +16,6 @@ mod warm;
 pub use error::CacheError;
 pub use service::{
     BarlessDays, CoverageExplanation, FetchProgress, FetchReport, GetOptions, MarketDataCache,
-    NoProgress, SETTLING_DAYS, SymbolBars, clear,
+    NoProgress, SETTLING_DAYS, SymbolBars,
 };
 pub use warm::{WarmOutcome, WarmProgress, Warmed, WarmedBars};

@@ -156,8 +156,8 @@ pub struct MarketDataCache {
 }
 
 /// Deletes the bars and coverage of `symbol` in every data set (all symbols when `None`),
-/// optionally only before a date: the one home of `clear` for every entry point.
-pub async fn clear(
+/// optionally only before a date.
+async fn clear(
     store: &dyn BarStore,
     symbol: Option<&Symbol>,
     before: Option<NaiveDate>,
@@ -207,6 +207,13 @@ impl MarketDataCache {
             symbol_locks: Mutex::new(HashMap::new()),
             hot: Mutex::new(HotCache::default()),
         }
+    }
+
+    /// A cache over `store` that never asks upstream, for the commands that only look after the
+    /// store (stats, compact, clear): they work whatever provider is configured, even one
+    /// missing its key. A read that would need upstream fails naming the reason.
+    pub fn over_store(store: Arc<dyn BarStore>, clock: Arc<dyn Clock>) -> Self {
+        Self::new(store, Arc::new(NoUpstream), clock)
     }
 
     /// Tries `fallbacks`, in order, for any chunk the primary provider fails to answer (an
@@ -745,6 +752,27 @@ impl MarketDataCache {
         before: Option<NaiveDate>,
     ) -> Result<ClearReport, CacheError> {
         clear(self.store.as_ref(), symbol, before).await
+    }
+}
+
+/// The upstream of a cache that only looks after its store.
+struct NoUpstream;
+
+#[async_trait::async_trait]
+impl PriceSource for NoUpstream {
+    fn name(&self) -> &str {
+        "none"
+    }
+
+    fn limits(&self) -> marketcache_domain::SourceLimits {
+        marketcache_domain::SourceLimits::unmetered(366, 1)
+    }
+
+    async fn fetch(&self, _symbol: &Symbol, _range: DateRange) -> Result<FetchedBars, SourceError> {
+        Err(SourceError::Configuration {
+            provider: "none".to_string(),
+            message: "this cache only looks after its store and never asks upstream".to_string(),
+        })
     }
 }
 

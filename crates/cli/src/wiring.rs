@@ -63,6 +63,13 @@ pub fn build_source(
     })
 }
 
+/// The cache over the configured store alone, for the commands that never ask upstream
+/// (stats, compact, clear): they work whatever provider is configured.
+pub async fn open_store_cache(settings: &Settings) -> Result<MarketDataCache> {
+    let store = open_store(&settings.database_url).await?;
+    Ok(MarketDataCache::over_store(store, Arc::new(SystemClock)))
+}
+
 /// The cache over the configured store and providers, with the system clock.
 pub async fn open_cache(settings: &Settings) -> Result<MarketDataCache> {
     open_cache_with_clock(settings, Arc::new(SystemClock)).await

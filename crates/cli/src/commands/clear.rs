@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::args::ClearArgs;
 use crate::settings::Settings;
-use crate::wiring::open_store;
+use crate::wiring::open_store_cache;
 
 pub async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
     let what = match (&args.symbol, args.before) {
@@ -18,9 +18,9 @@ pub async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
         (None, Some(before)) => format!("the bars and coverage of every symbol before {before}"),
         (None, None) => "every cached bar and all coverage".to_string(),
     };
-    let store = open_store(&settings.database_url).await?;
+    let cache = open_store_cache(settings).await?;
     if !args.yes {
-        eprint!("Delete {what} from {}? [y/N] ", store.describe());
+        eprint!("Delete {what} from {}? [y/N] ", cache.describe_store());
         let mut answer = String::new();
         // End of input (no terminal, nothing piped) reads as "no".
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -29,8 +29,7 @@ pub async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let report =
-        marketcache_cache::clear(store.as_ref(), args.symbol.as_ref(), args.before).await?;
+    let report = cache.clear(args.symbol.as_ref(), args.before).await?;
     println!(
         "Deleted {what}: {} bars, {} coverage entries changed.",
         report.bars_deleted, report.coverage_spans_changed

@@ -7,17 +7,17 @@ use anyhow::Result;
 
 use crate::output::{human_bytes, human_duration};
 use crate::settings::Settings;
-use crate::wiring::open_store;
+use crate::wiring::open_store_cache;
 
 pub async fn compact(settings: &Settings) -> Result<ExitCode> {
-    let store = open_store(&settings.database_url).await?;
-    let before = store.stats().await?;
+    let cache = open_store_cache(settings).await?;
+    let before = cache.stats().await?;
     let started = Instant::now();
-    store.compact().await?;
-    let after = store.stats().await?;
+    cache.compact().await?;
+    let after = cache.stats().await?;
     println!(
         "Compacted {} in {}: {} -> {} on disk; bars table {:.1} -> {:.1} bytes per bar ({} bars)",
-        store.describe(),
+        cache.describe_store(),
         human_duration(started.elapsed()),
         human_bytes(before.bytes_on_disk),
         human_bytes(after.bytes_on_disk),

@@ -9,17 +9,17 @@ use marketcache_domain::Symbol;
 use crate::args::StatsArgs;
 use crate::output::human_bytes;
 use crate::settings::Settings;
-use crate::wiring::{open_cache, open_store};
+use crate::wiring::{open_cache, open_store_cache};
 
 pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
     if let Some(symbol) = &args.symbol {
         return symbol_coverage(settings, symbol, args.json).await;
     }
-    let store = open_store(&settings.database_url).await?;
-    let stats = store.stats().await?;
+    let cache = open_store_cache(settings).await?;
+    let stats = cache.stats().await?;
     if args.json {
         let value = serde_json::json!({
-            "database": store.describe(),
+            "database": cache.describe_store(),
             "symbols": stats.symbols,
             "total_bars": stats.total_bars,
             "bytes_on_disk": stats.bytes_on_disk,
@@ -81,7 +81,7 @@ pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
         "\nTotal: {} symbol(s), {} bars\nDatabase: {}, {} on disk (bars table {}, {:.1} bytes per bar)",
         stats.symbols.len(),
         stats.total_bars,
-        store.describe(),
+        cache.describe_store(),
         human_bytes(stats.bytes_on_disk),
         human_bytes(stats.bar_table_bytes),
         stats.bytes_per_bar()

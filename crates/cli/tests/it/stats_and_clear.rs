@@ -367,3 +367,35 @@ fn compact_packs_the_pages_and_keeps_every_bar() {
         per_bar(&after)
     );
 }
+
+#[test]
+fn stats_compact_and_clear_never_need_the_provider_configured() {
+    let sandbox = Sandbox::new();
+    sandbox.warm_2020(&["AAPL"]);
+    // Polygon without its key cannot fetch, but the store's own commands do not ask it.
+    for args in [
+        &["--provider", "polygon", "stats"][..],
+        &["--provider", "polygon", "compact"][..],
+        &[
+            "--provider",
+            "polygon",
+            "clear",
+            "--symbol",
+            "AAPL",
+            "--yes",
+        ][..],
+    ] {
+        let run = sandbox.run(args);
+        run.expect_code(0);
+        assert!(
+            !run.stderr.contains("POLYGON_API_KEY"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(sandbox.stored_bars("AAPL").is_empty());
+    // A command that reads bars does need it, and says which variable is missing.
+    let get = sandbox.run(&["--provider", "polygon", "get", "AAPL"]);
+    get.expect_code(2);
+    assert!(get.stderr.contains("POLYGON_API_KEY"), "{}", get.stderr);
+}
