@@ -11,7 +11,6 @@
 //! errors are stripped of their URL, and every message a provider returns passes through
 //! `HttpClient::scrub`, which removes any credential text that slipped through.
 
-use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -433,15 +432,7 @@ pub fn redacted_url(url: &Url) -> String {
 
 /// A reqwest error and its causes on one line, without the URL (which may carry a key).
 fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+    marketcache_domain::error::error_chain(&error.without_url())
 }
 
 /// The start of a body, on one line, for error messages.
