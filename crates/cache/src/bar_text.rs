@@ -140,6 +140,7 @@ mod tests {
                 provisional_bars: 0,
                 providers: vec!["yahoo".to_string(), "stooq".to_string()],
                 upstream_unavailable: None,
+                clipped_to: None,
             },
         }
     }

@@ -13,6 +13,16 @@ pub enum CacheError {
     /// The caller asked the read to stop (a cancelled warm); what was stored stays.
     #[error("stopped on request")]
     Stopped,
+    /// Another process has been filling the symbol's gaps and stored nothing for too long (it
+    /// may be stuck behind a throttled provider); nothing was asked upstream by this one.
+    #[error(
+        "another process is filling {symbol} and has stored nothing for {} s; try again later",
+        waited.as_secs()
+    )]
+    FillStalled {
+        symbol: Symbol,
+        waited: std::time::Duration,
+    },
     /// The range holds no bar of the symbol: nothing to analyse.
     #[error("no bars for {symbol} between {} and {}", range.start(), range.end())]
     NoBars { symbol: Symbol, range: DateRange },

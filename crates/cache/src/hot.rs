@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use marketcache_domain::{Bar, CorporateAction, DateRange, Symbol};
 
 use crate::ledger::Ledger;
@@ -29,8 +28,6 @@ pub struct HotSeries {
     pub bars: Arc<Vec<Bar>>,
     /// The symbol's splits and dividends, by ex-date.
     pub actions: Arc<Vec<CorporateAction>>,
-    /// Dates of the symbol's provisional bars, in order.
-    pub provisional: Arc<Vec<NaiveDate>>,
 }
 
 impl HotSeries {
@@ -67,6 +64,12 @@ impl HotCache {
             }
             _ => None,
         }
+    }
+
+    /// Whether anything is kept for `symbol`, at any version: when not, a read goes straight
+    /// to the store's snapshot without asking for the version first.
+    pub fn has(&self, symbol: &Symbol) -> bool {
+        self.entries.contains_key(symbol)
     }
 
     /// Keeps `series` for `symbol`, replacing what was there.
@@ -124,7 +127,6 @@ mod tests {
             range,
             bars: Arc::new(bars),
             actions: Arc::new(Vec::new()),
-            provisional: Arc::new(Vec::new()),
         }
     }
 

@@ -1,19 +1,49 @@
-//! What the coverage ledger says of one symbol, in the two forms a read needs: the covered
-//! ranges (to plan) and which provider answered each (to say where the bars came from).
+//! What the ledger says of one symbol, in the forms a read needs: the covered ranges and the
+//! recent checks (to plan), the provisional days, and which provider answered each range (to
+//! say where the bars came from).
 
-use marketcache_domain::range::union;
-use marketcache_domain::{CoverageSpan, DateRange};
+use chrono::{DateTime, NaiveDate, Utc};
+use marketcache_domain::calendar::trim_to_trading_days;
+use marketcache_domain::range::{subtract, union};
+use marketcache_domain::{CoverageSpan, DateRange, LedgerSnapshot, RecentCheck};
 
 /// One symbol's ledger, read once per read and kept with its in-memory series.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ledger {
     /// The union of the entries' ranges, in order.
     pub covered: Vec<DateRange>,
+    /// Dates of the provisional bars, in order.
+    pub provisional: Vec<NaiveDate>,
+    /// Recent days asked for without a final bar, and when to ask again.
+    recent_checks: Vec<RecentCheck>,
     /// Each entry's range and provider, in start order.
     answered_by: Vec<(DateRange, String)>,
 }
 
 impl Ledger {
+    /// The ledger of a snapshot, with the version it was taken at.
+    pub fn from_snapshot(snapshot: LedgerSnapshot) -> (i64, Self) {
+        let mut ledger = Self::new(snapshot.coverage);
+        ledger.provisional = snapshot.provisional;
+        ledger.recent_checks = snapshot.recent_checks;
+        (snapshot.version, ledger)
+    }
+
+    /// The trading days of `range` to ask upstream at `now`: those neither covered nor held
+    /// by a recent check that still stands.
+    pub fn plan(&self, range: DateRange, now: DateTime<Utc>) -> Vec<DateRange> {
+        let standing = self
+            .recent_checks
+            .iter()
+            .filter(|check| check.holds_at(now))
+            .map(|check| check.range);
+        let known = union(self.covered.iter().copied().chain(standing));
+        subtract(range, &known)
+            .into_iter()
+            .filter_map(trim_to_trading_days)
+            .collect()
+    }
+
     /// The ledger of the entries `spans`.
     pub fn new(spans: Vec<CoverageSpan>) -> Self {
         let covered = union(spans.iter().map(|span| span.range));
@@ -25,6 +55,7 @@ impl Ledger {
         Self {
             covered,
             answered_by,
+            ..Self::default()
         }
     }
 
@@ -70,5 +101,29 @@ mod tests {
             ["stooq", "yahoo"]
         );
         assert_eq!(ledger.providers_in(span(21, 22, "").range), ["yahoo"]);
+    }
+
+    #[test]
+    fn a_recent_check_holds_its_days_until_its_recheck_time_only() {
+        let checked_at = Utc::now();
+        let recheck_after = checked_at + chrono::Duration::minutes(15);
+        let (_, ledger) = Ledger::from_snapshot(LedgerSnapshot {
+            version: 3,
+            coverage: vec![span(1, 9, "yahoo")],
+            provisional: Vec::new(),
+            recent_checks: vec![RecentCheck {
+                range: span(10, 12, "").range,
+                provider: "yahoo".to_string(),
+                checked_at,
+                recheck_after,
+            }],
+        });
+        let wanted = span(1, 12, "").range;
+        assert_eq!(ledger.plan(wanted, checked_at), Vec::<DateRange>::new());
+        // 2024-01-10..12 are Wednesday to Friday: all three asked once the check expires.
+        assert_eq!(
+            ledger.plan(wanted, recheck_after),
+            vec![span(10, 12, "").range]
+        );
     }
 }

@@ -15,7 +15,7 @@ mod warm;
 
 pub use error::CacheError;
 pub use service::{
-    BarlessDays, CoverageExplanation, FetchProgress, FetchReport, GetOptions, MarketDataCache,
-    NoProgress, SETTLING_DAYS, SymbolBars,
+    BarlessDays, CoverageExplanation, DEFAULT_FRESHNESS, FetchProgress, FetchReport, GetOptions,
+    MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars,
 };
 pub use warm::{WarmOutcome, WarmProgress, Warmed, WarmedBars};

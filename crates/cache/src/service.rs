@@ -4,16 +4,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Days, NaiveDate};
+use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use futures::StreamExt;
 use marketcache_domain::calendar::trim_to_trading_days;
 use marketcache_domain::clock::bar_final_at;
 use marketcache_domain::coverage::reason_for_missing_bar;
-use marketcache_domain::range::{subtract, union};
+use marketcache_domain::range::union;
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    Dataset, DateRange, FetchedBars, FetchedWrite, Packed, PriceSource, SourceError, StoreStats,
-    Symbol, adjust,
+    Dataset, DateRange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceSource, RecentCheck,
+    SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 
@@ -24,6 +24,14 @@ use crate::ledger::Ledger;
 /// Days before today (New York) within which a provider may still publish or correct bars:
 /// there, days without a bar are never recorded as covered, so they are asked again.
 pub const SETTLING_DAYS: i64 = 5;
+
+/// How long a process waits for another that fills the same symbol while that one stores
+/// nothing, before giving up.
+pub const STALLED_FILL_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long a live bar, or a recent day a provider has not published although it could have,
+/// is served as it is before the provider is asked again.
+pub const DEFAULT_FRESHNESS: Duration = Duration::from_secs(15 * 60);
 
 /// How `get_bars` may use the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +85,9 @@ pub struct FetchReport {
     /// Why upstream was not asked for `missing` although the read was not offline: a caller
     /// that accepted the cached bars when the provider could not be reached says so here.
     pub upstream_unavailable: Option<String>,
+    /// Today (New York), when the requested range ended after it: later days cannot have bars,
+    /// so they were neither asked for nor counted missing.
+    pub clipped_to: Option<NaiveDate>,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -97,6 +108,9 @@ pub trait FetchProgress: Send + Sync {
     fn planned(&self, requests: usize);
     /// One request finished with `bars` bars.
     fn request_done(&self, bars: usize);
+    /// Another process is filling this symbol's gaps and this read waits for it (called again
+    /// each time the other process stores an answer).
+    fn waiting_for_another_process(&self) {}
     /// Whether the caller wants the read to stop: checked after each stored answer, so what
     /// was stored stays and the read ends with [`CacheError::Stopped`]. Never, by default.
     fn stop_requested(&self) -> bool {
@@ -149,6 +163,9 @@ pub struct MarketDataCache {
     /// Providers tried in order when the one before fails for a chunk.
     fallbacks: Vec<Arc<dyn PriceSource>>,
     clock: Arc<dyn Clock>,
+    /// How long recent days asked for without a final bar (a live bar, a late provider) are
+    /// not asked again.
+    freshness: Duration,
     // One lock per symbol makes concurrent callers asking for the same missing days share one
     // upstream fetch: the first fetches, the others wait and then find the days covered.
     symbol_locks: Mutex<HashMap<Symbol, Arc<tokio::sync::Mutex<()>>>>,
@@ -204,6 +221,7 @@ impl MarketDataCache {
             source,
             fallbacks: Vec::new(),
             clock,
+            freshness: DEFAULT_FRESHNESS,
             symbol_locks: Mutex::new(HashMap::new()),
             hot: Mutex::new(HotCache::default()),
         }
@@ -232,6 +250,14 @@ impl MarketDataCache {
             );
         }
         self.fallbacks = same;
+        self
+    }
+
+    /// Asks again for a live bar, or for a recent day a provider has not published although it
+    /// could have, no sooner than `freshness` after the last time ([`DEFAULT_FRESHNESS`]
+    /// unless set). Days whose bar cannot exist yet are never asked before it can.
+    pub fn with_freshness(mut self, freshness: Duration) -> Self {
+        self.freshness = freshness;
         self
     }
 
@@ -314,57 +340,50 @@ impl MarketDataCache {
         let started = Instant::now();
         let key = self.key(symbol);
         let mut report = FetchReport::default();
-        let version = self.store.symbol_version(&key).await?;
-        let hot = self.hot_cache().get(&key, version);
-        let ledger = match &hot {
-            Some(series) => Arc::clone(&series.ledger),
-            None => Arc::new(self.ledger(&key).await?),
-        };
-        let missing = if options.force_refresh {
-            trading_parts(&[range])
-        } else {
-            let provisional = match &hot {
-                Some(series) => Arc::clone(&series.provisional),
-                None => Arc::new(self.store.read_provisional(&key).await?),
-            };
-            self.plan(range, &ledger.covered, &provisional)
+        // Days after today cannot have bars: they are never asked for nor counted missing.
+        let today = self.today();
+        let askable = ending_by(range, today);
+        if range.end() > today {
+            report.clipped_to = Some(today);
+        }
+        let (version, hot, ledger) = self.snapshot(&key).await?;
+        let missing = match askable {
+            None => Vec::new(),
+            Some(askable) if options.force_refresh => trading_parts(&[askable]),
+            Some(askable) => ledger.plan(askable, self.clock.now()),
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
         let mut answered_by = Vec::new();
-        if options.offline {
-            report.missing = missing;
-        } else if !missing.is_empty() {
-            let lock = self.symbol_lock(&key);
-            let _guard = lock.lock().await;
-            // Another caller may have fetched these days while we waited for the lock; the
-            // ledger is read again only if the symbol changed since the snapshot.
-            let unchanged = self.store.symbol_version(&key).await? == version;
-            let still_missing = if options.force_refresh || unchanged {
-                missing
-            } else {
-                self.missing_ranges(symbol, range).await?
-            };
-            let fetched = self
-                .fetch_and_store(symbol, &still_missing, range, progress)
-                .await?;
-            report.upstream_requests = fetched.requests;
-            report.fetched_bars = fetched.bars_in_range;
-            report.rejected_rows = fetched.rejected_rows;
-            answered_by = fetched.providers;
-        } else {
-            progress.planned(0);
+        match askable {
+            Some(_) if options.offline => report.missing = missing,
+            Some(askable) if !missing.is_empty() => {
+                let fill = Fill {
+                    symbol,
+                    key: &key,
+                    askable,
+                    version,
+                    missing,
+                };
+                let fetched = self.fill(fill, options.force_refresh, progress).await?;
+                report.upstream_requests = fetched.requests;
+                report.fetched_bars = fetched.bars_in_range;
+                report.rejected_rows = fetched.rejected_rows;
+                answered_by = fetched.providers;
+            }
+            _ => progress.planned(0),
         }
         let wrote = report.upstream_requests > 0;
         let series = self
             .series_for(&key, range, version, hot, ledger, wrote)
             .await?;
         let mut bars = series.slice(range);
+        let provisional = &series.ledger.provisional;
         report.provisional_bars = bars
             .iter()
-            .filter(|bar| series.provisional.binary_search(&bar.date).is_ok())
+            .filter(|bar| provisional.binary_search(&bar.date).is_ok())
             .count();
         if options.closed_only && report.provisional_bars > 0 {
-            bars.retain(|bar| series.provisional.binary_search(&bar.date).is_err());
+            bars.retain(|bar| provisional.binary_search(&bar.date).is_err());
             report.provisional_bars = 0;
         }
         self.adjust(&key, &mut bars, &series.actions, options.adjust)
@@ -384,6 +403,93 @@ impl MarketDataCache {
         })
     }
 
+    /// The version of the store key `key`, its in-memory series if still current, and its
+    /// ledger: from memory when the series is current, else one snapshot of the store.
+    async fn snapshot(
+        &self,
+        key: &Symbol,
+    ) -> Result<(i64, Option<HotSeries>, Arc<Ledger>), CacheError> {
+        if self.hot_cache().has(key) {
+            let version = self.store.symbol_version(key).await?;
+            if let Some(series) = self.hot_cache().get(key, version) {
+                let ledger = Arc::clone(&series.ledger);
+                return Ok((version, Some(series), ledger));
+            }
+        }
+        let (version, ledger) = Ledger::from_snapshot(self.store.read_ledger(key).await?);
+        Ok((version, None, Arc::new(ledger)))
+    }
+
+    /// Fetches the gaps of one read under the symbol's lock. Another caller may have filled
+    /// them while this one waited: the ledger is read once more, and the gaps planned again
+    /// only if the symbol changed since the read's snapshot.
+    async fn fill(
+        &self,
+        fill: Fill<'_>,
+        force_refresh: bool,
+        progress: &dyn FetchProgress,
+    ) -> Result<Fetched, CacheError> {
+        // Callers in this process queue here; other processes queue on the store's claim.
+        let lock = self.symbol_lock(fill.key);
+        let _guard = lock.lock().await;
+        let claim = self.claim_fill(fill.key, progress).await?;
+        let fetched = async {
+            let still_missing = if force_refresh {
+                fill.missing
+            } else {
+                let snapshot = self.store.read_ledger(fill.key).await?;
+                let (version, ledger) = Ledger::from_snapshot(snapshot);
+                if version == fill.version {
+                    fill.missing
+                } else {
+                    ledger.plan(fill.askable, self.clock.now())
+                }
+            };
+            self.fetch_and_store(fill.symbol, &still_missing, fill.askable, progress)
+                .await
+        }
+        .await;
+        claim.release().await;
+        fetched
+    }
+
+    /// The claim to fill the gaps of the store key `key`: at once, unless another process is
+    /// filling them; then this one waits for it, as long as it keeps storing answers, and
+    /// takes over whatever it leaves (its claim ends with it, even when it is killed).
+    async fn claim_fill(
+        &self,
+        key: &Symbol,
+        progress: &dyn FetchProgress,
+    ) -> Result<Box<dyn FillClaim>, CacheError> {
+        let mut pause = Duration::from_millis(10);
+        let mut seen: Option<(i64, Instant)> = None;
+        loop {
+            if let Some(claim) = self.store.try_claim_fill(key).await? {
+                return Ok(claim);
+            }
+            let version = self.store.symbol_version(key).await?;
+            match seen {
+                Some((last, since)) if last == version => {
+                    if since.elapsed() > STALLED_FILL_LIMIT {
+                        return Err(CacheError::FillStalled {
+                            symbol: key.clone(),
+                            waited: since.elapsed(),
+                        });
+                    }
+                }
+                _ => {
+                    seen = Some((version, Instant::now()));
+                    progress.waiting_for_another_process();
+                }
+            }
+            if progress.stop_requested() {
+                return Err(CacheError::Stopped);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
     /// The in-memory series that serves `range` of the store key `key`: the one held at
     /// `version` when it holds the range and nothing was written since, else read anew.
     async fn series_for(
@@ -396,10 +502,12 @@ impl MarketDataCache {
         wrote: bool,
     ) -> Result<HotSeries, CacheError> {
         if wrote {
-            // Version first: a write landing after it makes the kept copy look stale, never current.
-            let version = self.store.symbol_version(key).await?;
-            let ledger = Arc::new(self.ledger(key).await?);
-            return self.read_and_keep(key, range, version, ledger).await;
+            // The snapshot takes the version first: a write landing after it makes the kept
+            // copy look stale, never current.
+            let (version, ledger) = Ledger::from_snapshot(self.store.read_ledger(key).await?);
+            return self
+                .read_and_keep(key, range, version, Arc::new(ledger))
+                .await;
         }
         let held_other_range = hot.is_some();
         if let Some(series) = hot.filter(|series| series.holds(range)) {
@@ -416,45 +524,22 @@ impl MarketDataCache {
         self.read_and_keep(key, read, version, ledger).await
     }
 
-    /// The parts of `range` with trading days that the ledger does not cover, trimmed to trading days.
-    /// A provisional bar that cannot be final yet is not asked again: its day counts as
-    /// covered until then.
+    /// The trading days of `range` a read would ask upstream for now: neither covered, nor
+    /// checked recently enough that nothing new can exist yet, nor after today.
     pub async fn missing_ranges(
         &self,
         symbol: &Symbol,
         range: DateRange,
     ) -> Result<Vec<DateRange>, CacheError> {
-        let key = self.key(symbol);
-        let (ledger, provisional) = futures::try_join!(self.ledger(&key), async {
-            Ok(self.store.read_provisional(&key).await?)
-        },)?;
-        Ok(self.plan(range, &ledger.covered, &provisional))
+        let Some(askable) = ending_by(range, self.today()) else {
+            return Ok(Vec::new());
+        };
+        let (_, ledger) = Ledger::from_snapshot(self.store.read_ledger(&self.key(symbol)).await?);
+        Ok(ledger.plan(askable, self.clock.now()))
     }
 
-    /// The trading days of `range` to ask upstream, given the covered ranges and the dates of
-    /// the provisional bars.
-    fn plan(
-        &self,
-        range: DateRange,
-        covered: &[DateRange],
-        provisional: &[NaiveDate],
-    ) -> Vec<DateRange> {
-        let now = self.clock.now();
-        let pending = provisional
-            .iter()
-            .filter(|date| now < bar_final_at(**date))
-            .filter_map(|date| DateRange::new(*date, *date).ok());
-        let known = union(covered.iter().copied().chain(pending));
-        trading_parts(&subtract(range, &known))
-    }
-
-    /// The ledger of the store key `key`.
-    async fn ledger(&self, key: &Symbol) -> Result<Ledger, CacheError> {
-        Ok(Ledger::new(self.store.read_coverage(key).await?))
-    }
-
-    /// Reads the stored bars of `range` of the store key `key`, with its corporate actions and
-    /// provisional marks, and keeps them in memory under `version`.
+    /// Reads the stored bars of `range` of the store key `key`, with its corporate actions, and
+    /// keeps them in memory under `version` with `ledger`.
     async fn read_and_keep(
         &self,
         key: &Symbol,
@@ -462,10 +547,9 @@ impl MarketDataCache {
         version: i64,
         ledger: Arc<Ledger>,
     ) -> Result<HotSeries, CacheError> {
-        let (bars, actions, provisional) = futures::try_join!(
+        let (bars, actions) = futures::try_join!(
             self.store.read_bars(key, range),
             self.store.read_actions(key),
-            self.store.read_provisional(key),
         )?;
         let series = HotSeries {
             version,
@@ -473,7 +557,6 @@ impl MarketDataCache {
             range,
             bars: Arc::new(bars),
             actions: Arc::new(actions),
-            provisional: Arc::new(provisional),
         };
         self.hot_cache().put(key, series.clone());
         Ok(series)
@@ -572,22 +655,22 @@ impl MarketDataCache {
             if rejected_rows > 0 {
                 tracing::warn!(%symbol, %chunk, rejected_rows, "upstream rows failed the bar checks and were dropped");
             }
-            let coverage =
-                covered_part(chunk, &answer.bars, &provisional, settled_through).map(|range| {
-                    CoverageSpan {
-                        range,
-                        provider: provider.to_string(),
-                        fetched_at: now,
-                        bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
-                        rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
-                    }
-                });
+            let covered = covered_part(chunk, &answer.bars, &provisional, settled_through);
+            let recheck = self.recheck_for(chunk, covered, &provisional, provider, now);
+            let coverage = covered.map(|range| CoverageSpan {
+                range,
+                provider: provider.to_string(),
+                fetched_at: now,
+                bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
+                rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
+            });
             let write = FetchedWrite {
                 provider,
                 bars: &answer.bars,
                 coverage: coverage.as_ref(),
                 actions: &answer.actions,
                 provisional: &provisional,
+                recheck: recheck.as_ref(),
             };
             self.store
                 .write_fetched(&self.key(symbol), &write, now)
@@ -608,6 +691,42 @@ impl MarketDataCache {
                 .count();
         }
         Ok(fetched)
+    }
+
+    /// The recent check of the days of `chunk` after its `covered` part, if any are trading
+    /// days: asked now, they need not be asked again before new data can exist. That is the
+    /// first of them's close plus the publication lag; while a provisional bar is live, or
+    /// once that time has passed without a final bar (a provider publishing late), this
+    /// cache's freshness interval from now.
+    fn recheck_for(
+        &self,
+        chunk: DateRange,
+        covered: Option<DateRange>,
+        provisional: &[NaiveDate],
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Option<RecentCheck> {
+        let tail_start = match covered {
+            Some(covered) => covered.end().succ_opt()?,
+            None => chunk.start(),
+        };
+        let tail = trim_to_trading_days(DateRange::new(tail_start, chunk.end()).ok()?)?;
+        let final_at = bar_final_at(tail.start());
+        let freshness = Days::from_std(self.freshness).unwrap_or(Days::MAX);
+        let soonest_new = now.checked_add_signed(freshness).unwrap_or(final_at);
+        let recheck_after = if now >= final_at {
+            soonest_new
+        } else if provisional.is_empty() {
+            final_at
+        } else {
+            soonest_new.min(final_at)
+        };
+        Some(RecentCheck {
+            range: tail,
+            provider: provider.to_string(),
+            checked_at: now,
+            recheck_after,
+        })
     }
 
     /// Asks the providers in turn for `request` until one answers. Each asks within its own span
@@ -774,6 +893,22 @@ impl PriceSource for NoUpstream {
             message: "this cache only looks after its store and never asks upstream".to_string(),
         })
     }
+}
+
+/// The part of `range` up to `last_day`; `None` when it starts after it.
+fn ending_by(range: DateRange, last_day: NaiveDate) -> Option<DateRange> {
+    DateRange::new(range.start(), range.end().min(last_day)).ok()
+}
+
+/// What one read found missing, and the snapshot it planned from.
+struct Fill<'a> {
+    symbol: &'a Symbol,
+    key: &'a Symbol,
+    /// The requested range up to today.
+    askable: DateRange,
+    /// The symbol's version in the snapshot.
+    version: i64,
+    missing: Vec<DateRange>,
 }
 
 /// The ranges trimmed to their trading days, dropping those with none (weekends, holidays).

@@ -42,6 +42,15 @@ pub struct GlobalOptions {
     /// Synthetic provider: most requests in flight [default: $MARKETCACHE_SYNTHETIC_CONCURRENCY or 4]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: Option<u16>,
+    /// PostgreSQL: most pooled connections this process opens [default: $MARKETCACHE_POOL_SIZE,
+    /// marketcache.toml, then 4, or 16 for serve]
+    #[arg(long, global = true, value_name = "N")]
+    pub pool_size: Option<String>,
+    /// How long a live bar, or a recent day the provider has not published yet, is served as it
+    /// is before the provider is asked again: 30s, 15m, 1h [default: $MARKETCACHE_FRESHNESS,
+    /// marketcache.toml, then 15m]. Days whose bar cannot exist yet are never asked before it can.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub freshness: Option<String>,
     /// More logging (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -62,6 +71,8 @@ impl std::fmt::Debug for GlobalOptions {
             .field("latency_ms", &self.latency_ms)
             .field("max_span_days", &self.max_span_days)
             .field("concurrency", &self.concurrency)
+            .field("freshness", &self.freshness)
+            .field("pool_size", &self.pool_size)
             .field("verbose", &self.verbose)
             .finish()
     }

@@ -80,6 +80,10 @@ pub struct Settings {
     pub tickers: Vec<Symbol>,
     /// Whether the synthetic latency was configured anywhere (the demo has its own default).
     pub latency_configured: bool,
+    /// How long a live or late recent bar is served before the provider is asked again.
+    pub freshness: Duration,
+    /// Most pooled PostgreSQL connections of this process, when configured.
+    pub pool_size: Option<usize>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -99,6 +103,8 @@ impl std::fmt::Debug for Settings {
             .field("csv_dir", &self.csv_dir)
             .field("tickers", &self.tickers)
             .field("latency_configured", &self.latency_configured)
+            .field("freshness", &self.freshness)
+            .field("pool_size", &self.pool_size)
             .finish()
     }
 }
@@ -111,6 +117,9 @@ struct ConfigFile {
     provider: Option<String>,
     csv_dir: Option<PathBuf>,
     tickers: Option<Vec<String>>,
+    /// e.g. "15m": see `--freshness`.
+    freshness: Option<String>,
+    pool_size: Option<u32>,
     synthetic: Option<SyntheticSection>,
     /// Provider keys and base URLs by environment variable name, e.g. `POLYGON_API_KEY`.
     upstream: Option<std::collections::BTreeMap<String, String>>,
@@ -233,6 +242,8 @@ impl Settings {
             .or_else(|| env_var("MARKETCACHE_CSV_DIR").map(PathBuf::from))
             .or(file.csv_dir);
         let tickers = resolve_tickers(file.tickers)?;
+        let freshness = resolve_freshness(flags, file.freshness)?;
+        let pool_size = resolve_pool_size(flags, file.pool_size)?;
         if let Some(path) = &config_file {
             tracing::info!(config_file = %path.display(), "read settings from the config file");
         }
@@ -250,6 +261,8 @@ impl Settings {
             csv_dir,
             tickers,
             latency_configured,
+            freshness,
+            pool_size,
         })
     }
 }
@@ -345,6 +358,50 @@ fn resolve_synthetic(
     Ok((synthetic, latency_ms.is_some()))
 }
 
+/// How long a live or late recent bar is served as it is: the flag, `MARKETCACHE_FRESHNESS`,
+/// the config file, else the cache's default.
+fn resolve_freshness(
+    flags: &GlobalOptions,
+    from_file: Option<String>,
+) -> Result<Duration, UsageError> {
+    let Some(text) = flags
+        .freshness
+        .clone()
+        .or_else(|| env_var("MARKETCACHE_FRESHNESS"))
+        .or(from_file)
+    else {
+        return Ok(marketcache_cache::DEFAULT_FRESHNESS);
+    };
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        UsageError(format!(
+            "freshness '{text}' is invalid: must be a duration such as 30s, 15m or 1h ({e})"
+        ))
+    })
+}
+
+/// Most pooled PostgreSQL connections: the flag, `MARKETCACHE_POOL_SIZE`, the config file;
+/// `None` leaves the choice to the command.
+fn resolve_pool_size(
+    flags: &GlobalOptions,
+    from_file: Option<u32>,
+) -> Result<Option<usize>, UsageError> {
+    let text = flags
+        .pool_size
+        .clone()
+        .or_else(|| env_var("MARKETCACHE_POOL_SIZE"))
+        .or(from_file.map(|size| size.to_string()));
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let min = marketcache_store::MIN_POOL_SIZE;
+    match text.trim().parse::<usize>() {
+        Ok(size) if (min..=1_000).contains(&size) => Ok(Some(size)),
+        _ => Err(UsageError(format!(
+            "pool_size '{text}' is invalid: must be a whole number from {min} to 1000"
+        ))),
+    }
+}
+
 /// The tickers `warm` warms when given none: the config file's list, else the default nine.
 fn resolve_tickers(from_file: Option<Vec<String>>) -> Result<Vec<Symbol>, UsageError> {
     match from_file {
@@ -379,6 +436,8 @@ mod tests {
             csv_dir: None,
             tickers: Vec::new(),
             latency_configured: false,
+            freshness: Duration::from_secs(60),
+            pool_size: None,
         };
         let shown = format!("{settings:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

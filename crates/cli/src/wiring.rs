@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use marketcache_cache::MarketDataCache;
 use marketcache_domain::{BarStore, Clock, DateRange, PriceSource, SystemClock};
+use marketcache_store::ConnectOptions;
 use marketcache_upstream::{CsvSource, SyntheticSource};
 
 use crate::settings::{ProviderChoice, Settings};
@@ -22,9 +23,20 @@ pub fn requested_range(
         .map_err(|e| UsageError(e.to_string()))
 }
 
+/// Opens the configured store as it is, with the configured pool size.
+pub async fn open_store_unmigrated(settings: &Settings) -> Result<Arc<dyn BarStore>> {
+    let options = ConnectOptions {
+        pool_size: settings
+            .pool_size
+            .unwrap_or(marketcache_store::DEFAULT_POOL_SIZE),
+        ..ConnectOptions::default()
+    };
+    Ok(marketcache_store::connect_with(&settings.database_url, options).await?)
+}
+
 /// Opens the configured store, bringing an empty or old schema up to date (and saying so once).
-pub async fn open_store(database_url: &str) -> Result<Arc<dyn BarStore>> {
-    let store = marketcache_store::connect(database_url).await?;
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn BarStore>> {
+    let store = open_store_unmigrated(settings).await?;
     let steps = store.migrate().await?;
     if steps.iter().any(|step| step.applied_now) {
         let version = steps.iter().map(|step| step.version).max().unwrap_or(0);
@@ -66,7 +78,7 @@ pub fn build_source(
 /// The cache over the configured store alone, for the commands that never ask upstream
 /// (stats, compact, clear): they work whatever provider is configured.
 pub async fn open_store_cache(settings: &Settings) -> Result<MarketDataCache> {
-    let store = open_store(&settings.database_url).await?;
+    let store = open_store(settings).await?;
     Ok(MarketDataCache::over_store(store, Arc::new(SystemClock)))
 }
 
@@ -86,6 +98,8 @@ pub async fn open_cache_with_clock(
         .iter()
         .map(|choice| build_source(settings, *choice, clock.clone()))
         .collect::<Result<Vec<_>>>()?;
-    let store = open_store(&settings.database_url).await?;
-    Ok(MarketDataCache::new(store, source, clock).with_fallbacks(fallbacks))
+    let store = open_store(settings).await?;
+    Ok(MarketDataCache::new(store, source, clock)
+        .with_fallbacks(fallbacks)
+        .with_freshness(settings.freshness))
 }

@@ -19,6 +19,28 @@ pub struct CoverageSpan {
     pub rejected_rows: u32,
 }
 
+/// Recent days a provider was asked for that held no final bar yet: they are not covered (the
+/// provider may still publish them), but asking again before `recheck_after` could bring
+/// nothing new, so reads until then treat them as known. Days a check holds are never older
+/// than the settling window at `checked_at`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecentCheck {
+    pub range: DateRange,
+    /// The provider that was asked.
+    pub provider: String,
+    pub checked_at: DateTime<Utc>,
+    /// The earliest instant new data can exist for these days: the first of them's close plus
+    /// the publication lag, or the freshness interval while a bar is live or late.
+    pub recheck_after: DateTime<Utc>,
+}
+
+impl RecentCheck {
+    /// Whether the check still stands at `now`.
+    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
+        now < self.recheck_after
+    }
+}
+
 /// Why a covered day has no bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -22,11 +22,12 @@ pub use adjustment::{Adjustment, adjust};
 pub use bar::{Bar, DataFingerprint};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use corporate_action::{CorporateAction, CorporateActionKind};
-pub use coverage::{CoverageReason, CoverageSpan};
+pub use coverage::{CoverageReason, CoverageSpan, RecentCheck};
 pub use error::DomainError;
 pub use ports::{
-    BarStore, ClearReport, FetchedBars, FetchedWrite, MigrationStep, Packed, PriceSource,
-    RejectedRow, SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
+    BarStore, ClearReport, FetchedBars, FetchedWrite, FillClaim, LedgerSnapshot, MigrationStep,
+    Packed, PriceSource, ProcessClaim, RejectedRow, SourceError, SourceLimits, StoreError,
+    StoreStats, SymbolStats,
 };
 pub use range::{DEFAULT_START, DateRange, IsoDate, parse_date};
 pub use symbol::{Dataset, Symbol};

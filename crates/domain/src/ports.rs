@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::{Bar, CorporateAction, CoverageSpan, Dataset, DateRange, Symbol};
+use crate::{Bar, CorporateAction, CoverageSpan, Dataset, DateRange, RecentCheck, Symbol};
 
 /// How a provider wants to be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,6 +149,9 @@ pub struct FetchedWrite<'a> {
     pub actions: &'a [CorporateAction],
     /// Dates among `bars` that are not final yet.
     pub provisional: &'a [NaiveDate],
+    /// The recent days of the answer that held no final bar yet, and when to ask again;
+    /// replaces the symbol's checks it overlaps and those that expired.
+    pub recheck: Option<&'a RecentCheck>,
 }
 
 impl<'a> FetchedWrite<'a> {
@@ -160,8 +163,23 @@ impl<'a> FetchedWrite<'a> {
             coverage,
             actions: &[],
             provisional: &[],
+            recheck: None,
         }
     }
+}
+
+/// What a read plans with: one symbol's ledger as one moment saw it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LedgerSnapshot {
+    /// [`BarStore::symbol_version`], read first: a write landing during the snapshot makes it
+    /// look stale, never current.
+    pub version: i64,
+    /// Every ledger entry.
+    pub coverage: Vec<CoverageSpan>,
+    /// Dates of the provisional bars, in order.
+    pub provisional: Vec<NaiveDate>,
+    /// The recent checks of the symbol, expired ones included.
+    pub recent_checks: Vec<RecentCheck>,
 }
 
 /// One schema migration as the migrator saw it.
@@ -229,6 +247,25 @@ pub struct Packed {
     pub bytes_after: u64,
 }
 
+/// The right to fill one symbol's gaps from upstream, held by one holder at a time among every
+/// process sharing the store. It ends when released, and also when its holder dies: the
+/// database (PostgreSQL's session locks) or the OS (file locks) frees it, so a crashed or
+/// killed holder never blocks the others for longer than it takes them to notice.
+#[async_trait]
+pub trait FillClaim: Send {
+    /// Gives the claim back.
+    async fn release(self: Box<Self>);
+}
+
+/// The claim of a store no other process shares: holding it is enough.
+#[derive(Debug, Default)]
+pub struct ProcessClaim;
+
+#[async_trait]
+impl FillClaim for ProcessClaim {
+    async fn release(self: Box<Self>) {}
+}
+
 /// A database of bars plus the ledger of what was asked upstream.
 #[async_trait]
 pub trait BarStore: Send + Sync {
@@ -247,6 +284,21 @@ pub trait BarStore: Send + Sync {
 
     /// Every ledger entry of `symbol`.
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError>;
+
+    /// The recent days of `symbol` asked for without a final bar, and when to ask again.
+    async fn read_recent_checks(&self, symbol: &Symbol) -> Result<Vec<RecentCheck>, StoreError>;
+
+    /// Everything a read of `symbol` plans with, the version first. Stores answer it in as few
+    /// round trips as they can; this default asks for each part in turn.
+    async fn read_ledger(&self, symbol: &Symbol) -> Result<LedgerSnapshot, StoreError> {
+        let version = self.symbol_version(symbol).await?;
+        Ok(LedgerSnapshot {
+            version,
+            coverage: self.read_coverage(symbol).await?,
+            provisional: self.read_provisional(symbol).await?,
+            recent_checks: self.read_recent_checks(symbol).await?,
+        })
+    }
 
     /// Splits and dividends of `symbol`, by ex-date.
     async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError>;
@@ -291,6 +343,18 @@ pub trait BarStore: Send + Sync {
     /// when stopped. [`Self::compact`] is there for a quiet moment. `None` when nothing was done.
     async fn pack_after_bulk_load(&self, _written_bars: u64) -> Result<Option<Packed>, StoreError> {
         Ok(None)
+    }
+
+    /// Claims the filling of `symbol`'s gaps for this holder, or `None` while another holder
+    /// (in this process or any other sharing the store) has it. Callers that get `None` wait
+    /// and try again; whoever then holds it re-plans from a fresh snapshot, so a range is
+    /// fetched from upstream once however many processes ask for it together. Stores that no
+    /// other process can share claim nothing.
+    async fn try_claim_fill(
+        &self,
+        _symbol: &Symbol,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        Ok(Some(Box::new(ProcessClaim)))
     }
 
     /// Answers if the database can be reached (a real query, never a memory).

@@ -32,7 +32,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `invalid_input`, `unknown_symbol`, `not_found`,
     /// `unauthorized`, `payload_too_large`, `rate_limited`, `upstream_failed`,
-    /// `upstream_unavailable`, `database_unavailable`, `too_many_jobs`, `internal`.
+    /// `upstream_unavailable`, `database_unavailable`, `fill_in_progress`, `too_many_jobs`, `internal`.
     pub code: String,
     /// A sentence for people.
     pub message: String,
@@ -198,6 +198,16 @@ impl From<CacheError> for ApiError {
             CacheError::Source(source) => source.into(),
             CacheError::Store(store) => store.into(),
             CacheError::NoBars { .. } => Self::not_found(error.to_string()),
+            // Another process is filling the symbol and seems stuck: worth asking again later.
+            CacheError::FillStalled { .. } => {
+                let mut busy = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "fill_in_progress",
+                    error.to_string(),
+                );
+                busy.retry_after_seconds = Some(30);
+                busy
+            }
             // A read is stopped only by a job being cancelled, which never answers with it.
             CacheError::Stopped => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -123,6 +123,9 @@ pub struct FetchReportDoc {
     /// Present when the provider could not be reached and the run used the cached bars:
     /// the reason; `missing` lists what the bars lack.
     upstream_unavailable: Option<String>,
+    /// Today (New York), when the requested range ended after it: later days cannot have
+    /// bars, so they were neither asked for nor counted missing.
+    clipped_to: Option<NaiveDate>,
 }
 
 /// What a result was computed from: enough to reproduce it and to tell whether two results saw

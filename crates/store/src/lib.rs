@@ -6,6 +6,7 @@
 //! of providers, HTTP or the command line.
 
 mod migrations;
+mod pg_claims;
 mod postgres;
 mod sqlite;
 mod version_watch;
@@ -21,6 +22,32 @@ use marketcache_domain::{
 };
 
 pub use postgres::PostgresStore;
+
+/// Pooled connections a process opens to PostgreSQL unless told otherwise: enough for a
+/// command's reads and writes; a server serving many cold reads at once may want more.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+/// The fewest pooled connections that work: a fill's writes and a read beside them.
+pub const MIN_POOL_SIZE: usize = 2;
+
+/// How a store uses the database's connections (SQLite opens its own and ignores these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Most pooled connections this process opens to PostgreSQL; a process filling gaps opens
+    /// one more, which holds its fill claims.
+    pub pool_size: usize,
+    /// How long an operation goes on asking while PostgreSQL refuses connections for a reason
+    /// that passes (too many clients, starting up, shutting down), before it fails naming it.
+    pub refused_wait: std::time::Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: DEFAULT_POOL_SIZE,
+            refused_wait: std::time::Duration::from_secs(30),
+        }
+    }
+}
 pub use sqlite::SqliteStore;
 
 /// Whether `url` names a database this crate can open: `sqlite://…` or `postgres(ql)://…`.
@@ -32,8 +59,16 @@ pub fn is_supported_url(url: &str) -> bool {
 
 /// Opens the store a database URL names: `sqlite://PATH` (or a bare path) or `postgres://…`.
 pub async fn connect(url: &str) -> Result<Arc<dyn BarStore>, StoreError> {
+    connect_with(url, ConnectOptions::default()).await
+}
+
+/// [`connect`] with the given connection options.
+pub async fn connect_with(
+    url: &str,
+    options: ConnectOptions,
+) -> Result<Arc<dyn BarStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
+        Ok(Arc::new(PostgresStore::connect_with(url, options).await?))
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(SqliteStore::open(path).await?))

@@ -80,6 +80,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         creates: &["keys of their own (SYMBOL@source) for bars of synthetic and csv sources"],
         creates_on_sqlite: None,
     },
+    Migration {
+        version: 7,
+        name: "recent_checks",
+        sqlite: include_str!("../migrations/sqlite/0007_recent_checks.sql"),
+        postgres: include_str!("../migrations/postgres/0007_recent_checks.sql"),
+        creates: &["table recent_checks"],
+        creates_on_sqlite: None,
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

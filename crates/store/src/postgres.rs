@@ -9,19 +9,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
-    MigrationStep, StoreError, StoreStats, Symbol, SymbolStats,
+    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite, FillClaim,
+    LedgerSnapshot, MigrationStep, RecentCheck, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::migrations::{Backend, CREATE_SCHEMA_MIGRATIONS, MIGRATIONS, step};
+use crate::pg_claims::ClaimSession;
 use crate::version_watch::{CHANNEL, VersionWatch};
-use crate::{backend_error, redact_url};
+use crate::{ConnectOptions, MIN_POOL_SIZE, backend_error, redact_url};
 
-/// Connections kept by the pool; the server and concurrent warms share them.
-const POOL_SIZE: usize = 16;
 /// Any fixed number: the key of the advisory lock that serialises concurrent migrators.
 const MIGRATION_LOCK_KEY: i64 = 0x6d63_6d69;
 
@@ -32,6 +31,7 @@ const SIZES: &str = "SELECT pg_total_relation_size('market_data_cache')::int8,
         + pg_total_relation_size('corporate_actions')::int8
         + pg_total_relation_size('provisional_bars')::int8
         + pg_total_relation_size('symbol_versions')::int8
+        + pg_total_relation_size('recent_checks')::int8
         + pg_total_relation_size('schema_migrations')::int8";
 
 /// A bar store in a PostgreSQL database.
@@ -42,6 +42,85 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// Started by [`BarStore::watch_versions`]; shared by clones, stopped with the last.
     watch: Arc<OnceCell<VersionWatch>>,
+    /// The session holding this process's fill claims, opened when first needed.
+    claims: Arc<ClaimSession>,
+    wait: ConnectWait,
+}
+
+/// How long to go on asking when PostgreSQL refuses a connection for a reason that passes
+/// (too many clients, starting up, shutting down, a connection terminated by an administrator).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectWait {
+    limit: Duration,
+}
+
+/// The SQLSTATE of a refusal worth waiting out, if `error` is one: `53300` too many clients
+/// (of the server, a role or a database), `57P03` starting up or shutting down, `57P01`/`57P02`
+/// terminated by an administrator or a crash.
+fn refusal_code(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    const PASSING: [&str; 4] = ["53300", "57P03", "57P01", "57P02"];
+    let code = std::iter::successors(Some(error), |cause| cause.source()).find_map(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+            .map(|db| db.code().code().to_string())
+    })?;
+    PASSING.into_iter().find(|passing| *passing == code)
+}
+
+impl ConnectWait {
+    /// Runs `attempt` until it succeeds, fails for another reason than a passing refusal, or
+    /// refusals have lasted the limit; backs off from 50 ms to 1 s, with jitter so that many
+    /// waiting processes do not retry in step.
+    pub(crate) async fn retry_refusals<T, E, F, Fut>(
+        &self,
+        target: &str,
+        mut attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: std::error::Error + 'static,
+    {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let refused = refusal_code(&error);
+            if refused.is_some() && started.elapsed() + pause <= self.limit {
+                tracing::debug!(reason = %failure_reason(&error), "PostgreSQL refused a connection; asking again");
+                tokio::time::sleep(pause + jitter(pause)).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            let mut message = failure_reason(&error);
+            if refused.is_some() {
+                message.push_str(&format!(
+                    "; still refused after {} s of retries: raise the server's max_connections (or the \
+                     role's or database's CONNECTION LIMIT), or lower pool_size (--pool-size, \
+                     MARKETCACHE_POOL_SIZE) in the processes sharing it",
+                    started.elapsed().as_secs()
+                ));
+            }
+            return Err(StoreError::Unreachable {
+                target: target.to_string(),
+                message,
+            });
+        }
+    }
+}
+
+/// Up to half of `pause`, varying between processes and calls.
+fn jitter(pause: Duration) -> Duration {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.subsec_nanos())
+        ^ std::process::id();
+    let half = u32::try_from(pause.as_millis() / 2).unwrap_or(1).max(1);
+    Duration::from_millis(u64::from(seed % half))
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -94,8 +173,14 @@ pub(crate) fn failure_reason(error: &(dyn std::error::Error + 'static)) -> Strin
 }
 
 impl PostgresStore {
-    /// Connects a pool to `url` and checks that the server answers.
+    /// Connects a pool to `url` with the default options and checks that the server answers.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, ConnectOptions::default()).await
+    }
+
+    /// Connects a pool of `options.pool_size` connections to `url` and checks that the server
+    /// answers.
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Self, StoreError> {
         let target = redact_url(url);
         let unreachable = |message: String| StoreError::Unreachable {
             target: target.clone(),
@@ -114,14 +199,19 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(options.pool_size.max(MIN_POOL_SIZE))
             .build()
             .map_err(|e| unreachable(failure_reason(&e)))?;
+        let wait = ConnectWait {
+            limit: options.refused_wait,
+        };
         let store = Self {
             pool,
             target: target.clone(),
+            claims: Arc::new(ClaimSession::new(config.clone(), target.clone(), wait)),
             config,
             watch: Arc::new(OnceCell::new()),
+            wait,
         };
         let client = store.client().await?;
         client
@@ -146,10 +236,9 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Unreachable {
-            target: self.target.clone(),
-            message: failure_reason(&e),
-        })
+        self.wait
+            .retry_refusals(&self.target, || self.pool.get())
+            .await
     }
 }
 
@@ -316,18 +405,30 @@ impl BarStore for PostgresStore {
     }
 
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
+        coverage_of(&self.client().await?, symbol.as_str()).await
+    }
+
+    async fn read_recent_checks(&self, symbol: &Symbol) -> Result<Vec<RecentCheck>, StoreError> {
+        recent_checks_of(&self.client().await?, symbol.as_str()).await
+    }
+
+    async fn read_ledger(&self, symbol: &Symbol) -> Result<LedgerSnapshot, StoreError> {
+        // The version first (from memory when watched), then the three parts pipelined on one
+        // connection: one round trip for a cold read's whole plan.
+        let version = self.symbol_version(symbol).await?;
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
-                 FROM coverage_ledger WHERE symbol = $1 ORDER BY start_date",
-                &[&symbol.as_str()],
-            )
-            .await
-            .map_err(pg_error("reading coverage"))?;
-        rows.iter()
-            .map(|row| span_from_row(symbol.as_str(), row))
-            .collect()
+        let key = symbol.as_str();
+        let (coverage, provisional, recent_checks) = futures::try_join!(
+            coverage_of(&client, key),
+            provisional_of(&client, key),
+            recent_checks_of(&client, key),
+        )?;
+        Ok(LedgerSnapshot {
+            version,
+            coverage,
+            provisional,
+            recent_checks,
+        })
     }
 
     async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
@@ -352,18 +453,7 @@ impl BarStore for PostgresStore {
     }
 
     async fn read_provisional(&self, symbol: &Symbol) -> Result<Vec<NaiveDate>, StoreError> {
-        let failed = pg_error("reading provisional bars");
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT date FROM provisional_bars WHERE symbol = $1 ORDER BY date",
-                &[&symbol.as_str()],
-            )
-            .await
-            .map_err(&failed)?;
-        rows.iter()
-            .map(|row| row.try_get(0).map_err(&failed))
-            .collect()
+        provisional_of(&self.client().await?, symbol.as_str()).await
     }
 
     async fn write_fetched(
@@ -393,6 +483,11 @@ impl BarStore for PostgresStore {
             .map_err(&failed)?;
         if let Some(span) = write.coverage {
             record_coverage(&transaction, key, span)
+                .await
+                .map_err(&failed)?;
+        }
+        if let Some(check) = write.recheck {
+            record_recent_check(&transaction, key, check)
                 .await
                 .map_err(&failed)?;
         }
@@ -444,6 +539,8 @@ impl BarStore for PostgresStore {
              WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR ex_date < $2)",
             "DELETE FROM provisional_bars
              WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR date < $2)",
+            "DELETE FROM recent_checks
+             WHERE ($1::text IS NULL OR symbol = $1) AND ($2::date IS NULL OR start_date < $2)",
         ] {
             transaction
                 .execute(statement, &[&symbol, &before])
@@ -475,6 +572,13 @@ impl BarStore for PostgresStore {
             bars_deleted,
             coverage_spans_changed: spans_deleted + spans_trimmed,
         })
+    }
+
+    async fn try_claim_fill(
+        &self,
+        symbol: &Symbol,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        self.claims.try_claim(symbol).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -735,6 +839,84 @@ async fn record_coverage(
     )
     .await?;
     Ok(())
+}
+
+/// Records `check` of `key`, replacing the checks it overlaps and those expired by then.
+async fn record_recent_check(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+    check: &RecentCheck,
+) -> Result<(), tokio_postgres::Error> {
+    let (start, end) = (check.range.start(), check.range.end());
+    execute_cached(
+        transaction,
+        "DELETE FROM recent_checks WHERE symbol = $1
+         AND (recheck_after <= $4 OR (start_date <= $3 AND end_date >= $2))",
+        &[&key, &start, &end, &check.checked_at],
+    )
+    .await?;
+    execute_cached(
+        transaction,
+        "INSERT INTO recent_checks (symbol, start_date, end_date, provider, checked_at, recheck_after)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&key, &start, &end, &check.provider, &check.checked_at, &check.recheck_after],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn coverage_of(client: &Object, key: &str) -> Result<Vec<CoverageSpan>, StoreError> {
+    let failed = pg_error("reading coverage");
+    let statement = client
+        .prepare_cached(
+            "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
+             FROM coverage_ledger WHERE symbol = $1 ORDER BY start_date",
+        )
+        .await
+        .map_err(&failed)?;
+    let rows = client.query(&statement, &[&key]).await.map_err(&failed)?;
+    rows.iter().map(|row| span_from_row(key, row)).collect()
+}
+
+async fn provisional_of(client: &Object, key: &str) -> Result<Vec<NaiveDate>, StoreError> {
+    let failed = pg_error("reading provisional bars");
+    let statement = client
+        .prepare_cached("SELECT date FROM provisional_bars WHERE symbol = $1 ORDER BY date")
+        .await
+        .map_err(&failed)?;
+    let rows = client.query(&statement, &[&key]).await.map_err(&failed)?;
+    rows.iter()
+        .map(|row| row.try_get(0).map_err(&failed))
+        .collect()
+}
+
+async fn recent_checks_of(client: &Object, key: &str) -> Result<Vec<RecentCheck>, StoreError> {
+    let failed = pg_error("reading recent checks");
+    let statement = client
+        .prepare_cached(
+            "SELECT start_date, end_date, provider, checked_at, recheck_after
+             FROM recent_checks WHERE symbol = $1 ORDER BY start_date",
+        )
+        .await
+        .map_err(&failed)?;
+    let rows = client.query(&statement, &[&key]).await.map_err(&failed)?;
+    rows.iter()
+        .map(|row| {
+            let start: NaiveDate = row.try_get(0).map_err(&failed)?;
+            let end: NaiveDate = row.try_get(1).map_err(&failed)?;
+            let range = DateRange::new(start, end).map_err(|e| StoreError::InvalidRow {
+                symbol: key.to_string(),
+                date: start.to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(RecentCheck {
+                range,
+                provider: row.try_get(2).map_err(&failed)?,
+                checked_at: row.try_get(3).map_err(&failed)?,
+                recheck_after: row.try_get(4).map_err(&failed)?,
+            })
+        })
+        .collect()
 }
 
 /// Bumps the version of `key` and tells every listening process, both when the transaction

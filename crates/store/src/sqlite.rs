@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite, IsoDate,
-    MigrationStep, Packed, StoreError, StoreStats, Symbol, SymbolStats,
+    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite, FillClaim,
+    IsoDate, LedgerSnapshot, MigrationStep, Packed, RecentCheck, StoreError, StoreStats, Symbol,
+    SymbolStats,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -121,6 +122,36 @@ impl SqliteStore {
     }
 }
 
+/// One symbol's fill claim on a SQLite file: an exclusive OS lock on a file of its own in a
+/// folder beside the database. The OS frees it when the file is closed, which the end of the
+/// holding process does too, however it ends.
+struct FileClaim {
+    _locked: std::fs::File,
+}
+
+#[async_trait]
+impl FillClaim for FileClaim {
+    async fn release(self: Box<Self>) {}
+}
+
+/// Takes the lock of the file `path`, creating it (and its folder) if needed; `None` while
+/// another holder has it.
+fn try_lock_file(path: &Path) -> std::io::Result<Option<FileClaim>> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(FileClaim { _locked: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
+}
+
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -177,6 +208,137 @@ fn timestamp(seconds: i64) -> DateTime<Utc> {
 
 fn query_error(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| backend_error(context)(Box::new(e))
+}
+
+fn version_of(connection: &Connection, symbol: &str) -> Result<i64, StoreError> {
+    let failed = query_error("reading the symbol version");
+    let mut statement = connection
+        .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = ?1")
+        .map_err(&failed)?;
+    let version = statement
+        .query_row(params![symbol], |row| row.get::<_, i64>(0))
+        .optional()
+        .map_err(&failed)?;
+    Ok(version.unwrap_or(0))
+}
+
+fn date_range_column(symbol: &str, start: &str, end: &str) -> Result<DateRange, StoreError> {
+    DateRange::new(date_column(symbol, start)?, date_column(symbol, end)?).map_err(|e| {
+        StoreError::InvalidRow {
+            symbol: symbol.to_string(),
+            date: start.to_string(),
+            message: e.to_string(),
+        }
+    })
+}
+
+fn coverage_of(connection: &Connection, symbol: &str) -> Result<Vec<CoverageSpan>, StoreError> {
+    let failed = query_error("reading coverage");
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
+             FROM coverage_ledger WHERE symbol = ?1 ORDER BY start_date",
+        )
+        .map_err(&failed)?;
+    let rows = statement
+        .query_map(params![symbol], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, u32>(4)?,
+                row.get::<_, u32>(5)?,
+            ))
+        })
+        .map_err(&failed)?;
+    let mut spans = Vec::new();
+    for row in rows {
+        let (start, end, provider, fetched_at, bars, rejected_rows) = row.map_err(&failed)?;
+        spans.push(CoverageSpan {
+            range: date_range_column(symbol, &start, &end)?,
+            provider,
+            fetched_at: timestamp(fetched_at),
+            bars,
+            rejected_rows,
+        });
+    }
+    Ok(spans)
+}
+
+fn provisional_of(connection: &Connection, symbol: &str) -> Result<Vec<NaiveDate>, StoreError> {
+    let failed = query_error("reading provisional bars");
+    let mut statement = connection
+        .prepare_cached("SELECT date FROM provisional_bars WHERE symbol = ?1 ORDER BY date")
+        .map_err(&failed)?;
+    let rows = statement
+        .query_map(params![symbol], |row| row.get::<_, String>(0))
+        .map_err(&failed)?;
+    let mut dates = Vec::new();
+    for row in rows {
+        dates.push(date_column(symbol, &row.map_err(&failed)?)?);
+    }
+    Ok(dates)
+}
+
+fn recent_checks_of(connection: &Connection, symbol: &str) -> Result<Vec<RecentCheck>, StoreError> {
+    let failed = query_error("reading recent checks");
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT start_date, end_date, provider, checked_at, recheck_after
+             FROM recent_checks WHERE symbol = ?1 ORDER BY start_date",
+        )
+        .map_err(&failed)?;
+    let rows = statement
+        .query_map(params![symbol], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })
+        .map_err(&failed)?;
+    let mut checks = Vec::new();
+    for row in rows {
+        let (start, end, provider, checked_at, recheck_after) = row.map_err(&failed)?;
+        checks.push(RecentCheck {
+            range: date_range_column(symbol, &start, &end)?,
+            provider,
+            checked_at: timestamp(checked_at),
+            recheck_after: timestamp(recheck_after),
+        });
+    }
+    Ok(checks)
+}
+
+/// Records `check`, replacing the symbol's checks it overlaps and those expired by then.
+fn record_recent_check(
+    transaction: &rusqlite::Transaction<'_>,
+    symbol: &str,
+    check: &RecentCheck,
+) -> rusqlite::Result<()> {
+    let (start, end) = (iso_date(check.range.start()), iso_date(check.range.end()));
+    transaction.execute(
+        "DELETE FROM recent_checks WHERE symbol = ?1
+         AND (recheck_after <= ?4 OR (start_date <= ?3 AND end_date >= ?2))",
+        params![symbol, start, end, check.checked_at.timestamp()],
+    )?;
+    transaction.execute(
+        "INSERT INTO recent_checks (symbol, start_date, end_date, provider, checked_at, recheck_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            symbol,
+            start,
+            end,
+            check.provider,
+            check.checked_at.timestamp(),
+            // Rounded up: a check never ends before the instant it names.
+            check.recheck_after.timestamp() + i64::from(check.recheck_after.timestamp_subsec_nanos() > 0)
+        ],
+    )?;
+    Ok(())
 }
 
 #[async_trait]
@@ -287,15 +449,7 @@ impl BarStore for SqliteStore {
     async fn symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
         let symbol = symbol.to_string();
         self.with_reader("reading the symbol version", move |connection| {
-            let failed = query_error("reading the symbol version");
-            let mut statement = connection
-                .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = ?1")
-                .map_err(&failed)?;
-            let version = statement
-                .query_row(params![symbol], |row| row.get::<_, i64>(0))
-                .optional()
-                .map_err(&failed)?;
-            Ok(version.unwrap_or(0))
+            version_of(connection, &symbol)
         })
         .await
     }
@@ -303,51 +457,35 @@ impl BarStore for SqliteStore {
     async fn read_coverage(&self, symbol: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
         let symbol = symbol.to_string();
         self.with_reader("reading coverage", move |connection| {
-            let failed = query_error("reading coverage");
-            let mut statement = connection
-                .prepare_cached(
-                    "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
-                     FROM coverage_ledger WHERE symbol = ?1 ORDER BY start_date",
-                )
-                .map_err(&failed)?;
-            let rows = statement
-                .query_map(params![symbol], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
+            coverage_of(connection, &symbol)
+        })
+        .await
+    }
+
+    async fn read_recent_checks(&self, symbol: &Symbol) -> Result<Vec<RecentCheck>, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading recent checks", move |connection| {
+            recent_checks_of(connection, &symbol)
+        })
+        .await
+    }
+
+    async fn read_ledger(&self, symbol: &Symbol) -> Result<LedgerSnapshot, StoreError> {
+        let symbol = symbol.to_string();
+        self.with_reader("reading the ledger", move |connection| {
+            // One read transaction: the four parts are one moment of the file.
+            let failed = query_error("reading the ledger");
+            connection.execute_batch("BEGIN").map_err(&failed)?;
+            let snapshot = (|| {
+                Ok(LedgerSnapshot {
+                    version: version_of(connection, &symbol)?,
+                    coverage: coverage_of(connection, &symbol)?,
+                    provisional: provisional_of(connection, &symbol)?,
+                    recent_checks: recent_checks_of(connection, &symbol)?,
                 })
-                .map_err(&failed)?;
-            let mut spans = Vec::new();
-            for row in rows {
-                let (start, end, provider, fetched_at, bars, rejected_rows): (
-                    String,
-                    String,
-                    String,
-                    i64,
-                    u32,
-                    u32,
-                ) = row.map_err(&failed)?;
-                let range =
-                    DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?)
-                        .map_err(|e| StoreError::InvalidRow {
-                            symbol: symbol.clone(),
-                            date: start.clone(),
-                            message: e.to_string(),
-                        })?;
-                spans.push(CoverageSpan {
-                    range,
-                    provider,
-                    fetched_at: timestamp(fetched_at),
-                    bars,
-                    rejected_rows,
-                });
-            }
-            Ok(spans)
+            })();
+            connection.execute_batch("COMMIT").map_err(&failed)?;
+            snapshot
         })
         .await
     }
@@ -385,18 +523,7 @@ impl BarStore for SqliteStore {
     async fn read_provisional(&self, symbol: &Symbol) -> Result<Vec<NaiveDate>, StoreError> {
         let symbol = symbol.to_string();
         self.with_reader("reading provisional bars", move |connection| {
-            let failed = query_error("reading provisional bars");
-            let mut statement = connection
-                .prepare_cached("SELECT date FROM provisional_bars WHERE symbol = ?1 ORDER BY date")
-                .map_err(&failed)?;
-            let rows = statement
-                .query_map(params![symbol], |row| row.get::<_, String>(0))
-                .map_err(&failed)?;
-            let mut dates = Vec::new();
-            for row in rows {
-                dates.push(date_column(&symbol, &row.map_err(&failed)?)?);
-            }
-            Ok(dates)
+            provisional_of(connection, &symbol)
         })
         .await
     }
@@ -413,6 +540,7 @@ impl BarStore for SqliteStore {
         let actions = write.actions.to_vec();
         let provisional = write.provisional.to_vec();
         let provider = write.provider.to_string();
+        let recheck = write.recheck.cloned();
         self.with_writer("writing bars", move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -421,6 +549,9 @@ impl BarStore for SqliteStore {
             upsert_actions(&transaction, &symbol, &actions, &provider, written_at)?;
             if let Some(span) = coverage {
                 record_coverage(&transaction, &symbol, &span)?;
+            }
+            if let Some(check) = recheck {
+                record_recent_check(&transaction, &symbol, &check)?;
             }
             transaction.execute(
                 "INSERT INTO symbol_versions (symbol, version) VALUES (?1, 1)
@@ -464,6 +595,10 @@ impl BarStore for SqliteStore {
                 params![symbol, before],
             )?;
             transaction.execute(
+                "DELETE FROM recent_checks WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR start_date < ?2)",
+                params![symbol, before],
+            )?;
+            transaction.execute(
                 "UPDATE symbol_versions SET version = version + 1 WHERE ?1 IS NULL OR symbol = ?1",
                 params![symbol],
             )?;
@@ -474,6 +609,21 @@ impl BarStore for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn try_claim_fill(
+        &self,
+        symbol: &Symbol,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        // Store keys are tickers with an optional `@dataset`: safe as file names anywhere.
+        let mut folder = self.inner.path.clone().into_os_string();
+        folder.push(".fill-claims");
+        let path = PathBuf::from(folder).join(format!("{symbol}.lock"));
+        let claimed = tokio::task::spawn_blocking(move || try_lock_file(&path))
+            .await
+            .map_err(|e| backend_error("claiming a fill")(Box::new(e)))?
+            .map_err(|e| backend_error("claiming a fill")(Box::new(e)))?;
+        Ok(claimed.map(|claim| Box::new(claim) as Box<dyn FillClaim>))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

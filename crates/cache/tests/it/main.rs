@@ -3,4 +3,5 @@
 mod harness;
 mod properties;
 mod read_through;
+mod shared_store;
 mod upstream_answers;

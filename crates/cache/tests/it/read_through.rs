@@ -250,13 +250,23 @@ async fn days_a_provider_may_still_publish_stay_uncovered(backend: Backend) {
     let up_to_today = range(date(2026, 10, 1), date(2026, 11, 20));
     let first = get(&harness, "TSLA", up_to_today).await;
     assert_eq!(first.bars.last().map(|b| b.date), Some(date(2026, 11, 19)));
-    let missing = harness
+    let covered = harness
         .cache
-        .missing_ranges(&symbol("TSLA"), up_to_today)
+        .explain_coverage(&symbol("TSLA"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(missing, vec![range(date(2026, 11, 20), date(2026, 11, 20))]);
+        .unwrap_or_else(|e| panic!("{e}"))
+        .covered;
+    assert_eq!(covered.last().map(|c| c.end()), Some(date(2026, 11, 19)));
+    // Friday's bar cannot exist before Friday's close plus the publication lag: not asked again.
     harness.upstream.reset();
+    get(&harness, "TSLA", up_to_today).await;
+    assert_eq!(harness.upstream.count(), 0);
+    // After it (20:00 in New York), Friday is asked for again, alone.
+    harness.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    );
     get(&harness, "TSLA", up_to_today).await;
     assert_eq!(
         harness.upstream.requested_ranges(),
@@ -273,6 +283,95 @@ async fn days_a_provider_may_still_publish_stay_uncovered(backend: Backend) {
     assert_eq!(
         later.bars,
         harness.truth.bars_between(&symbol("TSLA"), up_to_today)
+    );
+}
+
+async fn a_range_ending_today_asks_once_per_new_session_not_once_per_read(backend: Backend) {
+    let harness = Harness::new(backend);
+    // Wednesday 25 November 2026, 13:00 in New York: today's bar cannot be final before 19:00.
+    let to_today = range(date(2026, 1, 1), date(2026, 11, 25));
+    let first = get(&harness, "MSFT", to_today).await;
+    assert_eq!(first.report.upstream_requests, 2);
+    let key = symbol("MSFT");
+    let store = harness.backend.store();
+    let version = store
+        .symbol_version(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    harness.upstream.reset();
+    for _ in 0..500 {
+        let again = get(&harness, "MSFT", to_today).await;
+        assert_eq!(again.bars, first.bars);
+    }
+    assert_eq!(harness.upstream.count(), 0, "500 reads asked upstream");
+    assert_eq!(
+        store
+            .symbol_version(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        version,
+        "a read that asked nobody wrote nothing"
+    );
+    // 19:30 in New York: the day's bar could be published now, so it is asked for, once.
+    harness.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0)
+            .single()
+            .unwrap_or_default(),
+    );
+    for _ in 0..50 {
+        get(&harness, "MSFT", to_today).await;
+    }
+    assert_eq!(
+        harness.upstream.requested_ranges(),
+        vec![range(date(2026, 11, 25), date(2026, 11, 25))]
+    );
+    // The provider has not published it yet: asked again after the freshness interval only.
+    harness.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 26, 0, 46, 0)
+            .single()
+            .unwrap_or_default(),
+    );
+    get(&harness, "MSFT", to_today).await;
+    assert_eq!(harness.upstream.count(), 2);
+}
+
+async fn a_range_ending_in_the_future_is_asked_up_to_today_then_never_again(backend: Backend) {
+    let harness = Harness::new(backend);
+    let to_2199 = range(date(2026, 1, 1), date(2199, 12, 31));
+    let first = get(&harness, "NVDA", to_2199).await;
+    assert_eq!(first.report.clipped_to, Some(date(2026, 11, 25)));
+    assert_eq!(first.report.upstream_requests, 2);
+    assert!(
+        harness
+            .upstream
+            .requested_ranges()
+            .iter()
+            .all(|asked| asked.end() <= date(2026, 11, 25)),
+        "{:?}",
+        harness.upstream.requested_ranges()
+    );
+    assert!(first.report.missing.is_empty());
+    harness.upstream.reset();
+    let second = get(&harness, "NVDA", to_2199).await;
+    assert_eq!(second.report.upstream_requests, 0);
+    assert_eq!(harness.upstream.count(), 0);
+    assert_eq!(second.bars, first.bars);
+    let offline = harness
+        .cache
+        .get_bars(
+            &symbol("NVDA"),
+            to_2199,
+            GetOptions {
+                offline: true,
+                ..GetOptions::DEFAULT
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        offline.report.missing.is_empty(),
+        "{:?}",
+        offline.report.missing
     );
 }
 
@@ -772,6 +871,8 @@ on_both_backends!(
     force_refresh_fetches_every_chunk_again_without_duplicating_rows,
     offline_mode_serves_the_cache_and_reports_what_is_missing,
     days_a_provider_may_still_publish_stay_uncovered,
+    a_range_ending_today_asks_once_per_new_session_not_once_per_read,
+    a_range_ending_in_the_future_is_asked_up_to_today_then_never_again,
     an_unknown_symbol_is_an_error_naming_it_and_stores_nothing,
     clearing_a_symbol_makes_the_cleared_range_fetch_again_exactly,
     clearing_before_2000_refetches_only_the_nineties,

@@ -64,6 +64,11 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
             report.rejected_rows
         ));
     }
+    if let Some(today) = report.clipped_to {
+        summary.push_str(&format!(
+            "; the range ends after today: served through {today}, later days are never asked for"
+        ));
+    }
     if !report.missing.is_empty() {
         let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
         summary.push_str(&format!("; missing (offline): {}", missing.join(", ")));

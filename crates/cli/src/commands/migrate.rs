@@ -33,7 +33,7 @@ pub fn print_migration(target: &str, steps: &[MigrationStep]) {
 }
 
 pub async fn migrate(settings: &Settings) -> Result<ExitCode> {
-    let store = marketcache_store::connect(&settings.database_url).await?;
+    let store = crate::wiring::open_store_unmigrated(settings).await?;
     let steps = store.migrate().await?;
     print_migration(&store.describe(), &steps);
     Ok(ExitCode::SUCCESS)

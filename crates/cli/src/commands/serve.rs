@@ -12,6 +12,9 @@ use crate::settings::Settings;
 use crate::usage::UsageError;
 use crate::wiring::open_cache_with_clock;
 
+/// Pooled PostgreSQL connections of a server when none is configured.
+const SERVER_POOL_SIZE: usize = 16;
+
 /// `marketcache serve`: the HTTP API until Ctrl-C or SIGTERM.
 pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     // The exposure is checked before the database is opened: a public address needs a token.
@@ -25,7 +28,12 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let shutdown =
         marketcache_server::shutdown_signal().context("cannot install signal handlers")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cache = Arc::new(open_cache_with_clock(settings, clock.clone()).await?);
+    // A server answers many cold reads at once: a larger pool unless one is configured.
+    let settings = Settings {
+        pool_size: settings.pool_size.or(Some(SERVER_POOL_SIZE)),
+        ..settings.clone()
+    };
+    let cache = Arc::new(open_cache_with_clock(&settings, clock.clone()).await?);
     let server = marketcache_server::Server::bind(cache, clock, config).await?;
     println!("Listening on http://{}", server.local_addr());
     std::io::stdout().flush()?;

@@ -74,6 +74,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "provisional_bars": 0,
             "providers": ["synthetic"],
             "upstream_unavailable": null,
+            "clipped_to": null,
         })
     );
     let expected = truth(&app, "AAPL", "2020-01-01", "2020-12-31").await;
@@ -106,6 +107,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "provisional_bars": 0,
             "providers": ["synthetic"],
             "upstream_unavailable": null,
+            "clipped_to": null,
         })
     );
     assert_eq!(app.upstream.count(), 3);

@@ -1,0 +1,113 @@
+//! Several caches over one database, each with a store of its own as separate processes have:
+//! they fill each gap from upstream once between them, whoever asks first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketcache_cache::{GetOptions, MarketDataCache};
+use marketcache_domain::{BarStore, Symbol};
+use marketcache_testkit::on_both_backends;
+
+use crate::harness::{Backend, Harness, date, range, symbol};
+
+/// 2000-01-01..2009-12-31 on trading days is 21 chunks of at most 182 days.
+const CHUNKS_2000S: usize = 21;
+
+async fn caches_on_one_database_fetch_each_chunk_once_between_them(backend: Backend) {
+    let harness = Harness::with_latency(backend, Duration::from_millis(20));
+    let mut caches = vec![Arc::clone(&harness.cache)];
+    for _ in 0..2 {
+        let store = harness.backend.second_store().await;
+        caches.push(Arc::new(MarketDataCache::new(
+            store,
+            harness.upstream.clone(),
+            harness.clock.clone(),
+        )));
+    }
+    let wanted = range(date(2000, 1, 1), date(2009, 12, 31));
+    let readers = caches.iter().flat_map(|cache| {
+        (0..10).map(move |_| {
+            let cache = Arc::clone(cache);
+            tokio::spawn(async move {
+                cache
+                    .get_bars(&symbol("MSFT"), wanted, GetOptions::DEFAULT)
+                    .await
+                    .map(|response| (response.bars, response.report.upstream_requests))
+            })
+        })
+    });
+    let answers = futures::future::join_all(readers.collect::<Vec<_>>()).await;
+    let truth = harness.truth.bars_between(&symbol("MSFT"), wanted);
+    let mut requests = 0;
+    for answer in answers {
+        let (bars, asked) = answer
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bars, truth);
+        requests += asked;
+    }
+    assert_eq!(harness.upstream.count(), CHUNKS_2000S);
+    assert_eq!(
+        requests, CHUNKS_2000S,
+        "the reports add up to what upstream saw"
+    );
+    assert!(harness.upstream.peak_in_flight() <= 4);
+}
+
+async fn a_claim_is_one_holder_at_a_time_and_free_again_once_released_or_dropped(backend: Backend) {
+    let first = backend.store();
+    let second = backend.second_store().await;
+    let key = Symbol::parse("AAPL").unwrap_or_else(|e| panic!("{e}"));
+    let claim = first
+        .try_claim_fill(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a free claim was refused"));
+    let other = Symbol::parse("MSFT").unwrap_or_else(|e| panic!("{e}"));
+    assert!(claimed(&second, &other).await, "another symbol is free");
+    assert!(
+        !claimed(&second, &key).await,
+        "a held claim was given twice"
+    );
+    claim.release().await;
+    assert!(
+        claimed(&second, &key).await,
+        "a released claim stayed taken"
+    );
+
+    // Dropped without a release (a cancelled read): free again within seconds.
+    let dropped = second
+        .try_claim_fill(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(dropped.is_some());
+    drop(dropped);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !claimed(&first, &key).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dropped claim was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `store` gets the claim of `key` (released at once when it does).
+async fn claimed(store: &Arc<dyn BarStore>, key: &Symbol) -> bool {
+    match store
+        .try_claim_fill(key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    {
+        Some(claim) => {
+            claim.release().await;
+            true
+        }
+        None => false,
+    }
+}
+
+on_both_backends!(
+    caches_on_one_database_fetch_each_chunk_once_between_them,
+    a_claim_is_one_holder_at_a_time_and_free_again_once_released_or_dropped,
+);
