@@ -660,90 +660,13 @@ impl BarStore for SqliteStore {
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.with_reader("reading statistics", move |connection| {
-            let failed = query_error("reading statistics");
-            let mut per_symbol: BTreeMap<String, SymbolStats> = BTreeMap::new();
-            let mut statement = connection
-                .prepare(
-                    "SELECT symbol, COUNT(*), MIN(date), MAX(date), MAX(updated_at)
-                     FROM market_data_cache GROUP BY symbol",
-                )
-                .map_err(&failed)?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, i64>(4)?,
-                    ))
-                })
-                .map_err(&failed)?;
-            for row in rows {
-                let (symbol, bars, first, last, updated) = row.map_err(&failed)?;
-                let stats = SymbolStats {
-                    first_date: parse_iso_date(&first),
-                    last_date: parse_iso_date(&last),
-                    bars: u64::try_from(bars).unwrap_or(0),
-                    covered: Vec::new(),
-                    last_update: Some(timestamp(updated)),
-                    symbol: symbol.clone(),
-                    rejected_rows: 0,
-                    provisional_bars: 0,
-                    corporate_actions: 0,
-                };
-                per_symbol.insert(symbol, stats);
-            }
-            let mut statement = connection
-                .prepare("SELECT symbol, start_date, end_date FROM coverage_ledger")
-                .map_err(&failed)?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                    ))
-                })
-                .map_err(&failed)?;
-            let mut ranges: BTreeMap<String, Vec<DateRange>> = BTreeMap::new();
-            for row in rows {
-                let (symbol, start, end) = row.map_err(&failed)?;
-                if let Ok(range) =
-                    DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?)
-                {
-                    ranges.entry(symbol).or_default().push(range);
-                }
-            }
-            crate::attach_coverage(&mut per_symbol, ranges);
-            let mut counts = Vec::new();
-            for (kind, query) in crate::COUNT_QUERIES {
-                let mut statement = connection.prepare(query).map_err(&failed)?;
-                let rows = statement
-                    .query_map([], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                    })
-                    .map_err(&failed)?;
-                for row in rows {
-                    let (symbol, count) = row.map_err(&failed)?;
-                    counts.push((*kind, symbol, u64::try_from(count).unwrap_or(0)));
-                }
-            }
-            crate::attach_counts(&mut per_symbol, counts);
-            let bytes_on_disk = used_bytes(connection).map_err(&failed)?;
+            let mut per_symbol = bar_figures_per_symbol(connection)?;
+            crate::attach_coverage(&mut per_symbol, covered_ranges_per_symbol(connection)?);
+            crate::attach_counts(&mut per_symbol, counted_figures_per_symbol(connection)?);
+            let bytes_on_disk =
+                used_bytes(connection).map_err(query_error("reading statistics"))?;
             // dbstat is compiled into the bundled SQLite; fall back to the whole file without it.
-            let bar_table_bytes = connection
-                .query_row(
-                    "SELECT SUM(pgsize) FROM dbstat WHERE name = 'market_data_cache'",
-                    [],
-                    |row| row.get::<_, Option<i64>>(0),
-                )
-                .optional()
-                .ok()
-                .flatten()
-                .flatten()
-                .and_then(|bytes| u64::try_from(bytes).ok())
-                .unwrap_or(bytes_on_disk);
+            let bar_table_bytes = bar_table_bytes_from_dbstat(connection).unwrap_or(bytes_on_disk);
             let symbols: Vec<SymbolStats> = per_symbol.into_values().collect();
             Ok(StoreStats {
                 total_bars: symbols.iter().map(|s| s.bars).sum(),
@@ -754,6 +677,115 @@ impl BarStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Each symbol's bar count, first and last day and latest update; the other figures start at
+/// zero for the later steps of [`SqliteStore::stats`] to fill.
+fn bar_figures_per_symbol(
+    connection: &Connection,
+) -> Result<BTreeMap<String, SymbolStats>, StoreError> {
+    let failed = query_error("reading statistics");
+    let mut per_symbol: BTreeMap<String, SymbolStats> = BTreeMap::new();
+    let mut statement = connection
+        .prepare(
+            "SELECT symbol, COUNT(*), MIN(date), MAX(date), MAX(updated_at)
+             FROM market_data_cache GROUP BY symbol",
+        )
+        .map_err(&failed)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })
+        .map_err(&failed)?;
+    for row in rows {
+        let (symbol, bars, first, last, updated) = row.map_err(&failed)?;
+        let stats = SymbolStats {
+            first_date: parse_iso_date(&first),
+            last_date: parse_iso_date(&last),
+            bars: u64::try_from(bars).unwrap_or(0),
+            covered: Vec::new(),
+            last_update: Some(timestamp(updated)),
+            symbol: symbol.clone(),
+            rejected_rows: 0,
+            provisional_bars: 0,
+            corporate_actions: 0,
+        };
+        per_symbol.insert(symbol, stats);
+    }
+    Ok(per_symbol)
+}
+
+/// Every ledger entry's range, by symbol (overlapping and touching ones not merged yet).
+fn covered_ranges_per_symbol(
+    connection: &Connection,
+) -> Result<BTreeMap<String, Vec<DateRange>>, StoreError> {
+    let failed = query_error("reading statistics");
+    let mut statement = connection
+        .prepare("SELECT symbol, start_date, end_date FROM coverage_ledger")
+        .map_err(&failed)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(&failed)?;
+    let mut ranges: BTreeMap<String, Vec<DateRange>> = BTreeMap::new();
+    for row in rows {
+        let (symbol, start, end) = row.map_err(&failed)?;
+        if let Ok(range) =
+            DateRange::new(date_column(&symbol, &start)?, date_column(&symbol, &end)?)
+        {
+            ranges.entry(symbol).or_default().push(range);
+        }
+    }
+    Ok(ranges)
+}
+
+/// The rejected rows, provisional bars and corporate actions of each symbol, as the shared
+/// [`crate::COUNT_QUERIES`] count them.
+fn counted_figures_per_symbol(
+    connection: &Connection,
+) -> Result<Vec<(crate::Count, String, u64)>, StoreError> {
+    let failed = query_error("reading statistics");
+    let mut counts = Vec::new();
+    for (kind, query) in crate::COUNT_QUERIES {
+        let mut statement = connection.prepare(query).map_err(&failed)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(&failed)?;
+        for row in rows {
+            let (symbol, count) = row.map_err(&failed)?;
+            counts.push((*kind, symbol, u64::try_from(count).unwrap_or(0)));
+        }
+    }
+    Ok(counts)
+}
+
+/// Bytes of the bars table's pages as the `dbstat` virtual table counts them; `None` when a
+/// build of SQLite lacks it or it gives nothing.
+fn bar_table_bytes_from_dbstat(connection: &Connection) -> Option<u64> {
+    connection
+        .query_row(
+            "SELECT SUM(pgsize) FROM dbstat WHERE name = 'market_data_cache'",
+            [],
+            |row| row.get::<_, Option<i64>>(0),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .flatten()
+        .and_then(|bytes| u64::try_from(bytes).ok())
 }
 
 /// VACUUM rebuilds each B-tree from its keys in order, filling every page; the WAL is then

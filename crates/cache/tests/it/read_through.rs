@@ -481,46 +481,6 @@ async fn fifty_concurrent_cold_requests_share_one_fetch_per_chunk(backend: Backe
     assert_eq!(harness.upstream.count(), 73);
 }
 
-async fn the_documented_verification_sql_runs_unchanged_after_a_warm(backend: Backend) {
-    let harness = Harness::new(backend);
-    let nine: Vec<_> = [
-        "AAPL", "GOOGL", "NVDA", "AMD", "ARM", "MSFT", "AVGO", "TSLA", "TQQQ",
-    ]
-    .map(symbol)
-    .to_vec();
-    let outcomes = harness
-        .cache
-        .warm(&nine, thirty_five_years(), &marketcache_cache::NoProgress)
-        .await
-        .outcomes;
-    assert!(outcomes.iter().all(|o| o.result.is_ok()));
-    let per_symbol = harness
-        .backend
-        .query_text(
-            "SELECT \n    symbol,\n    COUNT(*) as bars,\n    MIN(date) as start_date,\n    MAX(date) as end_date\nFROM market_data_cache\nGROUP BY symbol\nORDER BY symbol;",
-        )
-        .await;
-    assert_eq!(per_symbol.len(), 9);
-    assert_eq!(
-        per_symbol[0],
-        vec!["AAPL", "9067", "1990-01-02", "2025-12-31"]
-    );
-    let arm = per_symbol
-        .iter()
-        .find(|row| row[0] == "ARM")
-        .unwrap_or_else(|| panic!("ARM missing"));
-    assert_eq!(arm[2], "2023-09-14");
-    let total: usize = per_symbol
-        .iter()
-        .map(|row| row[1].parse::<usize>().unwrap_or(0))
-        .sum();
-    let count = harness
-        .backend
-        .query_text("SELECT COUNT(*) FROM market_data_cache;")
-        .await;
-    assert_eq!(count, vec![vec![total.to_string()]]);
-}
-
 async fn changes_made_by_another_process_are_seen_at_once(backend: Backend) {
     let harness = Harness::new(backend);
     let year = range(date(2020, 1, 1), date(2020, 12, 31));
@@ -570,131 +530,6 @@ async fn changes_made_by_another_process_are_seen_at_once(backend: Backend) {
     );
 }
 
-/// Polls `store` until the version of `name` differs from `stale`, for at most five seconds:
-/// notifications from another process arrive shortly after its commit, not with it.
-async fn wait_for_new_version(store: &dyn marketcache_domain::BarStore, name: &str, stale: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let version = store
-            .symbol_version(&symbol(name))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        if version != stale {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the version of {name} stayed at {stale} after another process wrote"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn a_store_watching_versions_follows_writes_of_other_processes(backend: Backend) {
-    let harness = Harness::new(backend);
-    let store = harness.backend.store();
-    store
-        .watch_versions()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let year = range(date(2020, 1, 1), date(2020, 12, 31));
-    get(&harness, "AAPL", year).await;
-    // Our own write is known at once, and repeated reads are served without a fetch.
-    let written = store
-        .symbol_version(&symbol("AAPL"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(written > 0);
-    assert_eq!(get(&harness, "AAPL", year).await.bars.len(), 253);
-
-    let other_process = harness.backend.second_store().await;
-    let offline = GetOptions {
-        offline: true,
-        ..GetOptions::DEFAULT
-    };
-    let cleared_by_other = |round: &'static str| {
-        let other_process = other_process.clone();
-        async move {
-            other_process
-                .clear(Some(&symbol("AAPL")), None)
-                .await
-                .unwrap_or_else(|e| panic!("{round}: {e}"));
-        }
-    };
-    let refilled_by_other = || {
-        let other_cache = MarketDataCache::new(
-            other_process.clone(),
-            harness.upstream.clone(),
-            harness.clock.clone(),
-        );
-        async move {
-            other_cache
-                .get_bars(&symbol("AAPL"), year, CACHED)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-    };
-
-    cleared_by_other("first clear").await;
-    wait_for_new_version(store.as_ref(), "AAPL", written).await;
-    let after_clear = harness
-        .cache
-        .get_bars(&symbol("AAPL"), year, offline)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        after_clear.bars.is_empty(),
-        "a cleared symbol was served from memory"
-    );
-
-    refilled_by_other().await;
-    let before_drop = store
-        .symbol_version(&symbol("AAPL"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    if let Backend::Postgres(_) = harness.backend {
-        // The listening connection dies: nothing in memory may be trusted until it is back,
-        // and what is written meanwhile must still be seen.
-        let terminated = harness
-            .backend
-            .query_text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE application_name = 'marketcache version watch' AND datname = current_database();",
-            )
-            .await;
-        assert_eq!(terminated, vec![vec!["t".to_string()]]);
-    }
-    cleared_by_other("second clear").await;
-    wait_for_new_version(store.as_ref(), "AAPL", before_drop).await;
-    let after_second_clear = harness
-        .cache
-        .get_bars(&symbol("AAPL"), year, offline)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(after_second_clear.bars.is_empty());
-    refilled_by_other().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let refilled = loop {
-        let read = harness
-            .cache
-            .get_bars(&symbol("AAPL"), year, offline)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        if !read.bars.is_empty() {
-            break read;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the refill was never seen"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(
-        refilled.bars,
-        harness.truth.bars_between(&symbol("AAPL"), year)
-    );
-}
-
 async fn after_two_ranges_of_a_symbol_every_range_is_served_from_memory(backend: Backend) {
     let harness = Harness::new(backend);
     get(
@@ -737,55 +572,6 @@ async fn after_two_ranges_of_a_symbol_every_range_is_served_from_memory(backend:
             .bars_between(&symbol("AAPL"), range(date(2010, 1, 1), date(2010, 12, 31)))
     );
     assert_eq!(third.report.upstream_requests, 0);
-}
-
-async fn compacting_keeps_every_bar_and_never_grows_the_bars_table(backend: Backend) {
-    let harness = Harness::new(backend);
-    let symbols = [symbol("AAPL"), symbol("MSFT"), symbol("NVDA")];
-    for outcome in harness
-        .cache
-        .warm(
-            &symbols,
-            thirty_five_years(),
-            &marketcache_cache::NoProgress,
-        )
-        .await
-        .outcomes
-    {
-        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
-    }
-    let before = harness
-        .cache
-        .stats()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    harness
-        .cache
-        .compact()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let after = harness
-        .cache
-        .stats()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(after.total_bars, before.total_bars);
-    assert_eq!(after.symbols, before.symbols);
-    assert!(
-        after.bar_table_bytes <= before.bar_table_bytes,
-        "{} -> {}",
-        before.bar_table_bytes,
-        after.bar_table_bytes
-    );
-    harness.upstream.reset();
-    let aapl = get(&harness, "AAPL", thirty_five_years()).await;
-    assert_eq!(
-        aapl.bars,
-        harness
-            .truth
-            .bars_between(&symbol("AAPL"), thirty_five_years())
-    );
-    assert_eq!(harness.upstream.count(), 0);
 }
 
 async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backend) {
@@ -857,9 +643,7 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
 
 on_both_backends!(
     a_warm_that_wrote_most_of_the_database_leaves_it_packed,
-    a_store_watching_versions_follows_writes_of_other_processes,
     after_two_ranges_of_a_symbol_every_range_is_served_from_memory,
-    compacting_keeps_every_bar_and_never_grows_the_bars_table,
     changes_made_by_another_process_are_seen_at_once,
     cold_35_years_takes_one_request_per_182_day_chunk_within_the_concurrency_limit,
     the_same_request_again_asks_nothing_upstream,
@@ -877,5 +661,4 @@ on_both_backends!(
     clearing_a_symbol_makes_the_cleared_range_fetch_again_exactly,
     clearing_before_2000_refetches_only_the_nineties,
     fifty_concurrent_cold_requests_share_one_fetch_per_chunk,
-    the_documented_verification_sql_runs_unchanged_after_a_warm,
 );

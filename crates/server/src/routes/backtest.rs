@@ -10,14 +10,15 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::NaiveDate;
 use marketcache_backtest::{
-    EquityPoint, HeatMap, HeatMapBuilder, MetricSummary, Metrics, ParamKind, ParamValue,
-    RankMetric, Search, SearchPlan, Settings, Trade, build_strategy, catalog, find_strategy,
-    run_against_buy_and_hold,
+    BacktestError, EquityPoint, HeatMap, HeatMapBuilder, MetricSummary, Metrics, ParamKind,
+    ParamValue, RankMetric, Search, SearchOutcome, SearchPlan, Settings, Trade, build_strategy,
+    catalog, find_strategy, run_against_buy_and_hold,
 };
 use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
-use marketcache_cache::{FetchReport, MarketDataCache};
-use marketcache_domain::{DataFingerprint, DateRange, Symbol};
+use marketcache_cache::{FetchReport, MarketDataCache, SymbolBars};
+use marketcache_domain::{Bar, DataFingerprint, DateRange, Symbol};
 use serde::{Deserialize, Serialize};
+use tokio::task::{JoinError, JoinHandle};
 use utoipa::ToSchema;
 
 use super::{ApiJson, AppState, Authorized, parse_optional_date, parse_symbol, requested_range};
@@ -379,6 +380,10 @@ struct BarsWanted {
     policy: BarsPolicy,
 }
 
+/// What the ranking on the blocking pool hands back: the search's outcome and the heat map it
+/// filled, if one was asked for.
+type Ranking = Result<(SearchOutcome, Option<HeatMap>), BacktestError>;
+
 /// Reads the bars, then ranks the grid on a blocking thread, publishing progress every tenth
 /// of a second. Cancellation is noticed before the ranking and while it runs (the ranking
 /// itself finishes in the background: the backtest crate has no way to stop it).
@@ -403,10 +408,40 @@ async fn optimize_job(
     };
     let total = plan.evaluations() as u64;
     let done = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&done);
-    let bars = response.bars.clone();
+    let ranking = rank_on_blocking_pool(
+        &plan,
+        response.bars.clone(),
+        search,
+        heatmap,
+        Arc::clone(&done),
+    );
+    let Some(joined) = follow_ranking(ranking, &plan, &context, &done, total).await else {
+        return JobEnd::Cancelled;
+    };
+    let (outcome, heatmap) = match joined {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(error)) => return failed(ApiError::from_backtest(error, "ranges")),
+        Err(error) => return failed(ApiError::internal(&error)),
+    };
+    context.progress(total, total);
+    let result = optimize_result(wanted.symbol, &plan, &search, outcome, heatmap, response);
+    match serde_json::to_value(&result) {
+        Ok(value) => JobEnd::Succeeded(value),
+        Err(error) => failed(ApiError::internal(&error)),
+    }
+}
+
+/// Starts ranking `plan` over `bars` on the blocking pool, adding the combinations that
+/// finish to `done`. The ranking runs on a clone of the plan, which shares its stop flag.
+fn rank_on_blocking_pool(
+    plan: &SearchPlan,
+    bars: Vec<Bar>,
+    search: Search,
+    heatmap: Option<HeatMapBuilder>,
+    done: Arc<AtomicU64>,
+) -> JoinHandle<Ranking> {
     let ranking_plan = plan.clone();
-    let mut ranking = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut heatmap = heatmap;
         // The heat map is filled from the stream of every evaluated combination, so no
         // combination's full report is kept.
@@ -419,34 +454,49 @@ async fn optimize_job(
             &bars,
             &search,
             &|finished| {
-                counter.fetch_add(finished as u64, Ordering::Relaxed);
+                done.fetch_add(finished as u64, Ordering::Relaxed);
             },
             record
                 .as_mut()
                 .map(|sink| sink as &mut dyn FnMut(&[ParamValue], &Metrics)),
         );
         outcome.map(|outcome| (outcome, heatmap.map(HeatMapBuilder::finish)))
-    });
+    })
+}
+
+/// Publishes the ranking's progress every tenth of a second until it ends, and returns how it
+/// ended; `None` when the job is cancelled first, after telling the plan to stop.
+async fn follow_ranking(
+    mut ranking: JoinHandle<Ranking>,
+    plan: &SearchPlan,
+    context: &JobContext,
+    done: &AtomicU64,
+    total: u64,
+) -> Option<Result<Ranking, JoinError>> {
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
-    let outcome = loop {
+    loop {
         tokio::select! {
             () = context.cancelled().cancelled() => {
                 // Else the ranking on the blocking pool would run to its end unseen.
                 plan.stop();
-                return JobEnd::Cancelled;
+                return None;
             }
-            joined = &mut ranking => break joined,
+            joined = &mut ranking => return Some(joined),
             _ = ticker.tick() => context.progress(done.load(Ordering::Relaxed), total),
         }
-    };
-    let (outcome, heatmap) = match outcome {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(error)) => return failed(ApiError::from_backtest(error, "ranges")),
-        Err(error) => return failed(ApiError::internal(&error)),
-    };
-    context.progress(total, total);
-    let symbol = wanted.symbol;
-    let result = OptimizeResult {
+    }
+}
+
+/// The job's result: the ranked top of `outcome` with what was searched and the bars it ran on.
+fn optimize_result(
+    symbol: Symbol,
+    plan: &SearchPlan,
+    search: &Search,
+    outcome: SearchOutcome,
+    heatmap: Option<HeatMap>,
+    response: SymbolBars,
+) -> OptimizeResult {
+    OptimizeResult {
         symbol: symbol.clone(),
         strategy: plan.strategy().name,
         metric: search.metric.name(),
@@ -470,10 +520,6 @@ async fn optimize_job(
         train_until: search.train_until,
         fingerprint: DataFingerprint::of(&symbol, &response.bars),
         data: response.report,
-    };
-    match serde_json::to_value(&result) {
-        Ok(value) => JobEnd::Succeeded(value),
-        Err(error) => failed(ApiError::internal(&error)),
     }
 }
 

@@ -1,4 +1,5 @@
 //! Integration tests of the stores against real servers.
 
+mod contract;
 mod migrations;
 mod postgres_errors;
