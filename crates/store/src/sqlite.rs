@@ -110,10 +110,10 @@ impl SqliteStore {
                 }
             };
             let result = work(&connection);
-            if let Ok(mut idle) = inner.idle_readers.lock() {
-                if idle.len() < IDLE_READERS {
-                    idle.push(connection);
-                }
+            if let Ok(mut idle) = inner.idle_readers.lock()
+                && idle.len() < IDLE_READERS
+            {
+                idle.push(connection);
             }
             result
         })

@@ -133,10 +133,10 @@ impl Listener {
         tokio::spawn(async move {
             let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(Ok(message)) = messages.next().await {
-                if let AsyncMessage::Notification(notification) = message {
-                    if sender.send(notification).is_err() {
-                        break;
-                    }
+                if let AsyncMessage::Notification(notification) = message
+                    && sender.send(notification).is_err()
+                {
+                    break;
                 }
             }
         });

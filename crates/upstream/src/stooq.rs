@@ -84,10 +84,10 @@ pub fn stooq_symbol(symbol: &Symbol) -> String {
     if lower.starts_with('^') {
         return lower;
     }
-    if let Some((_, suffix)) = lower.rsplit_once('.') {
-        if KNOWN_SUFFIXES.contains(&suffix) {
-            return lower;
-        }
+    if let Some((_, suffix)) = lower.rsplit_once('.')
+        && KNOWN_SUFFIXES.contains(&suffix)
+    {
+        return lower;
     }
     format!("{}.us", lower.replace('.', "-"))
 }

@@ -77,13 +77,12 @@ impl SyntheticSource {
 
     /// Every bar the source will ever publish for `symbol` up to `last_day`, generated once.
     fn full_series(&self, symbol: &Symbol, last_day: NaiveDate) -> Arc<Vec<Bar>> {
-        if let Ok(cache) = self.series.lock() {
-            if let Some(series) = cache
+        if let Ok(cache) = self.series.lock()
+            && let Some(series) = cache
                 .get(symbol)
                 .filter(|s| s.last().is_some_and(|b| b.date >= last_day))
-            {
-                return Arc::clone(series);
-            }
+        {
+            return Arc::clone(series);
         }
         let series = Arc::new(generate_series(symbol, last_day));
         if let Ok(mut cache) = self.series.lock() {

@@ -34,10 +34,10 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         None => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth reporting.
-            if let Err(error) = stdout.write_all(&text).and_then(|()| stdout.flush()) {
-                if error.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(error.into());
-                }
+            if let Err(error) = stdout.write_all(&text).and_then(|()| stdout.flush())
+                && error.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(error.into());
             }
         }
     }
