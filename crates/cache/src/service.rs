@@ -16,6 +16,7 @@ use marketcache_domain::{
     SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::CacheError;
 use crate::hot::{HotCache, HotSeries};
@@ -169,6 +170,9 @@ pub struct MarketDataCache {
     // One lock per symbol makes concurrent callers asking for the same missing days share one
     // upstream fetch: the first fetches, the others wait and then find the days covered.
     symbol_locks: Mutex<HashMap<Symbol, Arc<tokio::sync::Mutex<()>>>>,
+    /// Requests in flight per provider, at most its `max_concurrency` across every read of
+    /// this cache at once (a server's requests and jobs, a warm's symbols), not per read.
+    upstream_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     hot: Mutex<HotCache>,
 }
 
@@ -223,6 +227,7 @@ impl MarketDataCache {
             clock,
             freshness: DEFAULT_FRESHNESS,
             symbol_locks: Mutex::new(HashMap::new()),
+            upstream_slots: Mutex::new(HashMap::new()),
             hot: Mutex::new(HotCache::default()),
         }
     }
@@ -604,6 +609,23 @@ impl MarketDataCache {
         }
     }
 
+    /// Waits for one of `source`'s request slots; the slot is free again when the permit drops.
+    async fn upstream_slot(&self, source: &dyn PriceSource) -> Option<OwnedSemaphorePermit> {
+        let slots = {
+            let mut all = match self.upstream_slots.lock() {
+                Ok(all) => all,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let limit = source.limits().max_concurrency.max(1);
+            Arc::clone(
+                all.entry(source.name().to_string())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit))),
+            )
+        };
+        // The semaphore is never closed: a permit always comes.
+        slots.acquire_owned().await.ok()
+    }
+
     fn symbol_lock(&self, symbol: &Symbol) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = match self.symbol_locks.lock() {
             Ok(locks) => locks,
@@ -743,7 +765,10 @@ impl MarketDataCache {
             let mut outcome = Ok(());
             for part in request.chunks(source.limits().max_span_days) {
                 requests += 1;
-                match source.fetch(symbol, part).await {
+                let slot = self.upstream_slot(source.as_ref()).await;
+                let answered = source.fetch(symbol, part).await;
+                drop(slot);
+                match answered {
                     Ok(part_answer) => {
                         answer.bars.extend(part_answer.bars);
                         answer.actions.extend(part_answer.actions);

@@ -6,7 +6,13 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use marketcache_domain::{DateRange, Packed, Symbol};
 
+use futures::StreamExt;
+
 use crate::{CacheError, FetchProgress, FetchReport, GetOptions, MarketDataCache};
+
+/// Symbols a warm reads at once: two, so that one symbol's first requests fill the slots its
+/// predecessor's last round leaves empty; the provider's slots bound the requests in flight.
+const SYMBOLS_IN_FLIGHT: usize = 2;
 
 /// What warming one symbol stored.
 #[derive(Debug, Clone)]
@@ -78,15 +84,21 @@ impl FetchProgress for Stoppable<'_> {
         self.inner.request_done(bars);
     }
 
+    fn waiting_for_another_process(&self) {
+        self.inner.waiting_for_another_process();
+    }
+
     fn stop_requested(&self) -> bool {
         self.warm.stop_requested()
     }
 }
 
 impl MarketDataCache {
-    /// Warms each symbol over `range` in turn, continuing past failures, then lets the store
-    /// pack itself if the warm wrote most of what it holds. A stop request ends it at once,
-    /// without packing.
+    /// Warms each symbol over `range`, continuing past failures, then lets the store pack
+    /// itself if the warm wrote most of what it holds. A stop request ends it at once, without
+    /// packing. Outcomes come in the order of `symbols`; the next symbol's requests start
+    /// while one symbol's last ones are in flight, so the provider's request slots (shared by
+    /// every read of this cache) stay busy from the first request to the last.
     pub async fn warm(
         &self,
         symbols: &[Symbol],
@@ -94,16 +106,19 @@ impl MarketDataCache {
         progress: &dyn WarmProgress,
     ) -> Warmed {
         let mut outcomes = Vec::with_capacity(symbols.len());
-        for (index, symbol) in symbols.iter().enumerate() {
-            if progress.stop_requested() {
-                return stopped(outcomes);
-            }
-            let outcome = self.warm_one(symbol, range, progress).await;
-            if matches!(outcome.result, Err(CacheError::Stopped)) {
+        // By index: a closure over `&Symbol` would make the future's Send-ness depend on a
+        // higher-ranked lifetime that the compiler cannot prove for the server's job.
+        let mut warming = futures::stream::iter(0..symbols.len())
+            .map(|index| self.warm_one(&symbols[index], range, progress))
+            .buffered(SYMBOLS_IN_FLIGHT);
+        let mut index = 0;
+        while let Some(outcome) = warming.next().await {
+            if progress.stop_requested() || matches!(outcome.result, Err(CacheError::Stopped)) {
                 return stopped(outcomes);
             }
             progress.symbol_done(index, &outcome);
             outcomes.push(outcome);
+            index += 1;
         }
         let written: usize = outcomes
             .iter()
@@ -125,6 +140,13 @@ impl MarketDataCache {
         progress: &dyn WarmProgress,
     ) -> WarmOutcome {
         let started = Instant::now();
+        if progress.stop_requested() {
+            return WarmOutcome {
+                symbol: symbol.clone(),
+                result: Err(CacheError::Stopped),
+                elapsed: started.elapsed(),
+            };
+        }
         let requests = Stoppable {
             inner: progress.for_symbol(symbol),
             warm: progress,

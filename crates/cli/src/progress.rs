@@ -59,6 +59,12 @@ impl FetchProgress for SymbolProgress {
         }
     }
 
+    fn waiting_for_another_process(&self) {
+        self.bar
+            .set_message("waiting: another process is fetching it".to_string());
+        self.bar.tick();
+    }
+
     fn request_done(&self, bars: usize) {
         let total = self.bars.fetch_add(bars, Ordering::Relaxed) + bars;
         self.bar.set_message(format!("{total} bars"));

@@ -92,6 +92,65 @@ async fn a_claim_is_one_holder_at_a_time_and_free_again_once_released_or_dropped
     }
 }
 
+async fn forty_cold_symbols_at_once_keep_to_the_provider_s_request_limit(backend: Backend) {
+    let harness = Harness::with_latency(backend, Duration::from_millis(5));
+    let wanted = range(date(2024, 1, 1), date(2025, 12, 31));
+    let readers: Vec<_> = (0..40)
+        .map(|index| {
+            let cache = Arc::clone(&harness.cache);
+            // Tickers S0A..S9D: forty symbols, each read cold once.
+            let name = format!("S{}{}", index % 10, ["A", "B", "C", "D"][index / 10]);
+            tokio::spawn(async move {
+                cache
+                    .get_bars(&symbol(&name), wanted, GetOptions::DEFAULT)
+                    .await
+                    .map(|response| response.report.upstream_requests)
+            })
+        })
+        .collect();
+    let mut requests = 0;
+    for reader in futures::future::join_all(readers).await {
+        requests += reader
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // 2024-01-02..2025-12-31 on trading days: 5 chunks of at most 182 days per symbol.
+    assert_eq!(requests, 40 * 5);
+    assert_eq!(harness.upstream.count(), 40 * 5);
+    assert_eq!(
+        harness.upstream.peak_in_flight(),
+        4,
+        "the provider allows 4 at once, whoever asks"
+    );
+}
+
+async fn a_warm_keeps_within_the_provider_s_limit_across_its_symbols(backend: Backend) {
+    let harness = Harness::with_latency(backend, Duration::from_millis(5));
+    let symbols: Vec<Symbol> = ["AAPL", "MSFT", "NVDA", "AMD"]
+        .into_iter()
+        .map(symbol)
+        .collect();
+    let wanted = range(date(2015, 1, 1), date(2025, 12, 31));
+    let warmed = harness
+        .cache
+        .warm(&symbols, wanted, &marketcache_cache::NoProgress)
+        .await;
+    let order: Vec<&Symbol> = warmed.outcomes.iter().map(|o| &o.symbol).collect();
+    assert_eq!(
+        order,
+        symbols.iter().collect::<Vec<_>>(),
+        "outcomes keep the order asked"
+    );
+    for outcome in &warmed.outcomes {
+        let bars = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            bars.bars,
+            harness.truth.bars_between(&outcome.symbol, wanted).len()
+        );
+    }
+    assert_eq!(harness.upstream.peak_in_flight(), 4);
+}
+
 /// Whether `store` gets the claim of `key` (released at once when it does).
 async fn claimed(store: &Arc<dyn BarStore>, key: &Symbol) -> bool {
     match store
@@ -108,6 +167,8 @@ async fn claimed(store: &Arc<dyn BarStore>, key: &Symbol) -> bool {
 }
 
 on_both_backends!(
+    forty_cold_symbols_at_once_keep_to_the_provider_s_request_limit,
+    a_warm_keeps_within_the_provider_s_limit_across_its_symbols,
     caches_on_one_database_fetch_each_chunk_once_between_them,
     a_claim_is_one_holder_at_a_time_and_free_again_once_released_or_dropped,
 );

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
     Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedBars,
-    FetchedWrite, MigrationStep, PriceSource, SourceError, SourceLimits, StoreError, StoreStats,
-    Symbol,
+    FetchedWrite, MigrationStep, PriceSource, RecentCheck, SourceError, SourceLimits, StoreError,
+    StoreStats, Symbol,
 };
 use serde_json::json;
 
@@ -57,6 +57,9 @@ impl BarStore for BrokenStore {
         Err((self.0)())
     }
     async fn read_provisional(&self, _: &Symbol) -> Result<Vec<NaiveDate>, StoreError> {
+        Err((self.0)())
+    }
+    async fn read_recent_checks(&self, _: &Symbol) -> Result<Vec<RecentCheck>, StoreError> {
         Err((self.0)())
     }
     async fn write_fetched(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use marketcache_domain::calendar::trading_days;
 use marketcache_domain::{
     Bar, BarStore, ClearReport, CorporateAction, CorporateActionKind, CoverageSpan, Dataset,
-    DateRange, FetchedWrite, Symbol, SymbolStats,
+    DateRange, FetchedWrite, LedgerSnapshot, RecentCheck, Symbol, SymbolStats,
 };
 use marketcache_testkit::{Backend, on_both_backends};
 
@@ -311,6 +311,7 @@ async fn provisional_marks_and_corporate_actions_are_stored_and_read_back(backen
         coverage: Some(&coverage),
         actions: &actions,
         provisional: &[friday],
+        recheck: None,
     };
     write(store.as_ref(), "NVDA", live, at(2024, 6, 7, 15)).await;
     assert_eq!(provisional_of(store.as_ref(), "NVDA").await, vec![friday]);
@@ -337,6 +338,7 @@ async fn provisional_marks_and_corporate_actions_are_stored_and_read_back(backen
         coverage: Some(&friday_coverage),
         actions: &corrected_dividend,
         provisional: &[],
+        recheck: None,
     };
     write(store.as_ref(), "NVDA", settled_answer, at(2024, 6, 8, 1)).await;
     assert!(provisional_of(store.as_ref(), "NVDA").await.is_empty());
@@ -510,6 +512,7 @@ async fn write_two_symbols(store: &dyn BarStore) -> (Vec<Bar>, Vec<Bar>) {
         coverage: Some(&spring_coverage),
         actions: &aapl_split,
         provisional: &last_day,
+        recheck: None,
     };
     write(store, "AAPL", spring, at(2024, 7, 1, 12)).await;
     let msft = made_up_bars(2, half);
@@ -913,7 +916,80 @@ async fn a_store_watching_versions_follows_writes_of_other_processes(backend: Ba
     assert_eq!(bars_of(store.as_ref(), "AAPL", year).await, bars);
 }
 
+fn check(days: DateRange, checked_at: DateTime<Utc>, recheck_after: DateTime<Utc>) -> RecentCheck {
+    RecentCheck {
+        range: days,
+        provider: "yahoo".to_string(),
+        checked_at,
+        recheck_after,
+    }
+}
+
+/// A write that stores nothing but the recent check `check`.
+async fn write_check(store: &dyn BarStore, name: &str, check: &RecentCheck) {
+    let answer = FetchedWrite {
+        recheck: Some(check),
+        ..FetchedWrite::bars("yahoo", &[], None)
+    };
+    write(store, name, answer, check.checked_at).await;
+}
+
+async fn recent_checks_replace_those_they_overlap_and_expired_ones_and_go_with_a_clear(
+    backend: Backend,
+) {
+    let store = backend.store();
+    let store = store.as_ref();
+    let (mon, tue, wed, thu) = (
+        date(2026, 11, 16),
+        date(2026, 11, 17),
+        date(2026, 11, 18),
+        date(2026, 11, 19),
+    );
+    let monday = check(range(mon, mon), at(2026, 11, 16, 15), at(2026, 11, 17, 0));
+    write_check(store, "TSLA", &monday).await;
+    write_check(store, "NVDA", &monday).await;
+    let snapshot = store
+        .read_ledger(&symbol("TSLA"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        snapshot,
+        LedgerSnapshot {
+            version: version_of(store, "TSLA").await,
+            coverage: Vec::new(),
+            provisional: Vec::new(),
+            recent_checks: vec![monday.clone()],
+        }
+    );
+    // Tuesday's check, written after Monday's expired, replaces it; Wednesday's, checked while
+    // Tuesday's stands and overlapping it, replaces Tuesday's.
+    let tuesday = check(range(mon, tue), at(2026, 11, 17, 15), at(2026, 11, 18, 0));
+    write_check(store, "TSLA", &tuesday).await;
+    let checks = |name: &'static str| async move {
+        store
+            .read_recent_checks(&symbol(name))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(checks("TSLA").await, vec![tuesday.clone()]);
+    let wednesday = check(range(tue, wed), at(2026, 11, 17, 18), at(2026, 11, 19, 0));
+    write_check(store, "TSLA", &wednesday).await;
+    assert_eq!(checks("TSLA").await, vec![wednesday.clone()]);
+    // One that neither overlaps nor finds the other expired stays beside it.
+    let thursday = check(range(thu, thu), at(2026, 11, 17, 19), at(2026, 11, 20, 0));
+    write_check(store, "TSLA", &thursday).await;
+    assert_eq!(checks("TSLA").await, vec![wednesday, thursday]);
+    clear(store, Some("TSLA"), None).await;
+    assert!(checks("TSLA").await.is_empty());
+    assert_eq!(
+        checks("NVDA").await,
+        vec![monday],
+        "another symbol's check stays"
+    );
+}
+
 on_both_backends!(
+    recent_checks_replace_those_they_overlap_and_expired_ones_and_go_with_a_clear,
     written_bars_read_back_in_date_order_with_every_value_exact,
     coverage_entries_read_back_with_their_range_provider_bars_and_rejected_rows,
     provisional_marks_and_corporate_actions_are_stored_and_read_back,
