@@ -30,12 +30,17 @@ impl Ledger {
     }
 
     /// The trading days of `range` to ask upstream at `now`: those neither covered nor held
-    /// by a recent check that still stands.
-    pub fn plan(&self, range: DateRange, now: DateTime<Utc>) -> Vec<DateRange> {
+    /// by a recent check that is not due yet for a reader accepting `freshness`.
+    pub fn plan(
+        &self,
+        range: DateRange,
+        now: DateTime<Utc>,
+        freshness: chrono::Duration,
+    ) -> Vec<DateRange> {
         let standing = self
             .recent_checks
             .iter()
-            .filter(|check| check.holds_at(now))
+            .filter(|check| now < check.due_at(freshness))
             .map(|check| check.range);
         let known = union(self.covered.iter().copied().chain(standing));
         subtract(range, &known)
@@ -104,9 +109,10 @@ mod tests {
     }
 
     #[test]
-    fn a_recent_check_holds_its_days_until_its_recheck_time_only() {
-        let checked_at = Utc::now();
-        let recheck_after = checked_at + chrono::Duration::minutes(15);
+    fn a_late_day_s_check_holds_its_days_for_the_reader_s_freshness_only() {
+        let final_from = Utc::now();
+        let checked_at = final_from + chrono::Duration::hours(1);
+        let freshness = chrono::Duration::minutes(15);
         let (_, ledger) = Ledger::from_snapshot(LedgerSnapshot {
             version: 3,
             coverage: vec![span(1, 9, "yahoo")],
@@ -115,14 +121,24 @@ mod tests {
                 range: span(10, 12, "").range,
                 provider: "yahoo".to_string(),
                 checked_at,
-                recheck_after,
+                final_from,
+                live: false,
             }],
         });
         let wanted = span(1, 12, "").range;
-        assert_eq!(ledger.plan(wanted, checked_at), Vec::<DateRange>::new());
-        // 2024-01-10..12 are Wednesday to Friday: all three asked once the check expires.
+        let later = checked_at + freshness;
         assert_eq!(
-            ledger.plan(wanted, recheck_after),
+            ledger.plan(wanted, checked_at, freshness),
+            Vec::<DateRange>::new()
+        );
+        // 2024-01-10..12 are Wednesday to Friday: all three asked once the check is due.
+        assert_eq!(
+            ledger.plan(wanted, later, freshness),
+            vec![span(10, 12, "").range]
+        );
+        // A reader accepting no delay asks at once.
+        assert_eq!(
+            ledger.plan(wanted, checked_at, chrono::Duration::zero()),
             vec![span(10, 12, "").range]
         );
     }

@@ -355,7 +355,7 @@ impl MarketDataCache {
         let missing = match askable {
             None => Vec::new(),
             Some(askable) if options.force_refresh => trading_parts(&[askable]),
-            Some(askable) => ledger.plan(askable, self.clock.now()),
+            Some(askable) => ledger.plan(askable, self.clock.now(), self.freshness()),
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
         let mut answered_by = Vec::new();
@@ -447,7 +447,7 @@ impl MarketDataCache {
                 if version == fill.version {
                     fill.missing
                 } else {
-                    ledger.plan(fill.askable, self.clock.now())
+                    ledger.plan(fill.askable, self.clock.now(), self.freshness())
                 }
             };
             self.fetch_and_store(fill.symbol, &still_missing, fill.askable, progress)
@@ -540,7 +540,7 @@ impl MarketDataCache {
             return Ok(Vec::new());
         };
         let (_, ledger) = Ledger::from_snapshot(self.store.read_ledger(&self.key(symbol)).await?);
-        Ok(ledger.plan(askable, self.clock.now()))
+        Ok(ledger.plan(askable, self.clock.now(), self.freshness()))
     }
 
     /// Reads the stored bars of `range` of the store key `key`, with its corporate actions, and
@@ -678,7 +678,7 @@ impl MarketDataCache {
                 tracing::warn!(%symbol, %chunk, rejected_rows, "upstream rows failed the bar checks and were dropped");
             }
             let covered = covered_part(chunk, &answer.bars, &provisional, settled_through);
-            let recheck = self.recheck_for(chunk, covered, &provisional, provider, now);
+            let recheck = Self::recheck_for(chunk, covered, &provisional, provider, now);
             let coverage = covered.map(|range| CoverageSpan {
                 range,
                 provider: provider.to_string(),
@@ -716,12 +716,10 @@ impl MarketDataCache {
     }
 
     /// The recent check of the days of `chunk` after its `covered` part, if any are trading
-    /// days: asked now, they need not be asked again before new data can exist. That is the
-    /// first of them's close plus the publication lag; while a provisional bar is live, or
-    /// once that time has passed without a final bar (a provider publishing late), this
-    /// cache's freshness interval from now.
+    /// days: when they were asked, when the first of them can have a final bar, and whether
+    /// a bar among them was live. Each reader decides from it when to ask again
+    /// ([`RecentCheck::due_at`] with its freshness).
     fn recheck_for(
-        &self,
         chunk: DateRange,
         covered: Option<DateRange>,
         provisional: &[NaiveDate],
@@ -733,22 +731,18 @@ impl MarketDataCache {
             None => chunk.start(),
         };
         let tail = trim_to_trading_days(DateRange::new(tail_start, chunk.end()).ok()?)?;
-        let final_at = bar_final_at(tail.start());
-        let freshness = Days::from_std(self.freshness).unwrap_or(Days::MAX);
-        let soonest_new = now.checked_add_signed(freshness).unwrap_or(final_at);
-        let recheck_after = if now >= final_at {
-            soonest_new
-        } else if provisional.is_empty() {
-            final_at
-        } else {
-            soonest_new.min(final_at)
-        };
         Some(RecentCheck {
             range: tail,
             provider: provider.to_string(),
             checked_at: now,
-            recheck_after,
+            final_from: bar_final_at(tail.start()),
+            live: !provisional.is_empty(),
         })
+    }
+
+    /// The freshness interval as the ledger's plans take it.
+    fn freshness(&self) -> Days {
+        Days::from_std(self.freshness).unwrap_or(Days::MAX)
     }
 
     /// Asks the providers in turn for `request` until one answers. Each asks within its own span

@@ -20,24 +20,37 @@ pub struct CoverageSpan {
 }
 
 /// Recent days a provider was asked for that held no final bar yet: they are not covered (the
-/// provider may still publish them), but asking again before `recheck_after` could bring
-/// nothing new, so reads until then treat them as known. Days a check holds are never older
-/// than the settling window at `checked_at`.
+/// provider may still publish them), but until new data can exist, asking again brings
+/// nothing, so reads treat them as known until then.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecentCheck {
     pub range: DateRange,
     /// The provider that was asked.
     pub provider: String,
     pub checked_at: DateTime<Utc>,
-    /// The earliest instant new data can exist for these days: the first of them's close plus
-    /// the publication lag, or the freshness interval while a bar is live or late.
-    pub recheck_after: DateTime<Utc>,
+    /// When the first of the days can have a final bar: its close plus the publication lag.
+    pub final_from: DateTime<Utc>,
+    /// The answer held a live (provisional) bar among the days.
+    pub live: bool,
 }
 
 impl RecentCheck {
-    /// Whether the check still stands at `now`.
-    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
-        now < self.recheck_after
+    /// When the days are worth asking for again, for a reader that accepts a live or late bar
+    /// for `freshness`: at `final_from` when they were asked before it and no bar was live
+    /// (nothing new can exist sooner); else `freshness` after the check, and never later than
+    /// `final_from` for a live bar, which may then be final.
+    pub fn due_at(&self, freshness: chrono::Duration) -> DateTime<Utc> {
+        let again = self
+            .checked_at
+            .checked_add_signed(freshness)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if self.live {
+            again.min(self.final_from)
+        } else if self.checked_at < self.final_from {
+            self.final_from
+        } else {
+            again
+        }
     }
 }
 

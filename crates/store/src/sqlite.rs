@@ -285,7 +285,7 @@ fn recent_checks_of(connection: &Connection, symbol: &str) -> Result<Vec<RecentC
     let failed = query_error("reading recent checks");
     let mut statement = connection
         .prepare_cached(
-            "SELECT start_date, end_date, provider, checked_at, recheck_after
+            "SELECT start_date, end_date, provider, checked_at, final_from, live
              FROM recent_checks WHERE symbol = ?1 ORDER BY start_date",
         )
         .map_err(&failed)?;
@@ -297,23 +297,26 @@ fn recent_checks_of(connection: &Connection, symbol: &str) -> Result<Vec<RecentC
                 row.get::<_, String>(2)?,
                 row.get::<_, i64>(3)?,
                 row.get::<_, i64>(4)?,
+                row.get::<_, bool>(5)?,
             ))
         })
         .map_err(&failed)?;
     let mut checks = Vec::new();
     for row in rows {
-        let (start, end, provider, checked_at, recheck_after) = row.map_err(&failed)?;
+        let (start, end, provider, checked_at, final_from, live) = row.map_err(&failed)?;
         checks.push(RecentCheck {
             range: date_range_column(symbol, &start, &end)?,
             provider,
             checked_at: timestamp(checked_at),
-            recheck_after: timestamp(recheck_after),
+            final_from: timestamp(final_from),
+            live,
         });
     }
     Ok(checks)
 }
 
-/// Records `check`, replacing the symbol's checks it overlaps and those expired by then.
+/// Records `check`, replacing the symbol's checks of days up to its own: a new check starts at
+/// the first day its answer left uncovered, so those earlier days are covered or outdated.
 fn record_recent_check(
     transaction: &rusqlite::Transaction<'_>,
     symbol: &str,
@@ -321,21 +324,21 @@ fn record_recent_check(
 ) -> rusqlite::Result<()> {
     let (start, end) = (iso_date(check.range.start()), iso_date(check.range.end()));
     transaction.execute(
-        "DELETE FROM recent_checks WHERE symbol = ?1
-         AND (recheck_after <= ?4 OR (start_date <= ?3 AND end_date >= ?2))",
-        params![symbol, start, end, check.checked_at.timestamp()],
+        "DELETE FROM recent_checks WHERE symbol = ?1 AND start_date <= ?2",
+        params![symbol, end],
     )?;
     transaction.execute(
-        "INSERT INTO recent_checks (symbol, start_date, end_date, provider, checked_at, recheck_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO recent_checks (symbol, start_date, end_date, provider, checked_at, final_from, live)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             symbol,
             start,
             end,
             check.provider,
             check.checked_at.timestamp(),
-            // Rounded up: a check never ends before the instant it names.
-            check.recheck_after.timestamp() + i64::from(check.recheck_after.timestamp_subsec_nanos() > 0)
+            // Rounded up: never earlier than the instant it names.
+            check.final_from.timestamp() + i64::from(check.final_from.timestamp_subsec_nanos() > 0),
+            check.live,
         ],
     )?;
     Ok(())

@@ -288,9 +288,19 @@ fn a_cached_symbol_stays_usable_when_the_provider_is_down() {
     let start = first.to_string();
     with_defaults(&sandbox, &server.uri(), &["get", "AAPL", "--start", &start]).expect_code(0);
 
-    // Yahoo is gone: the backtest runs on the cached bars and names the days they lack.
+    // Yahoo is gone: the backtest runs on the cached bars and names the days they lack. (Those
+    // days were asked for a moment ago; freshness 0 makes them due again at once.)
     let backtest = [
-        "backtest", "AAPL", "--param", "fast=2", "--param", "slow=5", "--start", &start,
+        "backtest",
+        "AAPL",
+        "--param",
+        "fast=2",
+        "--param",
+        "slow=5",
+        "--start",
+        &start,
+        "--freshness",
+        "0s",
     ];
     let run = with_defaults(&sandbox, CLOSED_LOCAL_URL, &backtest);
     run.expect_code(0);

@@ -225,3 +225,19 @@ fn dates_before_1900_are_rejected_naming_the_field_and_the_rule() {
     );
     assert!(!sandbox.db_path().exists());
 }
+
+#[test]
+fn a_freshness_or_pool_size_out_of_its_rule_is_a_usage_error_naming_it() {
+    rejects(
+        &["get", "AAPL", "--freshness", "15x"],
+        &["freshness '15x' is invalid", "30s, 15m or 1h"],
+    );
+    rejects(
+        &["get", "AAPL", "--pool-size", "1"],
+        &["pool_size '1' is invalid", "from 2 to 1000"],
+    );
+    rejects(
+        &["get", "AAPL", "--pool-size", "many"],
+        &["pool_size 'many' is invalid"],
+    );
+}

@@ -11,13 +11,15 @@ use marketcache_store::SqliteStore;
 use tempfile::TempDir;
 
 /// Variables that would let the user's own configuration leak into a test.
-const CLEARED_VARIABLES: [&str; 20] = [
+const CLEARED_VARIABLES: [&str; 22] = [
     "DATABASE_URL",
     "MARKETCACHE_PROVIDER",
     "MARKETCACHE_CSV_DIR",
     "MARKETCACHE_SYNTHETIC_LATENCY_MS",
     "MARKETCACHE_SYNTHETIC_MAX_SPAN_DAYS",
     "MARKETCACHE_SYNTHETIC_CONCURRENCY",
+    "MARKETCACHE_FRESHNESS",
+    "MARKETCACHE_POOL_SIZE",
     "RUST_LOG",
     "POLYGON_API_KEY",
     "APCA_API_KEY_ID",
