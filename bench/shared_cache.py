@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 
-BIN = os.path.join("target", "release", "marketcache")
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "marketcache")
 GET_2000S = ["get", "MSFT", "--start", "2000-01-01", "--end", "2009-12-31"]
 CHUNKS_2000S = 21
 
