@@ -439,18 +439,20 @@ impl MarketDataCache {
         let _guard = lock.lock().await;
         let claim = self.claim_fill(fill.key, progress).await?;
         let fetched = async {
-            let still_missing = if force_refresh {
-                fill.missing
+            let (still_missing, cold) = if force_refresh {
+                (fill.missing, false)
             } else {
                 let snapshot = self.store.read_ledger(fill.key).await?;
                 let (version, ledger) = Ledger::from_snapshot(snapshot);
+                let cold = ledger.covered.is_empty();
                 if version == fill.version {
-                    fill.missing
+                    (fill.missing, cold)
                 } else {
-                    ledger.plan(fill.askable, self.clock.now(), self.freshness())
+                    let now = self.clock.now();
+                    (ledger.plan(fill.askable, now, self.freshness()), cold)
                 }
             };
-            self.fetch_and_store(fill.symbol, &still_missing, fill.askable, progress)
+            self.fetch_and_store(fill.symbol, &still_missing, fill.askable, cold, progress)
                 .await
         }
         .await;
@@ -635,84 +637,163 @@ impl MarketDataCache {
     }
 
     /// Fetches `missing` in chunks of the provider's span, concurrently up to its limit, and
-    /// stores each chunk with its coverage as it arrives, so an interrupted fetch resumes.
+    /// stores each chunk with its coverage as it arrives, so an interrupted fetch resumes. For a
+    /// symbol never asked before (`cold`), the oldest chunk goes first, alone: its answer may
+    /// name the symbol's first trading day, and then no chunk before it is asked at all.
     async fn fetch_and_store(
         &self,
         symbol: &Symbol,
         missing: &[DateRange],
         requested: DateRange,
+        cold: bool,
         progress: &dyn FetchProgress,
     ) -> Result<Fetched, CacheError> {
         let limits = self.source.limits();
-        let chunks: Vec<DateRange> = missing
+        let mut chunks: Vec<DateRange> = missing
             .iter()
             .flat_map(|range| range.chunks(limits.max_span_days))
             .collect();
         progress.planned(chunks.len());
         tracing::info!(%symbol, provider = self.source.name(), requests = chunks.len(), "fetching missing days");
-        let settled_through = self.clock.today_in_new_york() - Days::days(SETTLING_DAYS);
+        let mut fetched = Fetched::default();
+        if cold && chunks.len() > 1 {
+            let probe = chunks.remove(0);
+            let served = self.fetch_chunk(symbol, probe).await?;
+            let (provider, first_trade) = (served.provider, served.answer.first_trade);
+            self.store_answer(symbol, probe, served, requested, progress, &mut fetched)
+                .await?;
+            if let Some(listed) = first_trade.filter(|listed| *listed > probe.end()) {
+                chunks = self
+                    .skip_before_listing(symbol, probe, listed, provider, chunks)
+                    .await?;
+                progress.planned(1 + chunks.len());
+            }
+        }
         // Requests run concurrently, but answers are written in date order: appending in key
         // order keeps the stores' B-tree pages full (fewer bytes per bar on disk).
         let mut answers = futures::stream::iter(chunks)
             .map(|chunk| async move {
-                let request = trim_to_trading_days(chunk).unwrap_or(chunk);
-                let served = self.fetch_with_fallbacks(symbol, request).await?;
+                let served = self.fetch_chunk(symbol, chunk).await?;
                 Ok::<_, CacheError>((chunk, served))
             })
             .buffered(limits.max_concurrency.max(1));
-        let mut fetched = Fetched::default();
         while let Some(answer) = answers.next().await {
             let (chunk, served) = answer?;
-            let (provider, mut answer) = (served.provider, served.answer);
-            answer.bars.retain(|bar| chunk.contains(bar.date));
+            self.store_answer(symbol, chunk, served, requested, progress, &mut fetched)
+                .await?;
+        }
+        Ok(fetched)
+    }
+
+    /// The providers' answer for the trading days of `chunk`.
+    async fn fetch_chunk(
+        &self,
+        symbol: &Symbol,
+        chunk: DateRange,
+    ) -> Result<Served<'_>, CacheError> {
+        let request = trim_to_trading_days(chunk).unwrap_or(chunk);
+        self.fetch_with_fallbacks(symbol, request).await
+    }
+
+    /// Records the days from after `probe` to the day before `listed`, the symbol's first
+    /// trading day as `provider` named it, as covered without bars, and returns the `chunks`
+    /// left to ask: those from `listed` on, the first cut to start there.
+    async fn skip_before_listing(
+        &self,
+        symbol: &Symbol,
+        probe: DateRange,
+        listed: NaiveDate,
+        provider: &str,
+        chunks: Vec<DateRange>,
+    ) -> Result<Vec<DateRange>, CacheError> {
+        let before = probe
+            .end()
+            .succ_opt()
+            .zip(listed.pred_opt())
+            .and_then(|(from, to)| DateRange::new(from, to).ok());
+        if let Some(before) = before {
             let now = self.clock.now();
-            // Provisional: marked so by the provider, or fetched before the bar could be final.
-            let provisional: Vec<NaiveDate> = answer
-                .bars
-                .iter()
-                .map(|bar| bar.date)
-                .filter(|date| answer.provisional.contains(date) || now < bar_final_at(*date))
-                .collect();
-            let rejected_rows = answer.rejected.len();
-            if rejected_rows > 0 {
-                tracing::warn!(%symbol, %chunk, rejected_rows, "upstream rows failed the bar checks and were dropped");
-            }
-            let covered = covered_part(chunk, &answer.bars, &provisional, settled_through);
-            let recheck = Self::recheck_for(chunk, covered, &provisional, provider, now);
-            let coverage = covered.map(|range| CoverageSpan {
-                range,
+            let span = CoverageSpan {
+                range: before,
                 provider: provider.to_string(),
                 fetched_at: now,
-                bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
-                rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
-            });
-            let write = FetchedWrite {
-                provider,
-                bars: &answer.bars,
-                coverage: coverage.as_ref(),
-                actions: &answer.actions,
-                provisional: &provisional,
-                recheck: recheck.as_ref(),
+                bars: 0,
+                rejected_rows: 0,
             };
+            let write = FetchedWrite::bars(provider, &[], Some(&span));
             self.store
                 .write_fetched(&self.key(symbol), &write, now)
                 .await?;
-            progress.request_done(answer.bars.len());
-            if progress.stop_requested() {
-                return Err(CacheError::Stopped);
-            }
-            if !fetched.providers.iter().any(|known| known == provider) {
-                fetched.providers.push(provider.to_string());
-            }
-            fetched.requests += served.requests;
-            fetched.rejected_rows += rejected_rows;
-            fetched.bars_in_range += answer
-                .bars
-                .iter()
-                .filter(|bar| requested.contains(bar.date))
-                .count();
+            tracing::info!(%symbol, %listed, skipped = %before, "first trading day learnt: days before it are never asked");
         }
-        Ok(fetched)
+        Ok(chunks
+            .into_iter()
+            .filter(|chunk| chunk.end() >= listed)
+            .filter_map(|chunk| DateRange::new(chunk.start().max(listed), chunk.end()).ok())
+            .collect())
+    }
+
+    /// Stores one chunk's answer with its coverage, provisional marks and recent check, and
+    /// counts it into `fetched`.
+    async fn store_answer(
+        &self,
+        symbol: &Symbol,
+        chunk: DateRange,
+        served: Served<'_>,
+        requested: DateRange,
+        progress: &dyn FetchProgress,
+        fetched: &mut Fetched,
+    ) -> Result<(), CacheError> {
+        let (provider, mut answer) = (served.provider, served.answer);
+        answer.bars.retain(|bar| chunk.contains(bar.date));
+        let now = self.clock.now();
+        // Provisional: marked so by the provider, or fetched before the bar could be final.
+        let provisional: Vec<NaiveDate> = answer
+            .bars
+            .iter()
+            .map(|bar| bar.date)
+            .filter(|date| answer.provisional.contains(date) || now < bar_final_at(*date))
+            .collect();
+        let rejected_rows = answer.rejected.len();
+        if rejected_rows > 0 {
+            tracing::warn!(%symbol, %chunk, rejected_rows, "upstream rows failed the bar checks and were dropped");
+        }
+        let settled_through = self.clock.today_in_new_york() - Days::days(SETTLING_DAYS);
+        let covered = covered_part(chunk, &answer.bars, &provisional, settled_through);
+        let recheck = Self::recheck_for(chunk, covered, &provisional, provider, now);
+        let coverage = covered.map(|range| CoverageSpan {
+            range,
+            provider: provider.to_string(),
+            fetched_at: now,
+            bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
+            rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
+        });
+        let write = FetchedWrite {
+            provider,
+            bars: &answer.bars,
+            coverage: coverage.as_ref(),
+            actions: &answer.actions,
+            provisional: &provisional,
+            recheck: recheck.as_ref(),
+        };
+        self.store
+            .write_fetched(&self.key(symbol), &write, now)
+            .await?;
+        progress.request_done(answer.bars.len());
+        if progress.stop_requested() {
+            return Err(CacheError::Stopped);
+        }
+        if !fetched.providers.iter().any(|known| known == provider) {
+            fetched.providers.push(provider.to_string());
+        }
+        fetched.requests += served.requests;
+        fetched.rejected_rows += rejected_rows;
+        fetched.bars_in_range += answer
+            .bars
+            .iter()
+            .filter(|bar| requested.contains(bar.date))
+            .count();
+        Ok(())
     }
 
     /// The recent check of the days of `chunk` after its `covered` part, if any are trading
@@ -768,6 +849,7 @@ impl MarketDataCache {
                         answer.actions.extend(part_answer.actions);
                         answer.rejected.extend(part_answer.rejected);
                         answer.provisional.extend(part_answer.provisional);
+                        answer.first_trade = answer.first_trade.or(part_answer.first_trade);
                     }
                     Err(error) => {
                         outcome = Err(error);

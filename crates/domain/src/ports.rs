@@ -53,6 +53,9 @@ pub struct FetchedBars {
     pub rejected: Vec<RejectedRow>,
     /// Dates of bars the provider marked as not final yet (a live session's bar).
     pub provisional: Vec<NaiveDate>,
+    /// The symbol's first trading day, when the answer says (Yahoo's `firstTradeDate`): no
+    /// day before it can have a bar, so no request for those days is ever needed.
+    pub first_trade: Option<NaiveDate>,
 }
 
 impl FetchedBars {

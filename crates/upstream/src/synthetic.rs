@@ -127,7 +127,10 @@ impl PriceSource for SyntheticSource {
                 symbol: symbol.to_string(),
             });
         }
-        Ok(FetchedBars::from_bars(self.bars_between(symbol, range)))
+        Ok(FetchedBars {
+            first_trade: Some(first_trade_date(symbol)),
+            ..FetchedBars::from_bars(self.bars_between(symbol, range))
+        })
     }
 }
 

@@ -164,6 +164,8 @@ struct Meta {
     regular_market_time: Number,
     #[serde(default)]
     gmtoffset: Number,
+    #[serde(default)]
+    first_trade_date: Number,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -457,6 +459,8 @@ fn read_result(
         }
     }
     fetched.actions = actions;
+    fetched.first_trade =
+        epoch_seconds(result.meta.first_trade_date).and_then(|seconds| zone.trading_date(seconds));
     Ok(fetched)
 }
 

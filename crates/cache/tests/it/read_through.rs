@@ -126,7 +126,24 @@ async fn uncovered_weekends_and_holidays_are_never_asked_for(backend: Backend) {
 async fn a_symbol_listed_in_2023_is_not_asked_again_for_the_years_before(backend: Backend) {
     let harness = Harness::new(backend);
     let first = get(&harness, "ARM", thirty_five_years()).await;
-    assert_eq!(first.report.upstream_requests, 73);
+    // The oldest chunk alone, whose answer names ARM's first trading day, then only the
+    // chunks from it on: 1 + 6 requests instead of all 73.
+    let asked = harness.upstream.requested_ranges();
+    assert_eq!(asked.len(), 7, "{asked:?}");
+    assert_eq!(asked[0].start(), date(1990, 1, 2));
+    assert!(
+        asked[1..]
+            .iter()
+            .all(|chunk| chunk.start() >= date(2023, 9, 14)),
+        "{asked:?}"
+    );
+    assert_eq!(first.report.upstream_requests, 7);
+    assert_eq!(
+        first.bars,
+        harness
+            .truth
+            .bars_between(&symbol("ARM"), thirty_five_years())
+    );
     assert_eq!(first.bars.first().map(|b| b.date), Some(date(2023, 9, 14)));
     harness.upstream.reset();
     let second = get(&harness, "ARM", thirty_five_years()).await;

@@ -102,6 +102,7 @@ impl PriceSource for ScriptedSource {
             actions,
             rejected,
             provisional: Vec::new(),
+            first_trade: None,
         })
     }
 }

@@ -35,6 +35,8 @@ async fn split_adjusted_quotes_come_back_raw_with_the_split_and_dividend_as_acti
     .await
     .expect("success");
 
+    // meta.firstTradeDate 345479400 is AAPL's first session, 1980-12-12 (09:30 in New York).
+    assert_eq!(fetched.first_trade, Some(date(1980, 12, 12)));
     let dates: Vec<_> = fetched.bars.iter().map(|bar| bar.date).collect();
     assert_eq!(
         dates,
@@ -293,6 +295,8 @@ async fn xetra_bars_map_to_berlin_dates_across_the_dst_change_and_the_live_bar_i
     );
     assert_eq!(fetched.bars[0].volume, 1214);
     assert_eq!(fetched.provisional, vec![date(2025, 10, 29)]);
+    // meta.firstTradeDate 1112598000 is 09:00 in Berlin on 2005-04-04.
+    assert_eq!(fetched.first_trade, Some(date(2005, 4, 4)));
 }
 
 #[tokio::test]
