@@ -34,7 +34,11 @@ impl CacheError {
     pub fn is_upstream_unavailable(&self) -> bool {
         matches!(
             self,
-            CacheError::Source(SourceError::Transport { .. } | SourceError::RateLimited { .. })
+            CacheError::Source(
+                SourceError::Transport { .. }
+                    | SourceError::RateLimited { .. }
+                    | SourceError::BudgetSpent { .. }
+            )
         )
     }
 

@@ -8,12 +8,14 @@
 pub mod analysis;
 pub mod bar_text;
 mod error;
+mod gate;
 mod hot;
 mod ledger;
 mod service;
 mod warm;
 
 pub use error::CacheError;
+pub use gate::{MAX_BUDGET_WAIT, StoreGate};
 pub use service::{
     BarlessDays, CoverageExplanation, DEFAULT_FRESHNESS, FetchProgress, FetchReport, GetOptions,
     MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use marketcache_cache::MarketDataCache;
-use marketcache_domain::{BarStore, Clock, DateRange, PriceSource, SystemClock};
+use marketcache_cache::{MarketDataCache, StoreGate};
+use marketcache_domain::{BarStore, Clock, DateRange, PriceSource, RequestGate, SystemClock};
 use marketcache_store::ConnectOptions;
 use marketcache_upstream::{CsvSource, SyntheticSource};
 
@@ -48,11 +48,12 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn BarStore>> {
     Ok(store)
 }
 
-/// One configured upstream.
+/// One configured upstream; an HTTP provider counts its budgets through `gate`.
 pub fn build_source(
     settings: &Settings,
     choice: ProviderChoice,
     clock: Arc<dyn Clock>,
+    gate: Option<Arc<dyn RequestGate>>,
 ) -> Result<Arc<dyn PriceSource>> {
     Ok(match choice {
         ProviderChoice::Synthetic => Arc::new(SyntheticSource::new(settings.synthetic, clock)),
@@ -65,11 +66,12 @@ pub fn build_source(
             Arc::new(CsvSource::new(folder).map_err(|e| UsageError(e.to_string()))?)
         }
         // A missing key is the user's to fix: a usage error naming the variable.
-        ProviderChoice::Upstream(kind) => marketcache_upstream::build_with(
+        ProviderChoice::Upstream(kind) => marketcache_upstream::build_gated(
             kind.name(),
             &|name: &str| settings.upstream_value(name),
             clock,
             marketcache_upstream::HttpPolicy::default(),
+            gate,
         )
         .map_err(|e| UsageError(e.to_string()))?,
     })
@@ -92,13 +94,23 @@ pub async fn open_cache_with_clock(
     settings: &Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<MarketDataCache> {
-    let source = build_source(settings, settings.provider, clock.clone())?;
+    // A provider that cannot be built (a missing key) is a usage error, found before the
+    // database is opened or created.
+    for choice in std::iter::once(settings.provider).chain(settings.fallbacks.iter().copied()) {
+        build_source(settings, choice, clock.clone(), None)?;
+    }
+    let store = open_store(settings).await?;
+    // Every process sharing the database spends one budget per provider.
+    let gate: Arc<dyn RequestGate> = Arc::new(StoreGate::new(store.clone(), clock.clone()));
+    let build = |choice: ProviderChoice| {
+        build_source(settings, choice, clock.clone(), Some(Arc::clone(&gate)))
+    };
+    let source = build(settings.provider)?;
     let fallbacks = settings
         .fallbacks
         .iter()
-        .map(|choice| build_source(settings, *choice, clock.clone()))
+        .map(|choice| build(*choice))
         .collect::<Result<Vec<_>>>()?;
-    let store = open_store(settings).await?;
     Ok(MarketDataCache::new(store, source, clock)
         .with_fallbacks(fallbacks)
         .with_freshness(settings.freshness))

@@ -25,9 +25,9 @@ pub use corporate_action::{CorporateAction, CorporateActionKind};
 pub use coverage::{CoverageReason, CoverageSpan, RecentCheck};
 pub use error::DomainError;
 pub use ports::{
-    BarStore, ClearReport, FetchedBars, FetchedWrite, FillClaim, LedgerSnapshot, MigrationStep,
-    Packed, PriceSource, ProcessClaim, RejectedRow, SourceError, SourceLimits, StoreError,
-    StoreStats, SymbolStats,
+    Allowance, BarStore, BudgetState, ClearReport, FetchedBars, FetchedWrite, FillClaim,
+    LedgerSnapshot, MigrationStep, Packed, PriceSource, ProcessClaim, RejectedRow, RequestGate,
+    SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
 };
 pub use range::{DEFAULT_START, DateRange, IsoDate, parse_date};
 pub use symbol::{Dataset, Symbol};

@@ -77,6 +77,15 @@ pub enum SourceError {
         provider: String,
         retry_after: Option<Duration>,
     },
+    #[error(
+        "the daily request budget of provider {provider} ({budget}) is spent; it resets at {}",
+        resets_at.format("%Y-%m-%d %H:%M UTC")
+    )]
+    BudgetSpent {
+        provider: String,
+        budget: u32,
+        resets_at: DateTime<Utc>,
+    },
     #[error("provider {provider} could not be reached: {message}")]
     Transport { provider: String, message: String },
     #[error("provider {provider} sent a response we could not read: {message}")]
@@ -112,6 +121,103 @@ pub trait PriceSource: Send + Sync {
     ) -> Result<Vec<Bar>, SourceError> {
         self.fetch(symbol, range).await.map(|answer| answer.bars)
     }
+}
+
+/// What a provider's shared request budget allows for one request now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Send it; it is counted.
+    Send,
+    /// Not before then: the provider asked for a pause, or this minute's budget is spent.
+    WaitUntil(DateTime<Utc>),
+    /// The day's budget is spent until then.
+    SpentUntil(DateTime<Utc>),
+}
+
+/// One provider's budget as the store keeps it between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetState {
+    pub paused_until: Option<DateTime<Utc>>,
+    /// The minute (UTC) `minute_count` counts requests of.
+    pub minute_start: DateTime<Utc>,
+    pub minute_count: u32,
+    /// The day (UTC) `day_count` counts requests of.
+    pub day: NaiveDate,
+    pub day_count: u32,
+}
+
+impl BudgetState {
+    /// A budget nothing was spent from, at `now`.
+    pub fn fresh(now: DateTime<Utc>) -> Self {
+        Self {
+            paused_until: None,
+            minute_start: minute_of(now),
+            minute_count: 0,
+            day: now.date_naive(),
+            day_count: 0,
+        }
+    }
+
+    /// What one more request at `now` may do under `per_minute` and `per_day`, and the state
+    /// after it: the one rule both stores apply inside their transaction.
+    pub fn take(
+        self,
+        per_minute: Option<u32>,
+        per_day: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> (Allowance, Self) {
+        let mut state = self;
+        if let Some(until) = state.paused_until.filter(|until| now < *until) {
+            return (Allowance::WaitUntil(until), state);
+        }
+        state.paused_until = None;
+        if state.minute_start != minute_of(now) {
+            (state.minute_start, state.minute_count) = (minute_of(now), 0);
+        }
+        if state.day != now.date_naive() {
+            (state.day, state.day_count) = (now.date_naive(), 0);
+        }
+        if per_day.is_some_and(|budget| state.day_count >= budget) {
+            let midnight = state
+                .day
+                .succ_opt()
+                .and_then(|day| day.and_hms_opt(0, 0, 0));
+            let resets_at = midnight.map_or(now, |midnight| midnight.and_utc());
+            return (Allowance::SpentUntil(resets_at), state);
+        }
+        if per_minute.is_some_and(|budget| state.minute_count >= budget) {
+            return (
+                Allowance::WaitUntil(state.minute_start + chrono::Duration::minutes(1)),
+                state,
+            );
+        }
+        state.minute_count += 1;
+        state.day_count += 1;
+        (Allowance::Send, state)
+    }
+}
+
+/// `at` cut to its minute.
+fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    let seconds = at.timestamp();
+    DateTime::from_timestamp(seconds - seconds.rem_euclid(60), 0).unwrap_or(at)
+}
+
+/// Asked by a provider's HTTP client before each request it sends, and told of each
+/// throttling answer, so that every process sharing a cache spends one budget per provider.
+#[async_trait]
+pub trait RequestGate: Send + Sync {
+    /// Returns when a request to `provider` may be sent (counted against `per_minute` and
+    /// `per_day`), or the error to give instead (the day's budget is spent).
+    async fn before_request(
+        &self,
+        provider: &str,
+        per_minute: Option<u32>,
+        per_day: Option<u32>,
+    ) -> Result<(), SourceError>;
+
+    /// `provider` answered that it wants no request for `retry_after`.
+    async fn throttled(&self, provider: &str, retry_after: Duration);
 }
 
 /// Why the store failed.
@@ -360,6 +466,29 @@ pub trait BarStore: Send + Sync {
         Ok(Some(Box::new(ProcessClaim)))
     }
 
+    /// Counts one request to `provider` against its budgets kept in the store, for every
+    /// process sharing it ([`BudgetState::take`]). A store no other process shares counts
+    /// nothing: each provider's own client keeps its budget in memory.
+    async fn take_upstream_request(
+        &self,
+        _provider: &str,
+        _per_minute: Option<u32>,
+        _per_day: Option<u32>,
+        _now: DateTime<Utc>,
+    ) -> Result<Allowance, StoreError> {
+        Ok(Allowance::Send)
+    }
+
+    /// Records that `provider` wants no request before `until`, for every process sharing
+    /// the store.
+    async fn pause_upstream(
+        &self,
+        _provider: &str,
+        _until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Answers if the database can be reached (a real query, never a memory).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -369,5 +498,49 @@ pub trait BarStore: Send + Sync {
     /// already local (an embedded file) keep nothing and return at once.
     async fn watch_versions(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|time| time.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_day_s_budget_is_spent_then_refused_until_midnight_utc_then_fresh() {
+        let mut state = BudgetState::fresh(at("2026-12-04T10:00:00Z"));
+        for _ in 0..3 {
+            let (allowance, next) = state.take(None, Some(3), at("2026-12-04T10:00:30Z"));
+            assert_eq!(allowance, Allowance::Send);
+            state = next;
+        }
+        let (allowance, state) = state.take(None, Some(3), at("2026-12-04T23:59:59Z"));
+        assert_eq!(allowance, Allowance::SpentUntil(at("2026-12-05T00:00:00Z")));
+        let (allowance, state) = state.take(None, Some(3), at("2026-12-05T00:00:01Z"));
+        assert_eq!(allowance, Allowance::Send);
+        assert_eq!(state.day_count, 1);
+    }
+
+    #[test]
+    fn a_minute_s_budget_waits_for_the_next_minute_and_a_pause_for_its_end() {
+        let state = BudgetState::fresh(at("2026-12-04T10:00:00Z"));
+        let (first, state) = state.take(Some(1), None, at("2026-12-04T10:00:10Z"));
+        assert_eq!(first, Allowance::Send);
+        let (second, state) = state.take(Some(1), None, at("2026-12-04T10:00:20Z"));
+        assert_eq!(second, Allowance::WaitUntil(at("2026-12-04T10:01:00Z")));
+        let paused = BudgetState {
+            paused_until: Some(at("2026-12-04T10:05:00Z")),
+            ..state
+        };
+        let (held, paused) = paused.take(None, None, at("2026-12-04T10:04:59Z"));
+        assert_eq!(held, Allowance::WaitUntil(at("2026-12-04T10:05:00Z")));
+        let (after, state) = paused.take(None, None, at("2026-12-04T10:05:00Z"));
+        assert_eq!(after, Allowance::Send);
+        assert_eq!(state.paused_until, None);
     }
 }

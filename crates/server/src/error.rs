@@ -230,6 +230,12 @@ impl From<SourceError> for ApiError {
                 limited.retry_after_seconds = retry_after.map(|wait| wait.as_secs().max(1));
                 limited
             }
+            SourceError::BudgetSpent { resets_at, .. } => {
+                let mut spent = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                let wait = (resets_at - chrono::Utc::now()).num_seconds().max(1);
+                spent.retry_after_seconds = u64::try_from(wait).ok();
+                spent
+            }
             SourceError::Transport { .. } | SourceError::Decode { .. } => {
                 tracing::warn!(%message, "upstream failed");
                 Self::new(StatusCode::BAD_GATEWAY, "upstream_failed", message)

@@ -88,6 +88,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         creates: &["table recent_checks"],
         creates_on_sqlite: None,
     },
+    Migration {
+        version: 8,
+        name: "upstream_budgets",
+        sqlite: include_str!("../migrations/sqlite/0008_upstream_budgets.sql"),
+        postgres: include_str!("../migrations/postgres/0008_upstream_budgets.sql"),
+        creates: &["table upstream_budgets"],
+        creates_on_sqlite: None,
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite, FillClaim,
-    LedgerSnapshot, MigrationStep, Packed, RecentCheck, StoreError, StoreStats, Symbol,
-    SymbolStats,
+    Allowance, Bar, BarStore, BudgetState, ClearReport, CorporateAction, CoverageSpan, DateRange,
+    FetchedWrite, FillClaim, LedgerSnapshot, MigrationStep, Packed, RecentCheck, StoreError,
+    StoreStats, Symbol, SymbolStats,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
@@ -33,6 +33,7 @@ const SIZES: &str = "SELECT pg_total_relation_size('market_data_cache')::int8,
         + pg_total_relation_size('provisional_bars')::int8
         + pg_total_relation_size('symbol_versions')::int8
         + pg_total_relation_size('recent_checks')::int8
+        + pg_total_relation_size('upstream_budgets')::int8
         + pg_total_relation_size('schema_migrations')::int8";
 
 /// A bar store in a PostgreSQL database.
@@ -582,6 +583,44 @@ impl BarStore for PostgresStore {
         self.claims.try_claim(symbol).await
     }
 
+    async fn take_upstream_request(
+        &self,
+        provider: &str,
+        per_minute: Option<u32>,
+        per_day: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Allowance, StoreError> {
+        let failed = pg_error("counting an upstream request");
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(&failed)?;
+        let state = locked_budget(&transaction, provider, now)
+            .await
+            .map_err(&failed)?;
+        let (allowance, state) = state.take(per_minute, per_day, now);
+        save_budget(&transaction, provider, &state)
+            .await
+            .map_err(&failed)?;
+        transaction.commit().await.map_err(&failed)?;
+        Ok(allowance)
+    }
+
+    async fn pause_upstream(&self, provider: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let failed = pg_error("pausing an upstream");
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(&failed)?;
+        let mut state = locked_budget(&transaction, provider, Utc::now())
+            .await
+            .map_err(&failed)?;
+        // Kept to the second above (the column holds microseconds): never ending early.
+        let whole_seconds = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
+        let until = DateTime::from_timestamp(whole_seconds, 0).unwrap_or(until);
+        state.paused_until = state.paused_until.max(Some(until));
+        save_budget(&transaction, provider, &state)
+            .await
+            .map_err(&failed)?;
+        transaction.commit().await.map_err(&failed)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
@@ -851,6 +890,70 @@ async fn record_coverage(
             &span.fetched_at,
             &bar_count,
             &rejected,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The budget row of `provider`, created fresh if it has none, locked until the transaction
+/// ends: processes counting the same provider take turns.
+async fn locked_budget(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    provider: &str,
+    now: DateTime<Utc>,
+) -> Result<BudgetState, tokio_postgres::Error> {
+    let fresh = BudgetState::fresh(now);
+    let minute_count = i32::try_from(fresh.minute_count).unwrap_or(0);
+    let day_count = i32::try_from(fresh.day_count).unwrap_or(0);
+    execute_cached(
+        transaction,
+        "INSERT INTO upstream_budgets (provider, minute_start, minute_count, day, day_count)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider) DO NOTHING",
+        &[
+            &provider,
+            &fresh.minute_start,
+            &minute_count,
+            &fresh.day,
+            &day_count,
+        ],
+    )
+    .await?;
+    let row = query_one_cached(
+        transaction,
+        "SELECT paused_until, minute_start, minute_count, day, day_count
+         FROM upstream_budgets WHERE provider = $1 FOR UPDATE",
+        &[&provider],
+    )
+    .await?;
+    Ok(BudgetState {
+        paused_until: row.try_get(0)?,
+        minute_start: row.try_get(1)?,
+        minute_count: u32::try_from(row.try_get::<_, i32>(2)?).unwrap_or(0),
+        day: row.try_get(3)?,
+        day_count: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
+    })
+}
+
+async fn save_budget(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    provider: &str,
+    state: &BudgetState,
+) -> Result<(), tokio_postgres::Error> {
+    let minute_count = i32::try_from(state.minute_count).unwrap_or(i32::MAX);
+    let day_count = i32::try_from(state.day_count).unwrap_or(i32::MAX);
+    execute_cached(
+        transaction,
+        "UPDATE upstream_budgets SET paused_until = $2, minute_start = $3, minute_count = $4,
+             day = $5, day_count = $6
+         WHERE provider = $1",
+        &[
+            &provider,
+            &state.paused_until,
+            &state.minute_start,
+            &minute_count,
+            &state.day,
+            &day_count,
         ],
     )
     .await?;

@@ -9,9 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite, FillClaim,
-    IsoDate, LedgerSnapshot, MigrationStep, Packed, RecentCheck, StoreError, StoreStats, Symbol,
-    SymbolStats,
+    Allowance, Bar, BarStore, BudgetState, ClearReport, CorporateAction, CoverageSpan, DateRange,
+    FetchedWrite, FillClaim, IsoDate, LedgerSnapshot, MigrationStep, Packed, RecentCheck,
+    StoreError, StoreStats, Symbol, SymbolStats,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -120,6 +120,58 @@ impl SqliteStore {
         .await
         .map_err(|e| backend_error(context)(Box::new(e)))?
     }
+}
+
+/// The budget row of `provider`, if it has one.
+fn budget_of(
+    transaction: &rusqlite::Transaction<'_>,
+    provider: &str,
+) -> rusqlite::Result<Option<BudgetState>> {
+    transaction
+        .query_row(
+            "SELECT paused_until, minute_start, minute_count, day, day_count
+             FROM upstream_budgets WHERE provider = ?1",
+            params![provider],
+            |row| {
+                let day: String = row.get(3)?;
+                Ok(BudgetState {
+                    paused_until: row.get::<_, Option<i64>>(0)?.map(timestamp),
+                    minute_start: timestamp(row.get(1)?),
+                    minute_count: row.get(2)?,
+                    // An unreadable day starts a new one: at worst a day's count restarts.
+                    day: parse_iso_date(&day).unwrap_or_default(),
+                    day_count: row.get(4)?,
+                })
+            },
+        )
+        .optional()
+}
+
+fn save_budget(
+    transaction: &rusqlite::Transaction<'_>,
+    provider: &str,
+    state: &BudgetState,
+) -> rusqlite::Result<()> {
+    // A pause is kept to the second above, never ending before the instant asked for.
+    let paused_until = state
+        .paused_until
+        .map(|until| until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0));
+    transaction.execute(
+        "INSERT INTO upstream_budgets (provider, paused_until, minute_start, minute_count, day, day_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (provider) DO UPDATE SET paused_until = excluded.paused_until,
+             minute_start = excluded.minute_start, minute_count = excluded.minute_count,
+             day = excluded.day, day_count = excluded.day_count",
+        params![
+            provider,
+            paused_until,
+            state.minute_start.timestamp(),
+            state.minute_count,
+            iso_date(state.day),
+            state.day_count
+        ],
+    )?;
+    Ok(())
 }
 
 /// One symbol's fill claim on a SQLite file: an exclusive OS lock on a file of its own in a
@@ -627,6 +679,42 @@ impl BarStore for SqliteStore {
             .map_err(|e| backend_error("claiming a fill")(Box::new(e)))?
             .map_err(|e| backend_error("claiming a fill")(Box::new(e)))?;
         Ok(claimed.map(|claim| Box::new(claim) as Box<dyn FillClaim>))
+    }
+
+    async fn take_upstream_request(
+        &self,
+        provider: &str,
+        per_minute: Option<u32>,
+        per_day: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Allowance, StoreError> {
+        let provider = provider.to_string();
+        self.with_writer("counting an upstream request", move |connection| {
+            // IMMEDIATE: the read and the count are one step for every process on the file.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let state =
+                budget_of(&transaction, &provider)?.unwrap_or_else(|| BudgetState::fresh(now));
+            let (allowance, state) = state.take(per_minute, per_day, now);
+            save_budget(&transaction, &provider, &state)?;
+            transaction.commit()?;
+            Ok(allowance)
+        })
+        .await
+    }
+
+    async fn pause_upstream(&self, provider: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let provider = provider.to_string();
+        self.with_writer("pausing an upstream", move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut state = budget_of(&transaction, &provider)?
+                .unwrap_or_else(|| BudgetState::fresh(Utc::now()));
+            state.paused_until = state.paused_until.max(Some(until));
+            save_budget(&transaction, &provider, &state)?;
+            transaction.commit()
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use marketcache_domain::{SourceError, SourceLimits};
+use marketcache_domain::{RequestGate, SourceError, SourceLimits};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -183,9 +183,26 @@ pub struct ProviderSettings {
     /// Client-side pacing; `None` sends as fast as asked.
     pub pace: Option<RequestPace>,
     /// Most requests sent in any 24 hours; beyond it requests are refused as rate-limited
-    /// without being sent (the provider's documented daily budget by default).
+    /// without being sent (the provider's documented daily budget by default;
+    /// `MARKETCACHE_<PROVIDER>_REQUESTS_PER_DAY` for another plan).
     pub daily_budget: Option<u32>,
+    /// Most requests in one minute, counted by the gate (the documented budget by default;
+    /// `MARKETCACHE_<PROVIDER>_REQUESTS_PER_MINUTE` for another plan).
+    pub minute_budget: Option<u32>,
+    /// Where the budgets are counted for every process sharing a cache; without one, the
+    /// daily budget is counted in this process's memory.
+    pub gate: Option<SharedGate>,
     pub policy: HttpPolicy,
+}
+
+/// A [`RequestGate`] shared by a provider's clients; `Debug` names it only.
+#[derive(Clone)]
+pub struct SharedGate(pub std::sync::Arc<dyn RequestGate>);
+
+impl fmt::Debug for SharedGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedGate")
+    }
 }
 
 impl ProviderSettings {
@@ -198,8 +215,16 @@ impl ProviderSettings {
             api_secret: None,
             pace: kind.default_pace(),
             daily_budget: kind.limits().requests_per_day,
+            minute_budget: kind.limits().requests_per_minute,
+            gate: None,
             policy: HttpPolicy::default(),
         }
+    }
+
+    /// These settings with budgets counted by `gate`, for every process sharing it.
+    pub fn with_gate(mut self, gate: std::sync::Arc<dyn RequestGate>) -> Self {
+        self.gate = Some(SharedGate(gate));
+        self
     }
 
     /// These settings with at most `budget` requests in any 24 hours (`None`: no limit).
@@ -216,6 +241,19 @@ impl ProviderSettings {
         let mut settings = Self::new(kind);
         if let Some(url) = read(kind.url_variable()) {
             settings.base_url = url.trim().to_string();
+        }
+        let budget = |period: &str| {
+            read(&format!(
+                "MARKETCACHE_{}_REQUESTS_PER_{period}",
+                kind.name().to_ascii_uppercase()
+            ))
+            .and_then(|value| value.trim().parse::<u32>().ok())
+        };
+        if let Some(per_day) = budget("DAY") {
+            settings.daily_budget = Some(per_day);
+        }
+        if let Some(per_minute) = budget("MINUTE") {
+            settings.minute_budget = Some(per_minute);
         }
         let variables = kind.key_variables();
         settings.api_key = variables

@@ -96,6 +96,9 @@ pub(crate) struct HttpClient {
         u32,
         std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>,
     )>,
+    /// Counts each request for every process sharing the cache, when there is one.
+    gate: Option<crate::config::SharedGate>,
+    minute_budget: Option<u32>,
     secrets: Vec<SecretString>,
     /// Phrases in a 429 body that mean a quota retrying now cannot help (hourly, daily).
     long_quota_phrases: &'static [&'static str],
@@ -146,6 +149,8 @@ impl HttpClient {
             daily: settings
                 .daily_budget
                 .map(|budget| (budget, std::sync::Mutex::default())),
+            gate: settings.gate.clone(),
+            minute_budget: settings.minute_budget,
             secrets: settings.secrets(),
             long_quota_phrases,
         })
@@ -211,7 +216,16 @@ impl HttpClient {
             if let Some(pacer) = &self.pacer {
                 pacer.until_ready().await;
             }
-            self.spend_daily_budget()?;
+            match &self.gate {
+                Some(gate) => {
+                    let daily = self.daily.as_ref().map(|(budget, _)| *budget);
+                    gate.0
+                        .before_request(self.kind.name(), self.minute_budget, daily)
+                        .await
+                        .map_err(|error| self.scrub(error))?;
+                }
+                None => self.spend_daily_budget()?,
+            }
             let remaining = self.policy.max_total_time.saturating_sub(spent);
             let timeout = self
                 .policy
@@ -224,7 +238,16 @@ impl HttpClient {
             spent += started.elapsed();
             let (message, retry_after, throttled) = match outcome {
                 Ok(answer) => return Ok(answer),
-                Err(AttemptFailure::Final(error)) => return Err(self.scrub(error)),
+                Err(AttemptFailure::Final(error)) => {
+                    if let SourceError::RateLimited {
+                        retry_after: Some(wait),
+                        ..
+                    } = &error
+                    {
+                        self.tell_throttled(true, Some(*wait)).await;
+                    }
+                    return Err(self.scrub(error));
+                }
                 Err(AttemptFailure::Retryable {
                     message,
                     retry_after,
@@ -246,9 +269,11 @@ impl HttpClient {
                 self.scrub(error)
             };
             let Some(backoff_delay) = backoff.next() else {
+                self.tell_throttled(throttled, retry_after).await;
                 return Err(give_up(message));
             };
             let delay = retry_after.unwrap_or(backoff_delay);
+            self.tell_throttled(throttled, Some(delay)).await;
             if spent + delay > self.policy.max_total_time {
                 return Err(give_up(message));
             }
@@ -262,6 +287,14 @@ impl HttpClient {
             );
             tokio::time::sleep(delay).await;
             spent += delay;
+        }
+    }
+
+    /// Tells the gate, when there is one, that the provider throttled us for `retry_after`, so
+    /// that no process sharing the cache asks it before then.
+    async fn tell_throttled(&self, throttled: bool, retry_after: Option<Duration>) {
+        if let (true, Some(gate), Some(wait)) = (throttled, &self.gate, retry_after) {
+            gate.0.throttled(self.kind.name(), wait).await;
         }
     }
 

@@ -35,7 +35,7 @@ pub use config::{ProviderKind, ProviderSettings, RequestPace, UNLIMITED_SPAN_DAY
 pub use csv_source::CsvSource;
 pub use http::HttpPolicy;
 pub use polygon::PolygonSource;
-pub use registry::{ProviderInfo, build, build_from, build_with, catalog};
+pub use registry::{ProviderInfo, build, build_from, build_gated, build_with, catalog};
 pub use stooq::StooqSource;
 pub use synthetic::{SyntheticConfig, SyntheticSource, first_trade_date};
 pub use tiingo::TiingoSource;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use marketcache_domain::{Clock, PriceSource, SourceError, SystemClock};
+use marketcache_domain::{Clock, PriceSource, RequestGate, SourceError, SystemClock};
 use serde::Serialize;
 
 use crate::config::{ProviderKind, ProviderSettings, UNLIMITED_SPAN_DAYS};
@@ -107,6 +107,18 @@ pub fn build_with(
     clock: Arc<dyn Clock>,
     policy: HttpPolicy,
 ) -> Result<Arc<dyn PriceSource>, SourceError> {
+    build_gated(name, lookup, clock, policy, None)
+}
+
+/// Like [`build_with`], with the provider's budgets counted by `gate` when given: one budget
+/// per provider for every process sharing it.
+pub fn build_gated(
+    name: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    clock: Arc<dyn Clock>,
+    policy: HttpPolicy,
+    gate: Option<Arc<dyn RequestGate>>,
+) -> Result<Arc<dyn PriceSource>, SourceError> {
     let Some(kind) = ProviderKind::parse(name) else {
         let known: Vec<&str> = ProviderKind::ALL.iter().map(|kind| kind.name()).collect();
         return Err(SourceError::Configuration {
@@ -114,10 +126,11 @@ pub fn build_with(
             message: format!("no such provider; known providers: {}", known.join(", ")),
         });
     };
-    build_from(
-        ProviderSettings::from_lookup(kind, lookup).with_policy(policy),
-        clock,
-    )
+    let mut settings = ProviderSettings::from_lookup(kind, lookup).with_policy(policy);
+    if let Some(gate) = gate {
+        settings = settings.with_gate(gate);
+    }
+    build_from(settings, clock)
 }
 
 /// The provider `settings.kind` with exactly these settings; fails (naming the variable) when a

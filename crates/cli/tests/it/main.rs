@@ -15,6 +15,7 @@ mod postgres;
 mod providers;
 mod serve;
 mod settings;
+mod shared_budget;
 mod shared_cache;
 mod stats_and_clear;
 mod upstream;

@@ -313,7 +313,13 @@ fn stats_for_one_symbol_explains_the_days_before_its_listing() {
     let value = json.stdout_json();
     assert_eq!(value["barless"][0]["reason"], "before_first_trade");
     assert_eq!(value["barless"][0]["range"]["end"], "2023-09-13");
-    assert_eq!(value["spans"].as_array().map(Vec::len), Some(2));
+    // The first half-year was asked; its answer named ARM's first trading day, so the days up
+    // to it were recorded without a request; then the rest of the year was asked.
+    assert_eq!(value["spans"].as_array().map(Vec::len), Some(3));
+    assert_eq!(value["spans"][1]["range"]["start"], "2023-07-04");
+    assert_eq!(value["spans"][1]["range"]["end"], "2023-09-13");
+    assert_eq!(value["spans"][1]["bars"], 0);
+    assert_eq!(value["spans"][2]["range"]["start"], "2023-09-14");
 }
 
 #[test]

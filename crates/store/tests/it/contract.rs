@@ -1015,7 +1015,55 @@ async fn a_bulk_load_leaves_postgresql_s_planner_statistics_fresh(backend: Backe
     }
 }
 
+async fn two_stores_on_one_database_spend_one_budget_and_share_a_pause(backend: Backend) {
+    let (first, second) = (backend.store(), backend.second_store().await);
+    let now = Utc::now();
+    let mut sent = 0;
+    for store in [&first, &second, &first, &second]
+        .into_iter()
+        .cycle()
+        .take(14)
+    {
+        let allowance = store
+            .take_upstream_request("tiingo", None, Some(10), now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        match allowance {
+            marketcache_domain::Allowance::Send => sent += 1,
+            marketcache_domain::Allowance::SpentUntil(resets_at) => {
+                let midnight = now
+                    .date_naive()
+                    .succ_opt()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0));
+                assert_eq!(Some(resets_at), midnight.map(|m| m.and_utc()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sent, 10);
+    // Another provider has a budget of its own; a pause asked by one store holds the other.
+    let until = now + chrono::Duration::seconds(30);
+    first
+        .pause_upstream("yahoo", until)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let held = second
+        .take_upstream_request("yahoo", None, None, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let marketcache_domain::Allowance::WaitUntil(held_until) = held else {
+        panic!("{held:?}");
+    };
+    assert!(held_until >= until && held_until < until + chrono::Duration::seconds(1));
+    let later = second
+        .take_upstream_request("yahoo", None, None, held_until)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(later, marketcache_domain::Allowance::Send);
+}
+
 on_both_backends!(
+    two_stores_on_one_database_spend_one_budget_and_share_a_pause,
     a_bulk_load_leaves_postgresql_s_planner_statistics_fresh,
     recent_checks_replace_those_of_days_up_to_theirs_and_go_with_a_clear,
     written_bars_read_back_in_date_order_with_every_value_exact,
