@@ -3,27 +3,119 @@
 //! process sharing the cache spends one budget per provider and a throttling answer seen by one
 //! pauses them all.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use marketcache_domain::error::error_chain;
-use marketcache_domain::{Allowance, BarStore, Clock, RequestGate, SourceError};
+use marketcache_domain::{
+    Allowance, BarStore, Clock, FillClaim, RequestGate, RequestLimits, RequestSlot, SourceError,
+};
 
 /// Longest one request waits for its provider's budget (a pause, the minute's budget) before it
 /// gives up as rate-limited.
 pub const MAX_BUDGET_WAIT: Duration = Duration::from_secs(300);
 
-/// A [`RequestGate`] over a store's budget rows.
+/// A [`RequestGate`] over a store's request slots and budget rows.
 pub struct StoreGate {
     store: Arc<dyn BarStore>,
     clock: Arc<dyn Clock>,
+    /// The slots this process holds: a PostgreSQL session may take its own lock again, so the
+    /// process never asks the store for a slot it already has.
+    held: Arc<Mutex<HashSet<(String, usize)>>>,
 }
 
 impl StoreGate {
     /// A gate counting in `store`, with "now" from `clock`.
     pub fn new(store: Arc<dyn BarStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            held: Arc::default(),
+        }
+    }
+
+    fn store_error(provider: &str, error: &marketcache_domain::StoreError) -> SourceError {
+        SourceError::Transport {
+            provider: provider.to_string(),
+            message: format!(
+                "cannot count the request in the cache's database: {}",
+                error_chain(error)
+            ),
+        }
+    }
+
+    /// One of `provider`'s `max_concurrency` slots, free in every process sharing the store,
+    /// waited for (polling) until one frees.
+    async fn take_slot(
+        &self,
+        provider: &str,
+        max_concurrency: usize,
+    ) -> Result<RequestSlot, SourceError> {
+        let started = Instant::now();
+        loop {
+            for slot in 0..max_concurrency.max(1) {
+                let key = (provider.to_string(), slot);
+                if !self.mark_held(&key) {
+                    continue;
+                }
+                match self.store.try_claim_request_slot(provider, slot).await {
+                    Ok(Some(claim)) => {
+                        let guard = SlotGuard {
+                            _claim: claim,
+                            key,
+                            held: Arc::clone(&self.held),
+                        };
+                        return Ok(RequestSlot::held(Box::new(guard)));
+                    }
+                    Ok(None) => self.unmark_held(&key),
+                    Err(error) => {
+                        self.unmark_held(&key);
+                        return Err(Self::store_error(provider, &error));
+                    }
+                }
+            }
+            if started.elapsed() > MAX_BUDGET_WAIT {
+                return Err(SourceError::RateLimited {
+                    provider: provider.to_string(),
+                    retry_after: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Marks `key` held by this process; false when it already was.
+    fn mark_held(&self, key: &(String, usize)) -> bool {
+        match self.held.lock() {
+            Ok(mut held) => held.insert(key.clone()),
+            Err(poisoned) => poisoned.into_inner().insert(key.clone()),
+        }
+    }
+
+    fn unmark_held(&self, key: &(String, usize)) {
+        unmark(&self.held, key);
+    }
+}
+
+fn unmark(held: &Mutex<HashSet<(String, usize)>>, key: &(String, usize)) {
+    match held.lock() {
+        Ok(mut held) => held.remove(key),
+        Err(poisoned) => poisoned.into_inner().remove(key),
+    };
+}
+
+/// A request slot held by this process: its claim in the store, freed on drop.
+struct SlotGuard {
+    _claim: Box<dyn FillClaim>,
+    key: (String, usize),
+    held: Arc<Mutex<HashSet<(String, usize)>>>,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        unmark(&self.held, &self.key);
     }
 }
 
@@ -32,29 +124,23 @@ impl RequestGate for StoreGate {
     async fn before_request(
         &self,
         provider: &str,
-        per_minute: Option<u32>,
-        per_day: Option<u32>,
-    ) -> Result<(), SourceError> {
+        limits: RequestLimits,
+    ) -> Result<RequestSlot, SourceError> {
+        let slot = self.take_slot(provider, limits.max_concurrency).await?;
         let started = Instant::now();
         loop {
             let now = self.clock.now();
             let allowance = self
                 .store
-                .take_upstream_request(provider, per_minute, per_day, now)
+                .take_upstream_request(provider, limits.per_minute, limits.per_day, now)
                 .await
-                .map_err(|error| SourceError::Transport {
-                    provider: provider.to_string(),
-                    message: format!(
-                        "cannot count the request in the cache's database: {}",
-                        error_chain(&error)
-                    ),
-                })?;
+                .map_err(|error| Self::store_error(provider, &error))?;
             let until = match allowance {
-                Allowance::Send => return Ok(()),
+                Allowance::Send => return Ok(slot),
                 Allowance::SpentUntil(resets_at) => {
                     return Err(SourceError::BudgetSpent {
                         provider: provider.to_string(),
-                        budget: per_day.unwrap_or(0),
+                        budget: limits.per_day.unwrap_or(0),
                         resets_at,
                     });
                 }

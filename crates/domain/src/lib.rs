@@ -27,7 +27,7 @@ pub use error::DomainError;
 pub use ports::{
     Allowance, BarStore, BudgetState, ClearReport, FetchedBars, FetchedWrite, FillClaim,
     LedgerSnapshot, MigrationStep, Packed, PriceSource, ProcessClaim, RejectedRow, RequestGate,
-    SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
+    RequestLimits, RequestSlot, SourceError, SourceLimits, StoreError, StoreStats, SymbolStats,
 };
 pub use range::{DEFAULT_START, DateRange, IsoDate, parse_date};
 pub use symbol::{Dataset, Symbol};

@@ -203,18 +203,56 @@ fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds - seconds.rem_euclid(60), 0).unwrap_or(at)
 }
 
+/// What one provider allows: requests at once, per minute and per day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_concurrency: usize,
+    pub per_minute: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+/// A provider's request slot, held while one request is in flight: dropping it frees it.
+pub struct RequestSlot(Option<Box<dyn Send>>);
+
+impl RequestSlot {
+    /// A slot that holds nothing (nobody else to share with).
+    pub fn unshared() -> Self {
+        Self(None)
+    }
+
+    /// A slot held by `guard` until it drops.
+    pub fn held(guard: Box<dyn Send>) -> Self {
+        Self(Some(guard))
+    }
+
+    /// Whether this slot holds anything.
+    pub fn is_shared(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for RequestSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RequestSlot(held)"
+        } else {
+            "RequestSlot(unshared)"
+        })
+    }
+}
+
 /// Asked by a provider's HTTP client before each request it sends, and told of each
 /// throttling answer, so that every process sharing a cache spends one budget per provider.
 #[async_trait]
 pub trait RequestGate: Send + Sync {
-    /// Returns when a request to `provider` may be sent (counted against `per_minute` and
-    /// `per_day`), or the error to give instead (the day's budget is spent).
+    /// Returns when a request to `provider` may be sent: with one of its `max_concurrency`
+    /// slots, held until the returned slot drops, and counted against `per_minute` and
+    /// `per_day`; or the error to give instead (the day's budget is spent).
     async fn before_request(
         &self,
         provider: &str,
-        per_minute: Option<u32>,
-        per_day: Option<u32>,
-    ) -> Result<(), SourceError>;
+        limits: RequestLimits,
+    ) -> Result<RequestSlot, SourceError>;
 
     /// `provider` answered that it wants no request for `retry_after`.
     async fn throttled(&self, provider: &str, retry_after: Duration);
@@ -462,6 +500,17 @@ pub trait BarStore: Send + Sync {
     async fn try_claim_fill(
         &self,
         _symbol: &Symbol,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        Ok(Some(Box::new(ProcessClaim)))
+    }
+
+    /// Claims request slot `slot` of `provider` (one of its `max_concurrency`) for one request
+    /// in flight, or `None` while another holder in any process sharing the store has it.
+    /// Stores no other process shares claim nothing.
+    async fn try_claim_request_slot(
+        &self,
+        _provider: &str,
+        _slot: usize,
     ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
         Ok(Some(Box::new(ProcessClaim)))
     }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marketcache_domain::{FillClaim, StoreError, Symbol};
+use marketcache_domain::{FillClaim, StoreError};
 use tokio_postgres::{Client, NoTls};
 
 use crate::postgres::{ConnectWait, failure_reason};
@@ -56,13 +56,14 @@ impl ClaimSession {
         Ok(client)
     }
 
-    /// The claim on filling `symbol`, or `None` while another session holds it.
+    /// The claim named `key` (a symbol's fill, a provider's request slot), or `None` while
+    /// another session holds it.
     pub(crate) async fn try_claim(
         &self,
-        symbol: &Symbol,
+        key: &str,
     ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
         let client = self.client().await?;
-        let key = symbol.to_string();
+        let key = key.to_string();
         let claimed: bool = client
             .query_one(
                 "SELECT pg_try_advisory_lock($1, hashtext($2))",

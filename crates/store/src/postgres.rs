@@ -580,7 +580,18 @@ impl BarStore for PostgresStore {
         &self,
         symbol: &Symbol,
     ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
-        self.claims.try_claim(symbol).await
+        self.claims.try_claim(symbol.as_str()).await
+    }
+
+    async fn try_claim_request_slot(
+        &self,
+        provider: &str,
+        slot: usize,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        // A ':' is in no store key, so a slot's name never meets a symbol's.
+        self.claims
+            .try_claim(&format!("slot:{provider}:{slot}"))
+            .await
     }
 
     async fn take_upstream_request(

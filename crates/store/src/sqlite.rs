@@ -74,6 +74,22 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// The lock of the file `name` in the claims folder beside the database; `None` while
+    /// another holder has it.
+    async fn try_claim_file(
+        &self,
+        name: PathBuf,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        let mut folder = self.inner.path.clone().into_os_string();
+        folder.push(".fill-claims");
+        let path = PathBuf::from(folder).join(name);
+        let claimed = tokio::task::spawn_blocking(move || try_lock_file(&path))
+            .await
+            .map_err(|e| backend_error("claiming")(Box::new(e)))?
+            .map_err(|e| backend_error("claiming")(Box::new(e)))?;
+        Ok(claimed.map(|claim| Box::new(claim) as Box<dyn FillClaim>))
+    }
+
     async fn with_writer<T: Send + 'static>(
         &self,
         context: &'static str,
@@ -671,14 +687,18 @@ impl BarStore for SqliteStore {
         symbol: &Symbol,
     ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
         // Store keys are tickers with an optional `@dataset`: safe as file names anywhere.
-        let mut folder = self.inner.path.clone().into_os_string();
-        folder.push(".fill-claims");
-        let path = PathBuf::from(folder).join(format!("{symbol}.lock"));
-        let claimed = tokio::task::spawn_blocking(move || try_lock_file(&path))
+        self.try_claim_file(PathBuf::from(format!("{symbol}.lock")))
             .await
-            .map_err(|e| backend_error("claiming a fill")(Box::new(e)))?
-            .map_err(|e| backend_error("claiming a fill")(Box::new(e)))?;
-        Ok(claimed.map(|claim| Box::new(claim) as Box<dyn FillClaim>))
+    }
+
+    async fn try_claim_request_slot(
+        &self,
+        provider: &str,
+        slot: usize,
+    ) -> Result<Option<Box<dyn FillClaim>>, StoreError> {
+        // In a folder of their own: `SLOT-…` could be a ticker, never a folder name.
+        self.try_claim_file(PathBuf::from("request-slots").join(format!("{provider}-{slot}.lock")))
+            .await
     }
 
     async fn take_upstream_request(

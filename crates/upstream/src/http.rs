@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use marketcache_domain::SourceError;
+use marketcache_domain::{RequestLimits, RequestSlot, SourceError};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
@@ -216,16 +216,24 @@ impl HttpClient {
             if let Some(pacer) = &self.pacer {
                 pacer.until_ready().await;
             }
-            match &self.gate {
+            // Held until this attempt ends: one of the provider's slots in every process.
+            let slot = match &self.gate {
                 Some(gate) => {
-                    let daily = self.daily.as_ref().map(|(budget, _)| *budget);
+                    let limits = RequestLimits {
+                        max_concurrency: self.kind.limits().max_concurrency,
+                        per_minute: self.minute_budget,
+                        per_day: self.daily.as_ref().map(|(budget, _)| *budget),
+                    };
                     gate.0
-                        .before_request(self.kind.name(), self.minute_budget, daily)
+                        .before_request(self.kind.name(), limits)
                         .await
-                        .map_err(|error| self.scrub(error))?;
+                        .map_err(|error| self.scrub(error))?
                 }
-                None => self.spend_daily_budget()?,
-            }
+                None => {
+                    self.spend_daily_budget()?;
+                    RequestSlot::unshared()
+                }
+            };
             let remaining = self.policy.max_total_time.saturating_sub(spent);
             let timeout = self
                 .policy
@@ -235,6 +243,7 @@ impl HttpClient {
             tracing::debug!(provider = self.kind.name(), url = %shown_url, attempt, "GET");
             let started = Instant::now();
             let outcome = self.attempt(&url, &headers, timeout, &shown_url).await;
+            drop(slot);
             spent += started.elapsed();
             let (message, retry_after, throttled) = match outcome {
                 Ok(answer) => return Ok(answer),

@@ -151,6 +151,28 @@ async fn a_warm_keeps_within_the_provider_s_limit_across_its_symbols(backend: Ba
     assert_eq!(harness.upstream.peak_in_flight(), 4);
 }
 
+async fn a_provider_s_request_slot_is_one_holder_s_at_a_time_across_stores(backend: Backend) {
+    let (first, second) = (backend.store(), backend.second_store().await);
+    let slot = |store: Arc<dyn BarStore>, index: usize| async move {
+        store
+            .try_claim_request_slot("yahoo", index)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let held = slot(Arc::clone(&first), 0)
+        .await
+        .unwrap_or_else(|| panic!("a free slot was refused"));
+    assert!(
+        slot(Arc::clone(&second), 0).await.is_none(),
+        "slot 0 given twice"
+    );
+    let other = slot(Arc::clone(&second), 1).await;
+    assert!(other.is_some(), "slot 1 is free");
+    held.release().await;
+    let again = slot(Arc::clone(&second), 0).await;
+    assert!(again.is_some(), "a released slot stayed taken");
+}
+
 /// Whether `store` gets the claim of `key` (released at once when it does).
 async fn claimed(store: &Arc<dyn BarStore>, key: &Symbol) -> bool {
     match store
@@ -167,6 +189,7 @@ async fn claimed(store: &Arc<dyn BarStore>, key: &Symbol) -> bool {
 }
 
 on_both_backends!(
+    a_provider_s_request_slot_is_one_holder_s_at_a_time_across_stores,
     forty_cold_symbols_at_once_keep_to_the_provider_s_request_limit,
     a_warm_keeps_within_the_provider_s_limit_across_its_symbols,
     caches_on_one_database_fetch_each_chunk_once_between_them,

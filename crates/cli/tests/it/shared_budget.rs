@@ -212,3 +212,57 @@ fn a_retry_after_seen_by_one_process_holds_every_process_for_its_length() {
         );
     }
 }
+
+/// Yahoo's chart answer after 300 ms.
+fn slow_chart(_: usize) -> ResponseTemplate {
+    throttled_once(2).set_delay(ANSWER_DELAY)
+}
+
+const ANSWER_DELAY: Duration = Duration::from_millis(300);
+
+/// The most requests in flight at once, each taking `ANSWER_DELAY` from its arrival.
+fn peak_in_flight(arrivals: &[Instant]) -> usize {
+    arrivals
+        .iter()
+        .map(|start| {
+            arrivals
+                .iter()
+                .filter(|other| *other <= start && start.duration_since(**other) < ANSWER_DELAY)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn three_processes_keep_to_the_provider_s_two_requests_at_once() {
+    let (_runtime, server, seen) = recording_server(r"^/v8/finance/chart/.+$", slow_chart);
+    let sandbox = Sandbox::new();
+    let warm = |symbols: [&str; 2]| {
+        let mut command = sandbox.command();
+        command
+            .env("MARKETCACHE_YAHOO_URL", server.uri())
+            .args([
+                "--database-url",
+                &sandbox.db_url(),
+                "--provider",
+                "yahoo",
+                "warm",
+            ])
+            .args(symbols)
+            .args(["--start", "2020-08-03", "--end", "2020-09-04"]);
+        spawn(&mut command)
+    };
+    let children = [
+        warm(["AAPL", "MSFT"]),
+        warm(["NVDA", "AMD"]),
+        warm(["TSLA", "AVGO"]),
+    ];
+    for child in children {
+        finish(child).expect_code(0);
+    }
+    let arrivals = seen.lock().map(|seen| seen.clone()).unwrap_or_default();
+    assert_eq!(arrivals.len(), 6);
+    // Yahoo takes 2 at once: each process alone would send its two symbols together.
+    assert_eq!(peak_in_flight(&arrivals), 2, "{arrivals:?}");
+}
