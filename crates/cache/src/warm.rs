@@ -42,6 +42,8 @@ pub struct Warmed {
     /// See [`marketcache_domain::BarStore::pack_after_bulk_load`]; a failure here leaves every
     /// bar stored. `Ok(None)` when nothing was packed (or the warm stopped).
     pub packed: Result<Option<Packed>, CacheError>,
+    /// How long packing (or deciding not to) took, after the last symbol.
+    pub packing: Duration,
     /// The warm stopped on request before its last symbol; `outcomes` holds those finished.
     pub stopped: bool,
 }
@@ -125,10 +127,12 @@ impl MarketDataCache {
             .filter_map(|outcome| outcome.result.as_ref().ok())
             .map(|warmed| warmed.report.fetched_bars)
             .sum();
+        let packing_started = Instant::now();
         let packed = self.pack_after_bulk_load(written).await;
         Warmed {
             outcomes,
             packed,
+            packing: packing_started.elapsed(),
             stopped: false,
         }
     }
@@ -172,6 +176,7 @@ fn stopped(outcomes: Vec<WarmOutcome>) -> Warmed {
     Warmed {
         outcomes,
         packed: Ok(None),
+        packing: Duration::ZERO,
         stopped: true,
     }
 }

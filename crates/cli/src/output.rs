@@ -13,13 +13,17 @@ pub fn bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 /// What a warm's packing of the store did, for people; `None` when it did nothing.
-pub fn packing_line(packed: &Result<Option<Packed>, CacheError>) -> Option<String> {
+pub fn packing_line(
+    packed: &Result<Option<Packed>, CacheError>,
+    took: std::time::Duration,
+) -> Option<String> {
     match packed {
         Ok(None) => None,
         Ok(Some(packed)) => Some(format!(
-            "Packed the database after this bulk load: {} -> {} on disk",
+            "Packed the database after this bulk load: {} -> {} on disk, {}",
             human_bytes(packed.bytes_before),
-            human_bytes(packed.bytes_after)
+            human_bytes(packed.bytes_after),
+            human_duration(took)
         )),
         Err(error) => Some(format!(
             "warning: the database was not packed after this bulk load ({error}); every bar is \

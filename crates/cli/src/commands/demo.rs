@@ -93,7 +93,7 @@ async fn warm_step(
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let warm_started = Instant::now();
     let warmed = cache.warm(tickers, span, &WarmBars::new(group)).await;
-    let warm_elapsed = warm_started.elapsed();
+    let warm_elapsed = warm_started.elapsed().saturating_sub(warmed.packing);
     let mut warm_bars = 0;
     let mut warm_requests = 0;
     for outcome in &warmed.outcomes {
@@ -123,7 +123,7 @@ async fn warm_step(
         "  total  {warm_bars} bars, {warm_requests} API calls, {}",
         human_duration(warm_elapsed)
     );
-    if let Some(line) = packing_line(&warmed.packed) {
+    if let Some(line) = packing_line(&warmed.packed, warmed.packing) {
         println!("  {line}");
     }
     warmed.outcomes

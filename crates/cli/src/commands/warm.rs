@@ -57,8 +57,10 @@ pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     let group = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let started = Instant::now();
     let warmed = cache.warm(&symbols, range, &WarmBars::new(group)).await;
-    let failed = print_outcomes(&warmed.outcomes, started.elapsed());
-    if let Some(line) = packing_line(&warmed.packed) {
+    // The symbols' time, then the packing's on its own line.
+    let fetching = started.elapsed().saturating_sub(warmed.packing);
+    let failed = print_outcomes(&warmed.outcomes, fetching);
+    if let Some(line) = packing_line(&warmed.packed, warmed.packing) {
         println!("{line}");
     }
     Ok(if failed > 0 {
