@@ -134,12 +134,16 @@ def warm_row(folder):
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"warm failed: {result.stderr}")
-    total = re.search(r"(\d+) upstream requests", result.stdout)
-    requests = int(total.group(1)) if total else 0
+    total = re.search(r"(\d+) upstream requests; ([\d.]+) (ms|s)\b", result.stdout)
+    if not total:
+        sys.exit(f"no summary line in: {result.stdout}")
+    requests = int(total.group(1))
+    # The warm's own time, packing excluded (printed on a line of its own).
+    fetching = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
     ideal = requests * 0.2 / 4
     return [
-        f"| nine-ticker warm 1990-2025, 200 ms requests, 4 at once | {elapsed:.2f} s for {requests} requests "
-        f"({ideal / elapsed:.1%} of the {ideal:.2f} s the 4 slots allow) | >= 99% |"
+        f"| nine-ticker warm 1990-2025, 200 ms requests, 4 at once | {fetching:.2f} s for {requests} requests "
+        f"({ideal / fetching:.1%} of the {ideal:.2f} s the 4 slots allow; whole process {elapsed:.2f} s) | >= 99% |"
     ]
 
 

@@ -10,9 +10,11 @@ use futures::StreamExt;
 
 use crate::{CacheError, FetchProgress, FetchReport, GetOptions, MarketDataCache};
 
-/// Symbols a warm reads at once: two, so that one symbol's first requests fill the slots its
-/// predecessor's last round leaves empty; the provider's slots bound the requests in flight.
-const SYMBOLS_IN_FLIGHT: usize = 2;
+/// Fewest symbols a warm reads at once: two, so that one symbol's first requests fill the
+/// slots its predecessor's last round leaves empty. With a provider taking more requests at
+/// once, as many symbols as it takes, since each cold symbol starts with one request alone
+/// (its first trading day is learnt from it); the provider's slots bound the requests in flight.
+const MIN_SYMBOLS_IN_FLIGHT: usize = 2;
 
 /// What warming one symbol stored.
 #[derive(Debug, Clone)]
@@ -112,7 +114,12 @@ impl MarketDataCache {
         // higher-ranked lifetime that the compiler cannot prove for the server's job.
         let mut warming = futures::stream::iter(0..symbols.len())
             .map(|index| self.warm_one(&symbols[index], range, progress))
-            .buffered(SYMBOLS_IN_FLIGHT);
+            .buffered(
+                self.source()
+                    .limits()
+                    .max_concurrency
+                    .max(MIN_SYMBOLS_IN_FLIGHT),
+            );
         let mut index = 0;
         while let Some(outcome) = warming.next().await {
             if progress.stop_requested() || matches!(outcome.result, Err(CacheError::Stopped)) {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::support::Sandbox;
 
 /// A plain HTTP/1.1 GET over a socket: the status line and the body.
-fn http_get(address: &str, path: &str) -> (String, String) {
+pub fn http_get(address: &str, path: &str) -> (String, String) {
     let mut stream =
         TcpStream::connect(address).unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
     stream

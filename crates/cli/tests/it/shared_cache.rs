@@ -189,3 +189,86 @@ async fn a_killed_holder_on_postgres_leaves_the_rest_to_the_waiters() {
     };
     a_killed_holder_leaves_the_rest_to_the_waiters(&pg.url).await;
 }
+
+/// A `serve` process on `database_url` and the address it listens on.
+fn start_server(sandbox: &Sandbox, database_url: &str) -> (Child, String) {
+    use std::io::BufRead;
+    let mut child = spawn(
+        sandbox
+            .command()
+            .args(["--database-url", database_url, "--latency-ms", "150"])
+            .args(["serve", "--bind", "127.0.0.1:0"]),
+    );
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut first_line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first_line)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = first_line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"))
+        .to_string();
+    (child, address)
+}
+
+/// Three servers on one database, twenty identical cold requests to each at once: the
+/// reports add up to one request per chunk, and every answer holds the same bars.
+fn three_servers_fetch_each_chunk_once(database_url: &str) {
+    let sandbox = Sandbox::new();
+    let servers: Vec<(Child, String)> = (0..3)
+        .map(|_| start_server(&sandbox, database_url))
+        .collect();
+    let path = "/api/bars/MSFT?start=2000-01-01&end=2009-12-31";
+    let answers: Vec<(String, String)> = std::thread::scope(|scope| {
+        let requests: Vec<_> = servers
+            .iter()
+            .flat_map(|(_, address)| {
+                (0..20).map(move |_| scope.spawn(move || crate::serve::http_get(address, path)))
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|request| {
+                request
+                    .join()
+                    .unwrap_or_else(|_| panic!("a request panicked"))
+            })
+            .collect()
+    });
+    for (mut child, _) in servers {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut requests = 0;
+    let mut bars = None;
+    for (status, body) in &answers {
+        assert!(status.contains("200"), "{status}\n{body}");
+        let answer: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        requests += answer["report"]["upstream_requests"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        let these = answer["bars"].as_array().map(Vec::len);
+        assert_eq!(*bars.get_or_insert(these), these);
+    }
+    assert_eq!(bars, Some(Some(2_515)));
+    assert_eq!(requests, CHUNKS_2000S as u64);
+}
+
+#[test]
+fn three_servers_on_one_sqlite_file_fetch_each_chunk_once() {
+    let sandbox = Sandbox::new();
+    three_servers_fetch_each_chunk_once(&sandbox.db_url());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_on_one_postgres_database_fetch_each_chunk_once() {
+    let Some(pg) = marketcache_testkit::fresh_postgres().await else {
+        return;
+    };
+    let url = pg.url.clone();
+    tokio::task::spawn_blocking(move || three_servers_fetch_each_chunk_once(&url))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
