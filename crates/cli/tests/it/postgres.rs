@@ -242,3 +242,80 @@ fn an_unknown_postgres_role_is_reported_with_postgresql_s_reason_but_not_its_pas
     assert!(lines[0].contains("no_such_role_xyz:***@"), "{}", run.stderr);
     assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
 }
+
+/// Runs `statements` on the server as its administrator, in the database of `url`.
+async fn administer(url: &str, statements: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(statements)
+        .await
+        .unwrap_or_else(|e| panic!("{statements}: {e}"));
+    drop(client);
+    let _ = driver.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_waits_for_a_connection_slot_when_postgresql_has_too_many_clients() {
+    let Some(pg) = marketcache_testkit::fresh_postgres().await else {
+        return;
+    };
+    // A role allowed two connections, both taken by another client for a second.
+    let role = format!("marketcache_two_slots_{}", std::process::id());
+    administer(
+        &pg.url,
+        &format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 2;
+             GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role};"
+        ),
+    )
+    .await;
+    let (scheme, rest) = pg.url.split_once("://").unwrap_or(("postgres", &pg.url));
+    let host_and_db = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let as_role = format!("{scheme}://{role}@{host_and_db}");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (client, connection) = tokio_postgres::connect(&as_role, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        held.push((client, tokio::spawn(connection)));
+    }
+    let freeing = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        for (client, driver) in held {
+            drop(client);
+            let _ = driver.await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let url = as_role.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let sandbox = Sandbox::new();
+        sandbox.output(sandbox.command().args([
+            "--database-url",
+            &url,
+            "get",
+            "MSFT",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2020-12-31",
+        ]))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let waited = started.elapsed();
+    freeing.await.unwrap_or_else(|e| panic!("{e}"));
+    administer(&pg.url, &format!("DROP OWNED BY {role}")).await;
+    let admin = marketcache_testkit::postgres_admin_url().unwrap_or_default();
+    administer(&admin, &format!("DROP ROLE {role}")).await;
+    run.expect_code(0);
+    assert_eq!(csv_rows(&run.stdout).len(), 253);
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "served after {waited:?}, before a slot freed"
+    );
+}
