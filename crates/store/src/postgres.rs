@@ -207,10 +207,11 @@ impl PostgresStore {
         let wait = ConnectWait {
             limit: options.refused_wait,
         };
+        let claims = Arc::new(ClaimSession::new(pool.clone(), target.clone(), wait));
         let store = Self {
             pool,
             target: target.clone(),
-            claims: Arc::new(ClaimSession::new(config.clone(), target.clone(), wait)),
+            claims,
             config,
             watch: Arc::new(OnceCell::new()),
             wait,
@@ -642,12 +643,21 @@ impl BarStore for PostgresStore {
     }
 
     async fn watch_versions(&self) -> Result<(), StoreError> {
+        // Its connection is one more client: refused while the server is full, it waits too.
+        let start = || async {
+            self.wait
+                .retry_refusals(&self.target, || VersionWatch::start(self.config.clone()))
+                .await
+        };
         self.watch
-            .get_or_try_init(|| VersionWatch::start(self.config.clone()))
+            .get_or_try_init(start)
             .await
-            .map_err(|e| StoreError::Unreachable {
-                target: self.target.clone(),
-                message: format!("cannot listen for version changes: {}", failure_reason(&e)),
+            .map_err(|error| match error {
+                StoreError::Unreachable { target, message } => StoreError::Unreachable {
+                    target,
+                    message: format!("cannot listen for version changes: {message}"),
+                },
+                other => other,
             })?;
         Ok(())
     }

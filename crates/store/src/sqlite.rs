@@ -220,7 +220,27 @@ fn try_lock_file(path: &Path) -> std::io::Result<Option<FileClaim>> {
     }
 }
 
+/// [`open_once`], asked again while another process holds the file's lock: switching a new
+/// file to WAL takes an exclusive lock that SQLite's busy handler does not wait for, so two
+/// processes opening a fresh cache at once would otherwise see "database is locked".
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match open_once(path) {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+fn open_once(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;

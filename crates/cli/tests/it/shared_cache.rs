@@ -204,11 +204,12 @@ fn start_server(sandbox: &Sandbox, database_url: &str) -> (Child, String) {
     std::io::BufReader::new(stdout)
         .read_line(&mut first_line)
         .unwrap_or_else(|e| panic!("{e}"));
-    let address = first_line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"))
-        .to_string();
+    let Some(address) = first_line.trim().strip_prefix("Listening on http://") else {
+        let _ = child.kill();
+        let failed = finish(child);
+        panic!("serve did not start: {first_line:?}\n{}", failed.stderr);
+    };
+    let address = address.to_string();
     (child, address)
 }
 
