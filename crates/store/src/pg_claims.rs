@@ -38,6 +38,15 @@ impl ClaimSession {
         }
     }
 
+    /// The session's connection when it is open: a process waiting for another's fill asks
+    /// for the symbol's version on it, so waiting costs one connection, not two.
+    pub(crate) fn open_client(&self) -> Option<Arc<Client>> {
+        let slot = self.client.try_lock().ok()?;
+        slot.as_ref()
+            .filter(|client| !client.is_closed())
+            .map(Arc::clone)
+    }
+
     async fn client(&self) -> Result<Arc<Client>, StoreError> {
         let mut slot = self.client.lock().await;
         if let Some(client) = slot.as_ref().filter(|client| !client.is_closed()) {
