@@ -1,19 +1,15 @@
 //! Fill claims on PostgreSQL: one session per process holds the advisory lock of every symbol
-//! the process is filling (and of its request slots), so claims never take the pool's
-//! connections from a holder's writes, and every claim of a process ends with its session,
-//! which the server ends as soon as the process dies, however it dies. The session is a pooled
-//! connection taken out of the pool: a process waiting for a claim holds one connection, not
-//! two, which keeps sixty waiting processes well inside a server's default 100.
+//! the process is filling, so a claim costs no pooled connection (a holder's writes need the
+//! pool) and every claim of a process ends with its session, which the server ends as soon as
+//! the process dies, however it dies.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{ClientWrapper, Object, Pool};
 use marketcache_domain::{FillClaim, StoreError};
+use tokio_postgres::{Client, NoTls};
 
 use crate::postgres::{ConnectWait, failure_reason};
-
-type Client = ClientWrapper;
 
 /// The first key of every fill claim's advisory lock (the second is the symbol's hash): any
 /// fixed number. Two-key locks never meet the one-key locks of migrations and writers.
@@ -22,29 +18,20 @@ const FILL_CLAIM_CLASS: i32 = 0x6d63_6663;
 /// The session that holds this process's claims, opened on first use and again after it drops
 /// (the claims it held ended with it).
 pub(crate) struct ClaimSession {
-    pool: Pool,
+    config: tokio_postgres::Config,
     target: String,
     wait: ConnectWait,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
 }
 
 impl ClaimSession {
-    pub(crate) fn new(pool: Pool, target: String, wait: ConnectWait) -> Self {
+    pub(crate) fn new(config: tokio_postgres::Config, target: String, wait: ConnectWait) -> Self {
         Self {
-            pool,
+            config,
             target,
             wait,
             client: tokio::sync::Mutex::new(None),
         }
-    }
-
-    /// The session's connection when it is open: a process waiting for another's fill asks
-    /// for the symbol's version on it, so waiting costs one connection, not two.
-    pub(crate) fn open_client(&self) -> Option<Arc<Client>> {
-        let slot = self.client.try_lock().ok()?;
-        slot.as_ref()
-            .filter(|client| !client.is_closed())
-            .map(Arc::clone)
     }
 
     async fn client(&self) -> Result<Arc<Client>, StoreError> {
@@ -52,12 +39,19 @@ impl ClaimSession {
         if let Some(client) = slot.as_ref().filter(|client| !client.is_closed()) {
             return Ok(Arc::clone(client));
         }
-        let pooled = self
+        let client = self
             .wait
-            .retry_refusals(&self.target, || self.pool.get())
+            .retry_refusals(&self.target, || async {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::warn!(reason = %failure_reason(&error), "the session holding fill claims ended");
+                    }
+                });
+                Ok::<_, tokio_postgres::Error>(client)
+            })
             .await?;
-        // Out of the pool for good: the pool may open another in its place when it needs one.
-        let client = Arc::new(Object::take(pooled));
+        let client = Arc::new(client);
         *slot = Some(Arc::clone(&client));
         Ok(client)
     }

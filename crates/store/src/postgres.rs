@@ -207,7 +207,7 @@ impl PostgresStore {
         let wait = ConnectWait {
             limit: options.refused_wait,
         };
-        let claims = Arc::new(ClaimSession::new(pool.clone(), target.clone(), wait));
+        let claims = Arc::new(ClaimSession::new(config.clone(), target.clone(), wait));
         let store = Self {
             pool,
             target: target.clone(),
@@ -226,21 +226,15 @@ impl PostgresStore {
 
     async fn query_symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
         let failed = pg_error("reading the symbol version");
-        let sql = "SELECT version FROM symbol_versions WHERE symbol = $1";
-        // On the claim session when it is open (a process waiting for a claim polls the version
-        // there), else on a pooled connection.
-        let row = match self.claims.open_client() {
-            Some(session) => {
-                let statement = session.prepare_cached(sql).await.map_err(&failed)?;
-                session.query_opt(&statement, &[&symbol.as_str()]).await
-            }
-            None => {
-                let client = self.client().await?;
-                let statement = client.prepare_cached(sql).await.map_err(&failed)?;
-                client.query_opt(&statement, &[&symbol.as_str()]).await
-            }
-        }
-        .map_err(&failed)?;
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT version FROM symbol_versions WHERE symbol = $1")
+            .await
+            .map_err(&failed)?;
+        let row = client
+            .query_opt(&statement, &[&symbol.as_str()])
+            .await
+            .map_err(&failed)?;
         row.map_or(Ok(0), |row| row.try_get(0).map_err(&failed))
     }
 

@@ -9,6 +9,11 @@ use marketcache_domain::{Dataset, Symbol};
 
 use crate::support::{Run, Sandbox};
 
+/// Taken by each test here that fills the PostgreSQL server with processes (sixty `get`s,
+/// three servers): run together, they would hold more connections than the server allows, and
+/// each would measure the other's load.
+static MANY_CLIENTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// MSFT over 2000..2009: 21 chunks of at most 182 days.
 const GET_2000S: [&str; 6] = [
     "get",
@@ -90,6 +95,7 @@ fn twenty_processes_on_one_sqlite_file_fetch_each_chunk_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_processes_on_one_postgres_database_fetch_each_chunk_once() {
+    let _alone = MANY_CLIENTS.lock().await;
     let Some(pg) = marketcache_testkit::fresh_postgres().await else {
         return;
     };
@@ -184,6 +190,7 @@ async fn a_killed_holder_on_sqlite_leaves_the_rest_to_the_waiters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_holder_on_postgres_leaves_the_rest_to_the_waiters() {
+    let _alone = MANY_CLIENTS.lock().await;
     let Some(pg) = marketcache_testkit::fresh_postgres().await else {
         return;
     };
@@ -265,6 +272,7 @@ fn three_servers_on_one_sqlite_file_fetch_each_chunk_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_on_one_postgres_database_fetch_each_chunk_once() {
+    let _alone = MANY_CLIENTS.lock().await;
     let Some(pg) = marketcache_testkit::fresh_postgres().await else {
         return;
     };
