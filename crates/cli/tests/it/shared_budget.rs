@@ -1,14 +1,13 @@
 //! One request budget per provider for every process sharing a cache: a daily budget spent by
 //! two processes together, and a throttling answer seen by one process that holds the other.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::support::{Run, Sandbox};
+use crate::support::{Sandbox, finish, spawn};
 
 /// Answers with `answer(n)` for the n-th request (from 1) and notes when each came.
 struct Recorder {
@@ -54,25 +53,6 @@ fn recording_server(
         server
     });
     (runtime, server, seen)
-}
-
-fn spawn(command: &mut Command) -> Child {
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start marketcache: {e}"))
-}
-
-fn finish(child: Child) -> Run {
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("marketcache did not finish: {e}"));
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 fn tiingo_prices(_: usize) -> ResponseTemplate {

@@ -2,12 +2,12 @@
 //! missing chunk is fetched from upstream once between them all, none fails, and a holder that
 //! is killed mid-fetch leaves the rest to the others without blocking them.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use marketcache_domain::{Dataset, Symbol};
 
-use crate::support::{Run, Sandbox};
+use crate::support::{Run, Sandbox, finish, spawn};
 
 /// Taken by each test here that fills the PostgreSQL server with processes (sixty `get`s,
 /// three servers): run together, they would hold more connections than the server allows, and
@@ -37,25 +37,6 @@ fn upstream_requests(run: &Run) -> usize {
         .find_map(|part| part.strip_suffix(" upstream requests"))
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("no request count in: {summary}"))
-}
-
-fn spawn(command: &mut Command) -> Child {
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start marketcache: {e}"))
-}
-
-fn finish(child: Child) -> Run {
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("marketcache did not finish: {e}"));
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 /// `count` concurrent cold `get`s of the same range on `database_url`: all succeed with the

@@ -219,6 +219,23 @@ impl Sandbox {
     }
 }
 
+/// Starts a prepared command with both streams captured, to run beside others.
+pub fn spawn(command: &mut Command) -> std::process::Child {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start marketcache: {e}"))
+}
+
+/// Waits for a started command and reads what it did.
+pub fn finish(child: std::process::Child) -> Run {
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("marketcache did not finish: {e}"));
+    Run::from_output(output)
+}
+
 /// A date from literal parts.
 pub fn day(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day)
