@@ -4,7 +4,7 @@
 //! pauses them all.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -16,6 +16,41 @@ use marketcache_domain::{
 /// Longest one request waits for its provider's budget (a pause, the minute's budget) before it
 /// gives up as rate-limited.
 pub const MAX_BUDGET_WAIT: Duration = Duration::from_secs(300);
+
+/// A [`StoreGate`] known only once the store is open: providers are built, and their settings
+/// checked, before the database is opened, so a usage error never creates one. No request is
+/// sent before [`LateGate::open`] (no cache exists yet); one that were would pass ungated.
+#[derive(Default)]
+pub struct LateGate(OnceLock<StoreGate>);
+
+impl LateGate {
+    /// From now on, requests pass `gate`. Only the first call counts.
+    pub fn open(&self, gate: StoreGate) {
+        if self.0.set(gate).is_err() {
+            tracing::warn!("the request gate was opened twice; the first one stays");
+        }
+    }
+}
+
+#[async_trait]
+impl RequestGate for LateGate {
+    async fn before_request(
+        &self,
+        provider: &str,
+        limits: RequestLimits,
+    ) -> Result<RequestSlot, SourceError> {
+        match self.0.get() {
+            Some(gate) => gate.before_request(provider, limits).await,
+            None => Ok(RequestSlot::unshared()),
+        }
+    }
+
+    async fn throttled(&self, provider: &str, retry_after: Duration) {
+        if let Some(gate) = self.0.get() {
+            gate.throttled(provider, retry_after).await;
+        }
+    }
+}
 
 /// A [`RequestGate`] over a store's request slots and budget rows.
 pub struct StoreGate {

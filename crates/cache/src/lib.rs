@@ -15,7 +15,7 @@ mod service;
 mod warm;
 
 pub use error::CacheError;
-pub use gate::{MAX_BUDGET_WAIT, StoreGate};
+pub use gate::{LateGate, MAX_BUDGET_WAIT, StoreGate};
 pub use service::{
     BarlessDays, CoverageExplanation, DEFAULT_FRESHNESS, FetchProgress, FetchReport, GetOptions,
     MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars,

@@ -656,33 +656,85 @@ impl MarketDataCache {
         progress.planned(chunks.len());
         tracing::info!(%symbol, provider = self.source.name(), requests = chunks.len(), "fetching missing days");
         let mut fetched = Fetched::default();
-        if cold && chunks.len() > 1 {
-            let probe = chunks.remove(0);
-            let served = self.fetch_chunk(symbol, probe).await?;
-            let (provider, first_trade) = (served.provider, served.answer.first_trade);
-            self.store_answer(symbol, probe, served, requested, progress, &mut fetched)
-                .await?;
-            if let Some(listed) = first_trade.filter(|listed| *listed > probe.end()) {
-                chunks = self
-                    .skip_before_listing(symbol, probe, listed, provider, chunks)
-                    .await?;
+        let probed = if cold && chunks.len() > 1 {
+            let probe = self.probe(symbol, chunks.remove(0)).await?;
+            if let Some(listed) = probe.listed {
+                chunks = chunks_from(listed, chunks);
                 progress.planned(1 + chunks.len());
             }
-        }
-        // Requests run concurrently, but answers are written in date order: appending in key
-        // order keeps the stores' B-tree pages full (fewer bytes per bar on disk).
-        let mut answers = futures::stream::iter(chunks)
-            .map(|chunk| async move {
-                let served = self.fetch_chunk(symbol, chunk).await?;
-                Ok::<_, CacheError>((chunk, served))
-            })
-            .buffered(limits.max_concurrency.max(1));
-        while let Some(answer) = answers.next().await {
-            let (chunk, served) = answer?;
-            self.store_answer(symbol, chunk, served, requested, progress, &mut fetched)
+            Some(probe)
+        } else {
+            None
+        };
+        // Requests run concurrently, but answers are written in date order (the probe's first):
+        // appending in key order keeps the stores' B-tree pages full (fewer bytes per bar on
+        // disk). Asking and storing run side by side, so an answer that arrives during a write
+        // gives its request slot back at once rather than after the write.
+        let in_flight = limits.max_concurrency.max(1);
+        let (answered, mut to_store) = tokio::sync::mpsc::channel(in_flight);
+        let asking = async move {
+            let mut answers = futures::stream::iter(chunks)
+                .map(|chunk| async move {
+                    let served = self.fetch_chunk(symbol, chunk).await?;
+                    Ok::<_, CacheError>((chunk, served))
+                })
+                .buffered(in_flight);
+            while let Some(answer) = answers.next().await {
+                let failed = answer.is_err();
+                // A closed channel means storing failed or stopped: ask nothing more.
+                if answered.send(answer).await.is_err() || failed {
+                    break;
+                }
+            }
+        };
+        let storing = async {
+            if let Some(probe) = probed {
+                let provider = probe.served.provider;
+                self.store_answer(
+                    symbol,
+                    probe.chunk,
+                    probe.served,
+                    requested,
+                    progress,
+                    &mut fetched,
+                )
                 .await?;
-        }
-        Ok(fetched)
+                if let Some(listed) = probe.listed {
+                    self.record_unlisted_days(symbol, probe.chunk, listed, provider)
+                        .await?;
+                }
+            }
+            while let Some(answer) = to_store.recv().await {
+                let (chunk, served) = answer?;
+                self.store_answer(symbol, chunk, served, requested, progress, &mut fetched)
+                    .await?;
+            }
+            Ok::<_, CacheError>(())
+        };
+        let stored = {
+            tokio::pin!(asking, storing);
+            tokio::select! {
+                // Storing ends first only when it failed or was stopped: asking stops with it.
+                stored = &mut storing => stored,
+                () = &mut asking => storing.await,
+            }
+        };
+        stored.map(|()| fetched)
+    }
+
+    /// Asks for `chunk`, the oldest of a symbol never asked before, alone: its answer may name
+    /// the symbol's first trading day.
+    async fn probe(&self, symbol: &Symbol, chunk: DateRange) -> Result<Probe<'_>, CacheError> {
+        let served = self.fetch_chunk(symbol, chunk).await?;
+        let listed = served
+            .answer
+            .first_trade
+            .filter(|listed| *listed > chunk.end());
+        Ok(Probe {
+            chunk,
+            served,
+            listed,
+        })
     }
 
     /// The providers' answer for the trading days of `chunk`.
@@ -696,41 +748,36 @@ impl MarketDataCache {
     }
 
     /// Records the days from after `probe` to the day before `listed`, the symbol's first
-    /// trading day as `provider` named it, as covered without bars, and returns the `chunks`
-    /// left to ask: those from `listed` on, the first cut to start there.
-    async fn skip_before_listing(
+    /// trading day as `provider` named it, as covered without bars.
+    async fn record_unlisted_days(
         &self,
         symbol: &Symbol,
         probe: DateRange,
         listed: NaiveDate,
         provider: &str,
-        chunks: Vec<DateRange>,
-    ) -> Result<Vec<DateRange>, CacheError> {
+    ) -> Result<(), CacheError> {
         let before = probe
             .end()
             .succ_opt()
             .zip(listed.pred_opt())
             .and_then(|(from, to)| DateRange::new(from, to).ok());
-        if let Some(before) = before {
-            let now = self.clock.now();
-            let span = CoverageSpan {
-                range: before,
-                provider: provider.to_string(),
-                fetched_at: now,
-                bars: 0,
-                rejected_rows: 0,
-            };
-            let write = FetchedWrite::bars(provider, &[], Some(&span));
-            self.store
-                .write_fetched(&self.key(symbol), &write, now)
-                .await?;
-            tracing::info!(%symbol, %listed, skipped = %before, "first trading day learnt: days before it are never asked");
-        }
-        Ok(chunks
-            .into_iter()
-            .filter(|chunk| chunk.end() >= listed)
-            .filter_map(|chunk| DateRange::new(chunk.start().max(listed), chunk.end()).ok())
-            .collect())
+        let Some(before) = before else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let span = CoverageSpan {
+            range: before,
+            provider: provider.to_string(),
+            fetched_at: now,
+            bars: 0,
+            rejected_rows: 0,
+        };
+        let write = FetchedWrite::bars(provider, &[], Some(&span));
+        self.store
+            .write_fetched(&self.key(symbol), &write, now)
+            .await?;
+        tracing::info!(%symbol, %listed, skipped = %before, "first trading day learnt: days before it are never asked");
+        Ok(())
     }
 
     /// Stores one chunk's answer with its coverage, provisional marks and recent check, and
@@ -1017,6 +1064,23 @@ fn trading_parts(ranges: &[DateRange]) -> Vec<DateRange> {
     ranges
         .iter()
         .filter_map(|range| trim_to_trading_days(*range))
+        .collect()
+}
+
+/// The answer to a cold symbol's oldest chunk, and the first trading day it named, if later
+/// than the chunk.
+struct Probe<'a> {
+    chunk: DateRange,
+    served: Served<'a>,
+    listed: Option<NaiveDate>,
+}
+
+/// The part of `chunks` from `listed` on, the first cut to start there.
+fn chunks_from(listed: NaiveDate, chunks: Vec<DateRange>) -> Vec<DateRange> {
+    chunks
+        .into_iter()
+        .filter(|chunk| chunk.end() >= listed)
+        .filter_map(|chunk| DateRange::new(chunk.start().max(listed), chunk.end()).ok())
         .collect()
 }
 

@@ -56,8 +56,9 @@ pub trait WarmProgress: Send + Sync {
     /// The progress of `symbol`'s upstream requests.
     fn for_symbol(&self, symbol: &Symbol) -> Box<dyn FetchProgress>;
 
-    /// The `index`-th symbol (from 0) is done.
-    fn symbol_done(&self, _index: usize, _outcome: &WarmOutcome) {}
+    /// A symbol is done, `_outcome` telling how; `_done` symbols are done so far, this one
+    /// included. Symbols finish in any order.
+    fn symbol_done(&self, _done: usize, _outcome: &WarmOutcome) {}
 
     /// Whether the warm should stop: checked between symbols and after each stored answer of
     /// a symbol, so what was stored stays. Never, by default.
@@ -111,24 +112,27 @@ impl MarketDataCache {
     ) -> Warmed {
         let mut outcomes = Vec::with_capacity(symbols.len());
         // By index: a closure over `&Symbol` would make the future's Send-ness depend on a
-        // higher-ranked lifetime that the compiler cannot prove for the server's job.
-        let mut warming = futures::stream::iter(0..symbols.len())
-            .map(|index| self.warm_one(&symbols[index], range, progress))
-            .buffered(
-                self.source()
-                    .limits()
-                    .max_concurrency
-                    .max(MIN_SYMBOLS_IN_FLIGHT),
-            );
-        let mut index = 0;
-        while let Some(outcome) = warming.next().await {
+        // higher-ranked lifetime that the compiler cannot prove for the server's job. Symbols
+        // finish in any order, so a long one never holds back the start of the next.
+        let mut warming =
+            futures::stream::iter(0..symbols.len())
+                .map(|index| async move {
+                    (index, self.warm_one(&symbols[index], range, progress).await)
+                })
+                .buffer_unordered(
+                    self.source()
+                        .limits()
+                        .max_concurrency
+                        .max(MIN_SYMBOLS_IN_FLIGHT),
+                );
+        while let Some((index, outcome)) = warming.next().await {
             if progress.stop_requested() || matches!(outcome.result, Err(CacheError::Stopped)) {
-                return stopped(outcomes);
+                return stopped(in_order(outcomes));
             }
-            progress.symbol_done(index, &outcome);
-            outcomes.push(outcome);
-            index += 1;
+            progress.symbol_done(outcomes.len() + 1, &outcome);
+            outcomes.push((index, outcome));
         }
+        let outcomes = in_order(outcomes);
         let written: usize = outcomes
             .iter()
             .filter_map(|outcome| outcome.result.as_ref().ok())
@@ -177,6 +181,12 @@ impl MarketDataCache {
             elapsed: started.elapsed(),
         }
     }
+}
+
+/// The outcomes of `finished`, each tagged with its symbol's index, in the order of the symbols.
+fn in_order(mut finished: Vec<(usize, WarmOutcome)>) -> Vec<WarmOutcome> {
+    finished.sort_by_key(|(index, _)| *index);
+    finished.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 fn stopped(outcomes: Vec<WarmOutcome>) -> Warmed {

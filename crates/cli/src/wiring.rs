@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use marketcache_cache::{MarketDataCache, StoreGate};
+use marketcache_cache::{LateGate, MarketDataCache, StoreGate};
 use marketcache_domain::{BarStore, Clock, DateRange, PriceSource, RequestGate, SystemClock};
 use marketcache_store::ConnectOptions;
 use marketcache_upstream::{CsvSource, SyntheticSource};
@@ -95,15 +95,11 @@ pub async fn open_cache_with_clock(
     clock: Arc<dyn Clock>,
 ) -> Result<MarketDataCache> {
     // A provider that cannot be built (a missing key) is a usage error, found before the
-    // database is opened or created.
-    for choice in std::iter::once(settings.provider).chain(settings.fallbacks.iter().copied()) {
-        build_source(settings, choice, clock.clone(), None)?;
-    }
-    let store = open_store(settings).await?;
-    // Every process sharing the database spends one budget per provider.
-    let gate: Arc<dyn RequestGate> = Arc::new(StoreGate::new(store.clone(), clock.clone()));
+    // database is opened or created; the gate they pass is known once it is open.
+    let gate = Arc::new(LateGate::default());
     let build = |choice: ProviderChoice| {
-        build_source(settings, choice, clock.clone(), Some(Arc::clone(&gate)))
+        let gate: Arc<dyn RequestGate> = gate.clone();
+        build_source(settings, choice, clock.clone(), Some(gate))
     };
     let source = build(settings.provider)?;
     let fallbacks = settings
@@ -111,6 +107,9 @@ pub async fn open_cache_with_clock(
         .iter()
         .map(|choice| build(*choice))
         .collect::<Result<Vec<_>>>()?;
+    let store = open_store(settings).await?;
+    // Every process sharing the database spends one budget per provider.
+    gate.open(StoreGate::new(store.clone(), clock.clone()));
     Ok(MarketDataCache::new(store, source, clock)
         .with_fallbacks(fallbacks)
         .with_freshness(settings.freshness))

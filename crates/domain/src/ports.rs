@@ -158,6 +158,14 @@ impl BudgetState {
         }
     }
 
+    /// Pauses every request until `until`, or later if already paused longer. Kept to the
+    /// second above (the stores hold whole seconds or microseconds): a pause never ends early.
+    pub fn pause_until(&mut self, until: DateTime<Utc>) {
+        let whole_seconds = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
+        let until = DateTime::from_timestamp(whole_seconds, 0).unwrap_or(until);
+        self.paused_until = self.paused_until.max(Some(until));
+    }
+
     /// What one more request at `now` may do under `per_minute` and `per_day`, and the state
     /// after it: the one rule both stores apply inside their transaction.
     pub fn take(
@@ -223,11 +231,6 @@ impl RequestSlot {
     /// A slot held by `guard` until it drops.
     pub fn held(guard: Box<dyn Send>) -> Self {
         Self(Some(guard))
-    }
-
-    /// Whether this slot holds anything.
-    pub fn is_shared(&self) -> bool {
-        self.0.is_some()
     }
 }
 
@@ -591,5 +594,17 @@ mod budget_tests {
         let (after, state) = paused.take(None, None, at("2026-12-04T10:05:00Z"));
         assert_eq!(after, Allowance::Send);
         assert_eq!(state.paused_until, None);
+    }
+
+    #[test]
+    fn a_pause_rounds_up_to_the_second_and_never_shortens_a_longer_one() {
+        let mut state = BudgetState::fresh(at("2026-12-04T10:00:00Z"));
+        let asked = at("2026-12-04T10:00:02Z") + chrono::Duration::milliseconds(250);
+        state.pause_until(asked);
+        assert_eq!(state.paused_until, Some(at("2026-12-04T10:00:03Z")));
+        state.pause_until(at("2026-12-04T10:00:01Z"));
+        assert_eq!(state.paused_until, Some(at("2026-12-04T10:00:03Z")));
+        state.pause_until(at("2026-12-04T10:00:09Z"));
+        assert_eq!(state.paused_until, Some(at("2026-12-04T10:00:09Z")));
     }
 }

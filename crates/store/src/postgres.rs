@@ -623,10 +623,7 @@ impl BarStore for PostgresStore {
         let mut state = locked_budget(&transaction, provider, Utc::now())
             .await
             .map_err(&failed)?;
-        // Kept to the second above (the column holds microseconds): never ending early.
-        let whole_seconds = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
-        let until = DateTime::from_timestamp(whole_seconds, 0).unwrap_or(until);
-        state.paused_until = state.paused_until.max(Some(until));
+        state.pause_until(until);
         save_budget(&transaction, provider, &state)
             .await
             .map_err(&failed)?;

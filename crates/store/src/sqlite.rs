@@ -107,6 +107,30 @@ impl SqliteStore {
         .map_err(|e| backend_error(context)(Box::new(e)))?
     }
 
+    /// Reads `provider`'s budget (fresh at `now` if none), lets `change` decide, and saves the
+    /// state it returns: one IMMEDIATE transaction, so for every process on the file the read
+    /// and the change are one step.
+    async fn update_budget<T: Send + 'static>(
+        &self,
+        provider: &str,
+        context: &'static str,
+        now: DateTime<Utc>,
+        change: impl FnOnce(BudgetState) -> (T, BudgetState) + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let provider = provider.to_string();
+        self.with_writer(context, move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let state =
+                budget_of(&transaction, &provider)?.unwrap_or_else(|| BudgetState::fresh(now));
+            let (outcome, state) = change(state);
+            save_budget(&transaction, &provider, &state)?;
+            transaction.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
     async fn with_reader<T: Send + 'static>(
         &self,
         context: &'static str,
@@ -168,10 +192,8 @@ fn save_budget(
     provider: &str,
     state: &BudgetState,
 ) -> rusqlite::Result<()> {
-    // A pause is kept to the second above, never ending before the instant asked for.
-    let paused_until = state
-        .paused_until
-        .map(|until| until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0));
+    // Whole seconds: `BudgetState::pause_until` rounds a pause up to one.
+    let paused_until = state.paused_until.map(|until| until.timestamp());
     transaction.execute(
         "INSERT INTO upstream_budgets (provider, paused_until, minute_start, minute_count, day, day_count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -728,32 +750,25 @@ impl BarStore for SqliteStore {
         per_day: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Allowance, StoreError> {
-        let provider = provider.to_string();
-        self.with_writer("counting an upstream request", move |connection| {
-            // IMMEDIATE: the read and the count are one step for every process on the file.
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let state =
-                budget_of(&transaction, &provider)?.unwrap_or_else(|| BudgetState::fresh(now));
-            let (allowance, state) = state.take(per_minute, per_day, now);
-            save_budget(&transaction, &provider, &state)?;
-            transaction.commit()?;
-            Ok(allowance)
-        })
+        self.update_budget(
+            provider,
+            "counting an upstream request",
+            now,
+            move |state| state.take(per_minute, per_day, now),
+        )
         .await
     }
 
     async fn pause_upstream(&self, provider: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-        let provider = provider.to_string();
-        self.with_writer("pausing an upstream", move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut state = budget_of(&transaction, &provider)?
-                .unwrap_or_else(|| BudgetState::fresh(Utc::now()));
-            state.paused_until = state.paused_until.max(Some(until));
-            save_budget(&transaction, &provider, &state)?;
-            transaction.commit()
-        })
+        self.update_budget(
+            provider,
+            "pausing an upstream",
+            Utc::now(),
+            move |mut state| {
+                state.pause_until(until);
+                ((), state)
+            },
+        )
         .await
     }
 

@@ -189,8 +189,8 @@ impl WarmProgress for JobWarmProgress<'_> {
         Box::new(NoProgress)
     }
 
-    fn symbol_done(&self, index: usize, _outcome: &WarmOutcome) {
-        self.context.progress(index as u64 + 1, self.total);
+    fn symbol_done(&self, done: usize, _outcome: &WarmOutcome) {
+        self.context.progress(done as u64, self.total);
     }
 
     fn stop_requested(&self) -> bool {
