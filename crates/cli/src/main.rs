@@ -1,11 +1,12 @@
 //! The `marketcache` binary: the composition root. It parses the command line, resolves
 //! settings, and is the only place that picks concrete stores and providers.
 
+#[macro_use]
+mod output;
 mod args;
 mod command_line;
 mod commands;
 mod dotenv;
-mod output;
 mod progress;
 mod settings;
 mod text_position;

@@ -1,9 +1,38 @@
 //! Text shapes of command output: bars as CSV or JSON, sizes and durations for people.
 
+use std::io::Write;
 use std::time::Duration;
 
 use marketcache_cache::{CacheError, SymbolBars, bar_text};
 use marketcache_domain::Packed;
+
+/// `println!` for command output: when the reader has gone (a closed pipe, as in `| head`), the
+/// command ends quietly with exit 0, as Unix tools do, rather than panicking.
+macro_rules! outln {
+    () => {
+        $crate::output::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to stdout for [`outln!`]: exit 0 on a closed pipe, 1 on any other failure.
+pub fn write_line(line: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => {
+            eprintln!("error: cannot write to standard output: {error}");
+            std::process::exit(1);
+        }
+    }
+}
 
 /// The bars and report as one JSON object and a newline.
 pub fn bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {

@@ -42,7 +42,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
             "data": response.report,
             "fingerprint": data_fingerprint(&args.symbol, &response.bars)?,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let parameters: Vec<String> = report
@@ -50,7 +50,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
         .iter()
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
-    println!(
+    outln!(
         "{} {} {} from {} to {} ({} bars)",
         args.symbol,
         report.strategy,
@@ -59,26 +59,32 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
         report.metrics.last_date,
         report.metrics.bars
     );
-    println!(
+    outln!(
         "\n{:<18} {:>14} {:>14}",
-        "metric", report.strategy, "buy-and-hold"
+        "metric",
+        report.strategy,
+        "buy-and-hold"
     );
     for ((name, ours), (_, theirs)) in metric_rows(&report.metrics)
         .into_iter()
         .zip(metric_rows(&baseline.metrics))
     {
-        println!("{name:<18} {ours:>14} {theirs:>14}");
+        outln!("{name:<18} {ours:>14} {theirs:>14}");
     }
     if args.trades {
-        println!(
+        outln!(
             "\n{:<10}  {:<10}  {:>10}  {:>10}  {:>9}",
-            "entry", "exit", "entry px", "exit px", "return"
+            "entry",
+            "exit",
+            "entry px",
+            "exit px",
+            "return"
         );
         for trade in &report.trades {
             let exit = trade
                 .exit_date
                 .map_or_else(|| "open".to_string(), |d| d.to_string());
-            println!(
+            outln!(
                 "{:<10}  {:<10}  {:>10.4}  {:>10.4}  {:>9}",
                 trade.entry_date.to_string(),
                 exit,
@@ -88,7 +94,7 @@ pub async fn backtest(settings: &Settings, args: BacktestArgs) -> Result<ExitCod
             );
         }
     }
-    println!(
+    outln!(
         "\n{}",
         data_line(&args.symbol, &response.bars, &response.report)
     );

@@ -30,9 +30,10 @@ pub async fn clear(settings: &Settings, args: ClearArgs) -> Result<ExitCode> {
         }
     }
     let report = cache.clear(args.symbol.as_ref(), args.before).await?;
-    println!(
+    outln!(
         "Deleted {what}: {} bars, {} coverage entries changed.",
-        report.bars_deleted, report.coverage_spans_changed
+        report.bars_deleted,
+        report.coverage_spans_changed
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@ pub async fn compact(settings: &Settings) -> Result<ExitCode> {
     let started = Instant::now();
     cache.compact().await?;
     let after = cache.stats().await?;
-    println!(
+    outln!(
         "Compacted {} in {}: {} -> {} on disk; bars table {:.1} -> {:.1} bytes per bar ({} bars)",
         cache.describe_store(),
         human_duration(started.elapsed()),

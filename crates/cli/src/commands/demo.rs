@@ -63,10 +63,10 @@ async fn open_demo_cache(settings: &Settings, database_url: &str) -> Result<Mark
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let source = Arc::new(SyntheticSource::new(synthetic, clock.clone()));
-    println!(
+    outln!(
         "marketcache demo: 'analyze AAPL 1990-2025' (35 years of daily bars), before and after caching\n"
     );
-    println!(
+    outln!(
         "Upstream: synthetic provider, one request per {} days, {} ms per request, {} at a time (offline)",
         synthetic.max_span_days,
         synthetic.latency.as_millis(),
@@ -87,7 +87,7 @@ async fn warm_step(
     analyzed: &Symbol,
     span: DateRange,
 ) -> Vec<WarmOutcome> {
-    println!(
+    outln!(
         "\nStep 1: warm {} tickers, {} to {}",
         tickers.len(),
         span.start(),
@@ -128,7 +128,7 @@ async fn warm_step(
                 warm_requests += report.upstream_requests;
                 let first = first.map(|d| d.to_string()).unwrap_or_default();
                 let last = last.map(|d| d.to_string()).unwrap_or_default();
-                println!(
+                outln!(
                     "  {:<6} {:>6} bars  {first} .. {last}  {:>3} API calls  {:>8}",
                     outcome.symbol.as_str(),
                     bars,
@@ -136,15 +136,15 @@ async fn warm_step(
                     human_duration(report.elapsed)
                 );
             }
-            Err(error) => println!("  {:<6} failed: {error}", outcome.symbol.as_str()),
+            Err(error) => outln!("  {:<6} failed: {error}", outcome.symbol.as_str()),
         }
     }
-    println!(
+    outln!(
         "  total  {warm_bars} bars, {warm_requests} API calls, {}",
         human_duration(warm_elapsed)
     );
     if let Some(line) = packing_line(&warmed.packed, warmed.packing) {
-        println!("  {line}");
+        outln!("  {line}");
     }
     warmed.outcomes
 }
@@ -188,36 +188,36 @@ async fn cold_and_cached_step(
     let cached = last.context("no cached read was made")?;
     let speedup = cold_report.elapsed.as_secs_f64() / database_median.as_secs_f64().max(1e-9);
 
-    println!(
+    outln!(
         "\nStep 2: analyze AAPL {} to {}, cold and cached",
         span.start(),
         span.end()
     );
-    println!(
+    outln!(
         "  First run (cold cache):  {:>9}, {:>3} API calls, {} bars stored",
         human_duration(cold_report.elapsed),
         cold_report.upstream_requests,
         cold_bars
     );
-    println!(
+    outln!(
         "  Subsequent runs:         {:>9}, {:>3} API calls, {} bars from the database (median of 5)",
         human_duration(database_median),
         cached.report.upstream_requests,
         cached.report.cached_bars
     );
-    println!(
+    outln!(
         "  Same process again:      {:>9}, {:>3} API calls (in-memory copy, checked against the database)",
         human_duration(memory_median),
         0
     );
-    println!("  Speed-up:                {speedup:.0}x (cold vs. database)");
+    outln!("  Speed-up:                {speedup:.0}x (cold vs. database)");
     Ok(())
 }
 
 /// Step 3: what the cache takes on disk.
 async fn storage_step(cache: &MarketDataCache) -> Result<()> {
     let stats = cache.stats().await?;
-    println!(
+    outln!(
         "\nStep 3: storage: {} bars of {} symbols, {} on disk, bars table {:.1} bytes per bar (made-up bars are keyed SYMBOL@synthetic, 10 bytes longer than the ticker that keys market data)",
         stats.total_bars,
         stats.symbols.len(),
@@ -237,12 +237,13 @@ async fn analysis_step(cache: &MarketDataCache, aapl: &Symbol, span: DateRange) 
     let grid = SmaCrossGrid::new(&series, fast, slow, TradingSettings::default())?;
     let outcome = grid.rank(RankMetric::Sharpe, 1);
     let analysis_elapsed = analysis_started.elapsed();
-    println!(
+    outln!(
         "\nStep 4: analyze AAPL: SMA crossover, fast 5..100 x slow 10..300 step 2 ({} combinations), {} API calls",
-        outcome.evaluated, analysed.report.upstream_requests
+        outcome.evaluated,
+        analysed.report.upstream_requests
     );
     if let Some(best) = outcome.top.first() {
-        println!(
+        outln!(
             "  best by Sharpe: fast {} / slow {}: Sharpe {:.3}, total return {:.1}%, max drawdown {:.1}%, {} trades",
             best.fast,
             best.slow,
@@ -252,7 +253,7 @@ async fn analysis_step(cache: &MarketDataCache, aapl: &Symbol, span: DateRange) 
             best.metrics.trades
         );
     }
-    println!(
+    outln!(
         "  whole analysis (read + {} backtests): {}",
         outcome.evaluated,
         human_duration(analysis_elapsed)
@@ -261,19 +262,19 @@ async fn analysis_step(cache: &MarketDataCache, aapl: &Symbol, span: DateRange) 
 }
 
 fn print_next_steps() {
-    println!(
+    outln!(
         "\nTry next (these use Yahoo, the default provider; add --provider synthetic to stay offline):"
     );
-    println!(
+    outln!(
         "  cargo run --release -- warm AAPL MSFT --start 2000-01-01     # your own cache, fetching only what is missing"
     );
-    println!("  cargo run --release -- get AAPL --start 2020-01-01 --format json");
-    println!("  cargo run --release -- stats");
-    println!(
+    outln!("  cargo run --release -- get AAPL --start 2020-01-01 --format json");
+    outln!("  cargo run --release -- stats");
+    outln!(
         "  cargo run --release -- backtest AAPL --param fast=20 --param slow=50 --start 2000-01-01"
     );
-    println!("  cargo run --release -- optimize AAPL --fast 5..100 --slow 10..300:2 --top 10");
-    println!(
+    outln!("  cargo run --release -- optimize AAPL --fast 5..100 --slow 10..300:2 --top 10");
+    outln!(
         "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -- migrate"
     );
 }

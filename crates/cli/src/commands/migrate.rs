@@ -10,23 +10,23 @@ use crate::settings::Settings;
 /// Prints the migration steps, each with the tables and indexes it creates.
 pub fn print_migration(target: &str, steps: &[MigrationStep]) {
     let rule = "=".repeat(60);
-    println!("{rule}\nMarket Data Cache Migration\n{rule}\nDatabase: {target}");
+    outln!("{rule}\nMarket Data Cache Migration\n{rule}\nDatabase: {target}");
     for step in steps {
         if step.applied_now {
-            println!("Applying {:04} {}...", step.version, step.name);
+            outln!("Applying {:04} {}...", step.version, step.name);
             for created in &step.creates {
-                println!("✓ Created {created}");
+                outln!("✓ Created {created}");
             }
         } else {
-            println!("✓ {:04} {} already applied", step.version, step.name);
+            outln!("✓ {:04} {} already applied", step.version, step.name);
         }
     }
     let version = steps.iter().map(|step| step.version).max().unwrap_or(0);
     let applied = steps.iter().filter(|step| step.applied_now).count();
     if applied == 0 {
-        println!("✅ Database already up to date (schema version {version}); nothing to do.");
+        outln!("✅ Database already up to date (schema version {version}); nothing to do.");
     } else {
-        println!(
+        outln!(
             "✅ Migration completed successfully! ({applied} applied, schema version {version})"
         );
     }

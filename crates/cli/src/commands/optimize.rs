@@ -91,7 +91,7 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         response: &response,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&searched.json()?)?);
+        outln!("{}", serde_json::to_string_pretty(&searched.json()?)?);
     } else {
         searched.print_table();
     }
@@ -215,7 +215,7 @@ impl Searched<'_> {
             .iter()
             .map(|(name, text)| format!("{name} {text}"))
             .collect();
-        println!(
+        outln!(
             "{} {}, {}, ranked by {}",
             args.symbol,
             self.plan.strategy().name,
@@ -223,14 +223,15 @@ impl Searched<'_> {
             metric
         );
         if let Some(day) = args.train_until {
-            println!(
+            outln!(
                 "In-sample: {} bars up to {day}; out-of-sample: the {} bars after it",
-                ranking.train_bars, ranking.test_bars
+                ranking.train_bars,
+                ranking.test_bars
             );
         }
         self.print_rows();
         let per_second = self.per_second();
-        println!(
+        outln!(
             "\n{} combinations over {} bars in {} ({:.0} combinations/s, {:.0} million bar-evaluations/s)",
             ranking.evaluated,
             ranking.bars,
@@ -239,12 +240,13 @@ impl Searched<'_> {
             per_second * ranking.bars as f64 / 1e6
         );
         if ranking.skipped > 0 {
-            println!(
+            outln!(
                 "{} of {} combinations skipped: the strategy refuses them (e.g. fast not below slow)",
-                ranking.skipped, ranking.combinations
+                ranking.skipped,
+                ranking.combinations
             );
         }
-        println!(
+        outln!(
             "{}",
             data_line(&args.symbol, &self.response.bars, &self.response.report)
         );
@@ -279,7 +281,7 @@ impl Searched<'_> {
             .iter()
             .map(|(label, _)| format!(" {label:>10}"))
             .collect();
-        println!(
+        outln!(
             "\n{:>4}{parameter_header} {:>12}{column_header} {:>7}{test_header}",
             "rank",
             metric.name(),
@@ -303,7 +305,7 @@ impl Searched<'_> {
                 .iter()
                 .map(|(_, shown)| format!(" {:>10}", metric_text(*shown, &entry.metrics)))
                 .collect();
-            println!(
+            outln!(
                 "{:>4}{parameter_columns} {:>12}{summary_columns} {:>7}{test_columns}",
                 rank + 1,
                 metric_text(metric, &entry.metrics),

@@ -156,13 +156,20 @@ fn market_row(
 pub fn list(settings: &Settings, args: ProvidersArgs) -> Result<ExitCode> {
     let rows = rows(settings);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let limit = |value: Option<u32>| value.map_or("-".to_string(), |n| n.to_string());
-    println!(
+    outln!(
         "{:<12} {:<5} {:>9} {:<15} {:>4} {:>7} {:>7}  {:<38} configured",
-        "provider", "order", "max span", "pages", "conc", "per min", "per day", "key"
+        "provider",
+        "order",
+        "max span",
+        "pages",
+        "conc",
+        "per min",
+        "per day",
+        "key"
     );
     for row in &rows {
         let key = if row.key_variables.is_empty() {
@@ -177,7 +184,7 @@ pub fn list(settings: &Settings, args: ProvidersArgs) -> Result<ExitCode> {
         } else {
             format!("no: set {}", row.missing.join(", "))
         };
-        println!(
+        outln!(
             "{:<12} {:<5} {:>9} {:<15} {:>4} {:>7} {:>7}  {:<38} {}",
             row.name,
             row.order.map_or("-".to_string(), |n| n.to_string()),
@@ -191,9 +198,9 @@ pub fn list(settings: &Settings, args: ProvidersArgs) -> Result<ExitCode> {
             configured,
         );
     }
-    println!();
+    outln!();
     for row in rows.iter().filter(|row| row.base_url.is_some()) {
-        println!(
+        outln!(
             "{:<13} {}; prices: {}; {} (URL: {})",
             format!("{}:", row.name),
             row.notes,
@@ -202,7 +209,7 @@ pub fn list(settings: &Settings, args: ProvidersArgs) -> Result<ExitCode> {
             row.base_url.as_deref().unwrap_or_default()
         );
     }
-    println!(
+    outln!(
         "\nChoose with --provider or MARKETCACHE_PROVIDER, e.g. yahoo,stooq (the second serves what the first fails)."
     );
     Ok(ExitCode::SUCCESS)
@@ -234,7 +241,7 @@ pub async fn plan_warm(
 ) -> Result<ExitCode> {
     let source = cache.source();
     let limits = source.limits();
-    println!(
+    outln!(
         "Plan for warming {} symbol(s) from {} to {} via {} into {} (nothing is fetched)\n",
         symbols.len(),
         range.start(),
@@ -242,9 +249,12 @@ pub async fn plan_warm(
         source.name(),
         cache.describe_store()
     );
-    println!(
+    outln!(
         "{:<8} {:>11} {:>14} {:>9}  missing",
-        "symbol", "cached bars", "missing ranges", "requests"
+        "symbol",
+        "cached bars",
+        "missing ranges",
+        "requests"
     );
     let offline = GetOptions {
         offline: true,
@@ -262,7 +272,7 @@ pub async fn plan_warm(
         total_cached += response.bars.len();
         let shown: Vec<String> = missing.iter().take(3).map(ToString::to_string).collect();
         let more = missing.len().saturating_sub(3);
-        println!(
+        outln!(
             "{:<8} {:>11} {:>14} {:>9}  {}{}",
             symbol.as_str(),
             response.bars.len(),
@@ -288,7 +298,7 @@ pub async fn plan_warm(
 fn print_plan_cost(cache: &MarketDataCache, total_requests: usize, total_cached: usize) {
     let source = cache.source();
     let limits = source.limits();
-    println!(
+    outln!(
         "\n{}: {total_requests} request(s) of {}, {} at once; {total_cached} bars already cached",
         source.name(),
         if limits.max_span_days >= marketcache_upstream::UNLIMITED_SPAN_DAYS {
@@ -309,22 +319,22 @@ fn print_plan_cost(cache: &MarketDataCache, total_requests: usize, total_cached:
             .collect::<Vec<_>>()
             .join(", ");
             if duration.is_zero() {
-                println!("That fits in its budget ({budget}) without waiting.");
+                outln!("That fits in its budget ({budget}) without waiting.");
             } else {
-                println!(
+                outln!(
                     "Under its limits ({budget}) that takes at least {} plus the answers' own time.",
                     human_duration(duration)
                 );
             }
         }
-        None => println!(
+        None => outln!(
             "It documents no request budget: the time is that of {total_requests} answer(s), {} at a time.",
             limits.max_concurrency
         ),
     }
     let fallbacks: Vec<&str> = cache.providers().skip(1).map(|p| p.name()).collect();
     if !fallbacks.is_empty() {
-        println!(
+        outln!(
             "Ranges {} fails are asked of {} in that order.",
             source.name(),
             fallbacks.join(", ")

@@ -35,7 +35,7 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     };
     let cache = Arc::new(open_cache_with_clock(&settings, clock.clone()).await?);
     let server = marketcache_server::Server::bind(cache, clock, config).await?;
-    println!("Listening on http://{}", server.local_addr());
+    outln!("Listening on http://{}", server.local_addr());
     std::io::stdout().flush()?;
     server.run_until_stopped(shutdown).await?;
     Ok(ExitCode::SUCCESS)

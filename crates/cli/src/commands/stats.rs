@@ -26,7 +26,7 @@ pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
             "bar_table_bytes": stats.bar_table_bytes,
             "bytes_per_bar": stats.bytes_per_bar(),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     // Keys of offline data (`AAPL@synthetic`) are longer than tickers.
@@ -37,9 +37,13 @@ pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
         .max()
         .unwrap_or(0)
         .max(8);
-    println!(
+    outln!(
         "{:<width$} {:>7} {:<10}  {:<10}  {:<20}  covered",
-        "symbol", "bars", "first", "last", "last update (UTC)"
+        "symbol",
+        "bars",
+        "first",
+        "last",
+        "last update (UTC)"
     );
     for symbol in &stats.symbols {
         let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
@@ -48,7 +52,7 @@ pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into());
         let covered: Vec<String> = symbol.covered.iter().map(ToString::to_string).collect();
-        println!(
+        outln!(
             "{:<width$} {:>7} {:<10}  {:<10}  {:<20}  {}",
             symbol.symbol,
             symbol.bars,
@@ -74,10 +78,10 @@ pub async fn stats(settings: &Settings, args: StatsArgs) -> Result<ExitCode> {
             notes.push(format!("{} upstream rows rejected", symbol.rejected_rows));
         }
         if !notes.is_empty() {
-            println!("{:<width$} {}", symbol.symbol, notes.join(", "));
+            outln!("{:<width$} {}", symbol.symbol, notes.join(", "));
         }
     }
-    println!(
+    outln!(
         "\nTotal: {} symbol(s), {} bars\nDatabase: {}, {} on disk (bars table {}, {:.1} bytes per bar)",
         stats.symbols.len(),
         stats.total_bars,
@@ -93,7 +97,7 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
     let cache = open_cache(settings).await?;
     let explanation = cache.explain_coverage(symbol).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        outln!("{}", serde_json::to_string_pretty(&explanation)?);
         return Ok(ExitCode::SUCCESS);
     }
     let covered: Vec<String> = explanation
@@ -101,7 +105,7 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
         .iter()
         .map(ToString::to_string)
         .collect();
-    println!(
+    outln!(
         "{symbol}: covered {}",
         if covered.is_empty() {
             "nothing".to_string()
@@ -109,13 +113,16 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
             covered.join(", ")
         }
     );
-    println!("\nLedger ({} entries):", explanation.spans.len());
-    println!(
+    outln!("\nLedger ({} entries):", explanation.spans.len());
+    outln!(
         "  {:<23}  {:<10}  {:<19}  {:>5}",
-        "range", "provider", "fetched at (UTC)", "bars"
+        "range",
+        "provider",
+        "fetched at (UTC)",
+        "bars"
     );
     for span in &explanation.spans {
-        println!(
+        outln!(
             "  {:<23}  {:<10}  {:<19}  {:>5}",
             span.range.to_string(),
             span.provider,
@@ -123,13 +130,14 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
             span.bars
         );
     }
-    println!(
+    outln!(
         "\nCovered days without a bar: {} weekend days, {} holidays",
-        explanation.weekend_days, explanation.holidays
+        explanation.weekend_days,
+        explanation.holidays
     );
     for days in &explanation.barless {
         let reason = days.reason.describe();
-        println!(
+        outln!(
             "  {:<23}  {:>5} trading days: {reason}",
             days.range.to_string(),
             days.trading_days

@@ -46,7 +46,7 @@ pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     if args.plan {
         return super::providers::plan_warm(&cache, &symbols, range).await;
     }
-    println!(
+    outln!(
         "Warming {} symbol(s) from {} to {} via {} into {}",
         symbols.len(),
         range.start(),
@@ -61,7 +61,7 @@ pub async fn warm(settings: &Settings, args: WarmArgs) -> Result<ExitCode> {
     let fetching = started.elapsed().saturating_sub(warmed.packing);
     let failed = print_outcomes(&warmed.outcomes, fetching);
     if let Some(line) = packing_line(&warmed.packed, warmed.packing) {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(if failed > 0 {
         ExitCode::from(1)
@@ -87,10 +87,16 @@ fn symbols_to_warm(settings: &Settings, args: &WarmArgs) -> Result<Vec<Symbol>, 
 
 /// The table of outcomes and its totals; the number of symbols that failed.
 fn print_outcomes(outcomes: &[WarmOutcome], elapsed: Duration) -> usize {
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
-        "symbol", "status", "bars", "first", "last", "requests", "time"
+        "symbol",
+        "status",
+        "bars",
+        "first",
+        "last",
+        "requests",
+        "time"
     );
     let (mut failed, mut total_bars, mut total_requests) = (0usize, 0usize, 0usize);
     let mut total_rejected = 0usize;
@@ -105,7 +111,7 @@ fn print_outcomes(outcomes: &[WarmOutcome], elapsed: Duration) -> usize {
             Err(error) => {
                 failed += 1;
                 // The whole chain: "database error while writing bars: database or disk is full".
-                println!(
+                outln!(
                     "{:<8} {:<7} {}",
                     outcome.symbol.as_str(),
                     "FAILED",
@@ -114,14 +120,14 @@ fn print_outcomes(outcomes: &[WarmOutcome], elapsed: Duration) -> usize {
             }
         }
     }
-    println!(
+    outln!(
         "\n{} symbol(s): {} ok, {failed} failed; {total_bars} bars in range; {total_requests} upstream requests; {}",
         outcomes.len(),
         outcomes.len() - failed,
         human_duration(elapsed)
     );
     if total_rejected > 0 {
-        println!("{total_rejected} upstream rows rejected in all (see `marketcache stats`)");
+        outln!("{total_rejected} upstream rows rejected in all (see `marketcache stats`)");
     }
     failed
 }
@@ -130,7 +136,7 @@ fn print_outcomes(outcomes: &[WarmOutcome], elapsed: Duration) -> usize {
 fn print_row(symbol: &str, warmed: &WarmedBars) {
     let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
     let report = &warmed.report;
-    println!(
+    outln!(
         "{:<8} {:<7} {:>7} {:<10}  {:<10}  {:>8} {:>9}",
         symbol,
         "ok",
@@ -141,9 +147,10 @@ fn print_row(symbol: &str, warmed: &WarmedBars) {
         human_duration(report.elapsed)
     );
     if report.rejected_rows > 0 {
-        println!(
+        outln!(
             "{:<8} {} upstream rows rejected (failed the bar checks, not stored)",
-            "", report.rejected_rows
+            "",
+            report.rejected_rows
         );
     }
 }

@@ -11,6 +11,7 @@ mod help;
 mod input_errors;
 mod migrate;
 mod optimize;
+mod output_pipes;
 mod postgres;
 mod providers;
 mod serve;
