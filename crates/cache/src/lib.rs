@@ -12,6 +12,7 @@ mod gate;
 mod hot;
 mod ledger;
 mod service;
+mod verify;
 mod warm;
 
 pub use error::CacheError;
@@ -20,4 +21,5 @@ pub use service::{
     BarlessDays, CoverageExplanation, DEFAULT_FRESHNESS, FetchProgress, FetchReport, GetOptions,
     MarketDataCache, NoProgress, SETTLING_DAYS, SymbolBars,
 };
+pub use verify::{CLOSE_TOLERANCE, Problem, VOLUME_TOLERANCE, VerifyOptions, VerifyReport};
 pub use warm::{WarmOutcome, WarmProgress, Warmed, WarmedBars};

@@ -156,14 +156,14 @@ pub struct CoverageExplanation {
 
 /// The read-through cache of daily bars.
 pub struct MarketDataCache {
-    store: Arc<dyn BarStore>,
+    pub(crate) store: Arc<dyn BarStore>,
     /// The primary provider; chunks are sized and paced for it.
     source: Arc<dyn PriceSource>,
     /// The data set of every provider here: reads and writes use its keys only.
     dataset: Dataset,
     /// Providers tried in order when the one before fails for a chunk.
     fallbacks: Vec<Arc<dyn PriceSource>>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// How long recent days asked for without a final bar (a live bar, a late provider) are
     /// not asked again.
     freshness: Duration,
@@ -277,7 +277,7 @@ impl MarketDataCache {
     }
 
     /// The store's key for `symbol` in this cache's data set.
-    fn key(&self, symbol: &Symbol) -> Symbol {
+    pub(crate) fn key(&self, symbol: &Symbol) -> Symbol {
         symbol.stored_as(self.dataset)
     }
 

@@ -89,6 +89,9 @@ pub enum Command {
     Get(GetArgs),
     /// Show what the cache holds: per symbol bars, dates, coverage; totals and size on disk
     Stats(StatsArgs),
+    /// Check the cache: OHLC rules, coverage against bars and the trading calendar, the ledger,
+    /// provisional bars past due and, with --against, a sample re-fetched; exits 1 on problems
+    Verify(VerifyArgs),
     /// Delete cached bars and their coverage
     Clear(ClearArgs),
     /// Rewrite the database with full pages, returning the space left by page splits (run it when nothing else writes)
@@ -239,6 +242,24 @@ pub struct StatsArgs {
     /// Show one symbol's coverage ledger and why covered days have no bar
     #[arg(long, value_parser = parse_symbol)]
     pub symbol: Option<Symbol>,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this symbol [default: every symbol stored]
+    #[arg(long, value_parser = parse_symbol)]
+    pub symbol: Option<Symbol>,
+    /// Re-fetch a sample of covered ranges from this provider and report the days that differ
+    /// (close beyond 1e-4 relative, volume beyond 0.5%); only its data set's symbols are compared
+    #[arg(long, value_name = "PROVIDER")]
+    pub against: Option<String>,
+    /// Covered ranges re-fetched per symbol with --against, spread from the first to the last
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub sample: usize,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `clear`.

@@ -46,7 +46,8 @@ impl ProviderChoice {
         }
     }
 
-    fn parse(name: &str) -> Result<Self, UsageError> {
+    /// The provider named `name` (any case), or a usage error listing the names.
+    pub fn parse(name: &str) -> Result<Self, UsageError> {
         match name.trim().to_ascii_lowercase().as_str() {
             "synthetic" => Ok(Self::Synthetic),
             "csv" => Ok(Self::Csv),

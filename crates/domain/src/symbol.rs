@@ -31,6 +31,24 @@ impl Symbol {
         &self.0
     }
 
+    /// The symbol and data set a store key names (the reverse of [`Self::stored_as`]);
+    /// `None` for a key no data set makes.
+    pub fn from_stored_key(key: &str) -> Option<(Symbol, Dataset)> {
+        let (name, dataset) = match key.split_once('@') {
+            None => (key, Dataset::Market),
+            Some((name, suffix)) => {
+                let dataset = Dataset::ALL
+                    .into_iter()
+                    .find(|dataset| dataset.key_suffix() == Some(suffix))?;
+                (name, dataset)
+            }
+        };
+        let symbol = Self::parse(name)
+            .ok()
+            .filter(|symbol| symbol.as_str() == name)?;
+        Some((symbol, dataset))
+    }
+
     /// The key under which the store keeps this symbol's bars of `dataset`: the symbol itself
     /// for market data, `SYMBOL@name` for an offline data set. `@` is outside the alphabet
     /// [`Self::parse`] accepts, so no market symbol can ever name an offline data set's key.

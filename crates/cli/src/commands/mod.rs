@@ -11,6 +11,7 @@ mod providers;
 mod report;
 mod serve;
 mod stats;
+mod verify;
 mod warm;
 
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Warm(args) => warm::warm(&settings, args).await,
         Command::Get(args) => get::get(&settings, args).await,
         Command::Stats(args) => stats::stats(&settings, args).await,
+        Command::Verify(args) => verify::verify(&settings, args).await,
         Command::Clear(args) => clear::clear(&settings, args).await,
         Command::Compact => compact::compact(&settings).await,
         Command::Providers(args) => providers::list(&settings, args),

@@ -20,5 +20,6 @@ mod shared_budget;
 mod shared_cache;
 mod stats_and_clear;
 mod upstream;
+mod verify;
 mod warm;
 mod yahoo_warm;
