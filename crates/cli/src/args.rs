@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use marketcache_domain::{Adjustment, Symbol, parse_date};
 
 /// Caches daily price bars from slow, rate-limited market-data APIs in SQLite or PostgreSQL:
-/// migrate the schema, warm and get bars, show stats, clear or compact the cache, list the
-/// providers, backtest and optimize strategies over cached bars, serve the HTTP API, or run the
+/// migrate the schema, warm and get bars, show stats, verify, clear or compact the cache, list
+/// the providers, backtest and optimize strategies over cached bars, serve the HTTP API, or run the
 /// offline demo.
 #[derive(Debug, Parser)]
 #[command(name = "marketcache", version, propagate_version = true)]
