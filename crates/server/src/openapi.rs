@@ -24,6 +24,7 @@ use crate::routes;
         routes::data::bars,
         routes::data::stats,
         routes::data::coverage,
+        routes::data::verify,
         routes::data::clear,
         routes::jobs::warm,
         routes::jobs::status,
@@ -36,7 +37,7 @@ use crate::routes;
     ),
     components(schemas(
         BarsDoc, BarDoc, DateRangeDoc, FetchReportDoc, CoverageSpanDoc, SymbolStatsDoc,
-        ClearReportDoc, SettingsDoc, MetricsDoc, TradeDoc, EquityPointDoc,
+        ClearReportDoc, VerifyReportDoc, ProblemDoc, SettingsDoc, MetricsDoc, TradeDoc, EquityPointDoc,
         DataFingerprintDoc, HeatMapDoc, crate::error::ErrorBody, crate::jobs::JobSnapshot,
     )),
     modifiers(&BearerToken),
@@ -200,6 +201,39 @@ pub struct SymbolStatsDoc {
 pub struct ClearReportDoc {
     bars_deleted: u64,
     coverage_spans_changed: u64,
+}
+
+/// What `GET /api/cache/verify` checked and found.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct VerifyReportDoc {
+    /// Store keys verified.
+    symbols: usize,
+    /// Bars checked.
+    bars: usize,
+    /// Ledger entries checked.
+    ledger_entries: usize,
+    /// Ranges re-fetched and compared with the provider.
+    ranges_compared: usize,
+    /// Upstream requests the comparison took.
+    upstream_requests: usize,
+    problems: Vec<ProblemDoc>,
+}
+
+/// One problem a verify found.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProblemDoc {
+    /// The store's key of the symbol (`SYMBOL@name` for an offline data set).
+    symbol: String,
+    /// `invalid_bar`, `bar_on_closed_day`, `trading_day_without_bar`,
+    /// `bars_missing_from_ledger_entry`, `unreadable_bars`, `duplicate_ledger_entry`,
+    /// `overlapping_ledger_entries`, `provisional_past_due` or `differs_from_provider`.
+    kind: String,
+    /// The days it concerns, when it concerns some.
+    range: Option<DateRangeDoc>,
+    /// What is wrong, for people.
+    detail: String,
 }
 
 /// Cash and costs of a backtest.

@@ -1,4 +1,5 @@
-//! Reading and administering the cache: health, bars (JSON or CSV), stats, coverage, clear.
+//! Reading and administering the cache: health, bars (JSON or CSV), stats, coverage, verify,
+//! clear.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use marketcache_cache::{GetOptions, SymbolBars, bar_text};
+use marketcache_cache::{GetOptions, SymbolBars, VerifyOptions, VerifyReport, bar_text};
 use marketcache_domain::{Adjustment, ClearReport, CoverageSpan, DateRange, Symbol, SymbolStats};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -270,6 +271,89 @@ pub(crate) async fn coverage(
         weekend_days: explanation.weekend_days,
         barless,
     }))
+}
+
+/// Most ranges `GET /api/cache/verify` re-fetches per symbol.
+const MAX_VERIFY_SAMPLE: usize = 50;
+/// Ranges `GET /api/cache/verify` re-fetches per symbol when `sample` is not given.
+const DEFAULT_VERIFY_SAMPLE: usize = 3;
+
+/// Query parameters of `GET /api/cache/verify`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct VerifyQuery {
+    /// Only this symbol [default: every symbol stored]
+    symbol: Option<String>,
+    /// Re-fetch a sample of covered ranges from this provider (one this server uses) and
+    /// report the days that differ
+    against: Option<String>,
+    /// Ranges re-fetched per symbol with `against`, 0 to 50 [default: 3]
+    sample: Option<String>,
+}
+
+/// Checks the cache without changing it: rows breaking the bar rules, bars on closed days,
+/// covered trading days without a bar or a recorded reason, the ledger, provisional bars past
+/// due and, with `against`, a sample compared with the provider. Problems come in the body
+/// (200); a request that cannot be checked is an error.
+#[utoipa::path(get, path = "/api/cache/verify", tag = "cache", params(VerifyQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What was checked and the problems found", body = crate::openapi::VerifyReportDoc),
+        (status = 400, description = "Bad symbol, provider or sample", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The database or the provider is unreachable", body = ErrorBody),
+    ))]
+pub(crate) async fn verify(
+    _authorized: Authorized,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<VerifyQuery>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let symbol = query
+        .symbol
+        .as_deref()
+        .map(|text| parse_symbol("symbol", text))
+        .transpose()?;
+    let sample = match query.sample.as_deref() {
+        None => DEFAULT_VERIFY_SAMPLE,
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|sample| *sample <= MAX_VERIFY_SAMPLE)
+            .ok_or_else(|| {
+                let rule = format!("must be a whole number from 0 to {MAX_VERIFY_SAMPLE}");
+                ApiError::invalid("sample", rule)
+            })?,
+    };
+    let against = query
+        .against
+        .as_deref()
+        .map(|name| provider_named(&state, name))
+        .transpose()?;
+    let options = VerifyOptions {
+        symbol,
+        against,
+        sample,
+    };
+    Ok(Json(state.cache.verify(&options).await?))
+}
+
+/// The provider of this server's cache named `name`, or an error listing them.
+fn provider_named(
+    state: &AppState,
+    name: &str,
+) -> Result<Arc<dyn marketcache_domain::PriceSource>, ApiError> {
+    let wanted = name.trim();
+    let found = state
+        .cache
+        .providers()
+        .find(|provider| provider.name().eq_ignore_ascii_case(wanted));
+    found.cloned().ok_or_else(|| {
+        let names: Vec<&str> = state.cache.providers().map(|p| p.name()).collect();
+        let rule = format!("must be a provider this server uses: {}", names.join(", "));
+        ApiError::invalid("against", rule)
+    })
 }
 
 /// Query parameters of `DELETE /api/cache`.

@@ -62,6 +62,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api/bars/{symbol}", get(data::bars))
         .route("/api/cache/stats", get(data::stats))
         .route("/api/cache/coverage/{symbol}", get(data::coverage))
+        .route("/api/cache/verify", get(data::verify))
         .route("/api/cache", delete(data::clear))
         .route("/api/cache/warm", post(jobs::warm))
         .route("/api/jobs/{id}", get(jobs::status).delete(jobs::cancel))

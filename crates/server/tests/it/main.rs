@@ -12,3 +12,4 @@ mod jobs;
 mod openapi;
 mod properties;
 mod security;
+mod verify;

@@ -33,6 +33,7 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
         "/api/bars/{symbol}",
         "/api/cache/stats",
         "/api/cache/coverage/{symbol}",
+        "/api/cache/verify",
         "/api/cache",
         "/api/cache/warm",
         "/api/jobs/{id}",
@@ -72,6 +73,8 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
     assert_eq!(keys(&coverage), schema("CoverageResponse"));
     assert_eq!(keys(&coverage["spans"][0]), schema("CoverageSpanDoc"));
     assert_eq!(keys(&coverage["covered"][0]), schema("DateRangeDoc"));
+    let verified = app.get("/api/cache/verify").await.json();
+    assert_eq!(keys(&verified), schema("VerifyReportDoc"));
     let backtest = app
         .post_json(
             "/api/backtest",
