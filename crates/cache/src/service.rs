@@ -30,6 +30,9 @@ pub const SETTLING_DAYS: i64 = 5;
 /// nothing, before giving up.
 pub const STALLED_FILL_LIMIT: Duration = Duration::from_secs(120);
 
+/// Longest [`MarketDataCache::stats`] serves figures computed earlier, while nothing changed.
+pub const STATS_KEPT_FOR: Duration = Duration::from_secs(30);
+
 /// How long a live bar, or a recent day a provider has not published although it could have,
 /// is served as it is before the provider is asked again.
 pub const DEFAULT_FRESHNESS: Duration = Duration::from_secs(15 * 60);
@@ -174,6 +177,8 @@ pub struct MarketDataCache {
     /// this cache at once (a server's requests and jobs, a warm's symbols), not per read.
     upstream_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     hot: Mutex<HotCache>,
+    /// The last figures of [`Self::stats`]: the change count they were computed at, and when.
+    stats_kept: tokio::sync::Mutex<Option<(i64, Instant, StoreStats)>>,
 }
 
 /// Deletes the bars and coverage of `symbol` in every data set (all symbols when `None`),
@@ -229,6 +234,7 @@ impl MarketDataCache {
             symbol_locks: Mutex::new(HashMap::new()),
             upstream_slots: Mutex::new(HashMap::new()),
             hot: Mutex::new(HotCache::default()),
+            stats_kept: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -309,7 +315,16 @@ impl MarketDataCache {
         written_bars: usize,
     ) -> Result<Option<Packed>, CacheError> {
         let written = u64::try_from(written_bars).unwrap_or(u64::MAX);
-        Ok(self.store.pack_after_bulk_load(written).await?)
+        let packed = self.store.pack_after_bulk_load(written).await?;
+        if packed.is_some() {
+            self.forget_stats().await;
+        }
+        Ok(packed)
+    }
+
+    /// Drops the kept figures of [`Self::stats`]: packing changed the sizes on disk.
+    async fn forget_stats(&self) {
+        *self.stats_kept.lock().await = None;
     }
 
     /// Forgets every series kept in memory, as a new process would start: the next read of
@@ -1002,13 +1017,29 @@ impl MarketDataCache {
     }
 
     /// Figures of the whole store.
+    ///
+    /// Kept while no symbol changes, for at most [`STATS_KEPT_FOR`] (sizes on disk change
+    /// without a write too, on packing): a burst of callers shares one computation, since they
+    /// queue on one lock and find the figures current.
     pub async fn stats(&self) -> Result<StoreStats, CacheError> {
-        Ok(self.store.stats().await?)
+        let mut kept = self.stats_kept.lock().await;
+        let changes = self.store.change_count().await?;
+        if let Some((at_changes, computed_at, stats)) = kept.as_ref()
+            && *at_changes == changes
+            && computed_at.elapsed() < STATS_KEPT_FOR
+        {
+            return Ok(stats.clone());
+        }
+        let stats = self.store.stats().await?;
+        *kept = Some((changes, Instant::now(), stats.clone()));
+        Ok(stats)
     }
 
     /// Rewrites the store's tables with full pages (see [`BarStore::compact`]).
     pub async fn compact(&self) -> Result<(), CacheError> {
-        Ok(self.store.compact().await?)
+        self.store.compact().await?;
+        self.forget_stats().await;
+        Ok(())
     }
 
     /// Deletes bars and their coverage for one symbol (in every data set) or all, optionally

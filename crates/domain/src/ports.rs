@@ -478,6 +478,11 @@ pub trait BarStore: Send + Sync {
     /// Per-symbol and total figures.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// A number that grows whenever any symbol's bars or coverage change, in any process
+    /// sharing the database (the sum of the symbols' versions): figures computed at one value
+    /// hold while it stays.
+    async fn change_count(&self) -> Result<i64, StoreError>;
+
     /// Rewrites the tables with full pages, returning the space that writes in key order leave
     /// in half-split pages (SQLite `VACUUM`, PostgreSQL `VACUUM FULL`). Takes an exclusive lock
     /// for its length: run it when nothing else writes.

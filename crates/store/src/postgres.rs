@@ -393,6 +393,19 @@ impl BarStore for PostgresStore {
         Ok(bars)
     }
 
+    async fn change_count(&self) -> Result<i64, StoreError> {
+        let failed = pg_error("reading the change count");
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COALESCE(SUM(version), 0)::int8 FROM symbol_versions",
+                &[],
+            )
+            .await
+            .map_err(&failed)?;
+        row.try_get(0).map_err(&failed)
+    }
+
     async fn symbol_version(&self, symbol: &Symbol) -> Result<i64, StoreError> {
         let watched = self.watch.get().map(VersionWatch::versions);
         if let Some(version) = watched.and_then(|versions| versions.known(symbol.as_str())) {

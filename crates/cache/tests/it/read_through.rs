@@ -658,7 +658,45 @@ async fn a_warm_that_wrote_most_of_the_database_leaves_it_packed(backend: Backen
     }
 }
 
+/// The figures of `stats` are kept between calls, yet follow every change at once: this
+/// process's writes, another process's clear, and packing.
+async fn stats_follow_every_change_at_once(backend: Backend) {
+    let harness = Harness::new(backend);
+    let year = range(date(2020, 1, 1), date(2020, 12, 31));
+    let symbols_of = |stats: &marketcache_domain::StoreStats| -> Vec<(String, u64)> {
+        stats
+            .symbols
+            .iter()
+            .map(|figures| (figures.symbol.clone(), figures.bars))
+            .collect()
+    };
+    let stats = || async {
+        harness
+            .cache
+            .stats()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert!(stats().await.symbols.is_empty());
+    get(&harness, "AAPL", year).await;
+    assert_eq!(symbols_of(&stats().await), [("AAPL".to_string(), 253)]);
+    get(&harness, "MSFT", range(date(2020, 1, 1), date(2020, 1, 31))).await;
+    assert_eq!(
+        symbols_of(&stats().await),
+        [("AAPL".to_string(), 253), ("MSFT".to_string(), 21)]
+    );
+    let other_process = harness.backend.second_store().await;
+    other_process
+        .clear(Some(&symbol("AAPL")), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(symbols_of(&stats().await), [("MSFT".to_string(), 21)]);
+    // The same figures twice, nothing changed in between: kept, equal.
+    assert_eq!(stats().await.total_bars, stats().await.total_bars);
+}
+
 on_both_backends!(
+    stats_follow_every_change_at_once,
     a_warm_that_wrote_most_of_the_database_leaves_it_packed,
     after_two_ranges_of_a_symbol_every_range_is_served_from_memory,
     changes_made_by_another_process_are_seen_at_once,

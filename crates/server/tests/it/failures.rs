@@ -80,6 +80,9 @@ impl BarStore for BrokenStore {
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         Err((self.0)())
     }
+    async fn change_count(&self) -> Result<i64, StoreError> {
+        Err((self.0)())
+    }
     async fn compact(&self) -> Result<(), StoreError> {
         Err((self.0)())
     }

@@ -150,6 +150,10 @@ async fn version_of(store: &dyn BarStore, name: &str) -> i64 {
         .unwrap_or_else(|e| panic!("reading the version of {name}: {e}"))
 }
 
+async fn change_count(store: &dyn BarStore) -> i64 {
+    store.change_count().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
 async fn clear(store: &dyn BarStore, name: Option<&str>, before: Option<NaiveDate>) -> ClearReport {
     store
         .clear(name.map(symbol).as_ref(), before)
@@ -433,6 +437,14 @@ async fn symbol_version_grows_with_every_write_and_clear_and_not_with_a_read(bac
     let january = range(date(2024, 1, 1), date(2024, 1, 31));
     let february = range(date(2024, 2, 1), date(2024, 2, 29));
     assert_eq!(version_of(store, "AAPL").await, 0, "never written");
+    // The store-wide change count grows with every write and clear of any symbol.
+    let mut changes = change_count(store).await;
+    assert_eq!(changes, 0);
+    let mut grew = async |store: &dyn BarStore| {
+        let now = change_count(store).await;
+        let before = std::mem::replace(&mut changes, now);
+        now > before
+    };
 
     write_answer(
         store,
@@ -444,6 +456,7 @@ async fn symbol_version_grows_with_every_write_and_clear_and_not_with_a_read(bac
     .await;
     let written = version_of(store, "AAPL").await;
     assert!(written > 0);
+    assert!(grew(store).await);
     bars_of(store, "AAPL", january).await;
     coverage_of(store, "AAPL").await;
     actions_of(store, "AAPL").await;
@@ -454,6 +467,7 @@ async fn symbol_version_grows_with_every_write_and_clear_and_not_with_a_read(bac
         written,
         "reads change nothing"
     );
+    assert!(!grew(store).await, "reads change nothing");
 
     write_answer(
         store,
@@ -465,6 +479,7 @@ async fn symbol_version_grows_with_every_write_and_clear_and_not_with_a_read(bac
     .await;
     let rewritten = version_of(store, "AAPL").await;
     assert!(rewritten > written);
+    assert!(grew(store).await);
     // Another symbol's changes leave AAPL's version, and so what is known of AAPL, alone.
     write_answer(
         store,
@@ -475,16 +490,20 @@ async fn symbol_version_grows_with_every_write_and_clear_and_not_with_a_read(bac
     )
     .await;
     assert_eq!(version_of(store, "AAPL").await, rewritten);
+    assert!(grew(store).await);
 
     clear(store, Some("AAPL"), Some(february.start())).await;
     let cleared_before = version_of(store, "AAPL").await;
     assert!(cleared_before > rewritten);
+    assert!(grew(store).await);
     clear(store, Some("MSFT"), None).await;
+    assert!(grew(store).await);
     assert_eq!(version_of(store, "AAPL").await, cleared_before);
     let msft_cleared = version_of(store, "MSFT").await;
     clear(store, None, None).await;
     assert!(version_of(store, "AAPL").await > cleared_before);
     assert!(version_of(store, "MSFT").await > msft_cleared);
+    assert!(grew(store).await);
 }
 
 /// Writes two answers of AAPL (with a split and a provisional last day) and one of MSFT (with
