@@ -1,6 +1,7 @@
 //! How the server is exposed: the address, the API token, CORS, and the limits of a request.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::http::HeaderValue;
 use subtle::ConstantTimeEq;
@@ -67,7 +68,21 @@ pub struct ServerConfig {
     pub kept_finished_jobs: usize,
     /// Jobs running at once (429 above).
     pub max_running_jobs: usize,
+    /// Connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's headers (or, between requests, to start
+    /// the next one) before its connection is closed: slow clients never hold a slot for long.
+    pub header_read_timeout: Duration,
+    /// Longest a request's body may take to arrive (408 after).
+    pub body_read_timeout: Duration,
 }
+
+/// Connections open at once by default: well under the usual 1,024 file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
+/// How long a client may take over its headers by default.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request body may take to arrive by default.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServerConfig {
     /// Checks the exposure: a non-loopback address needs a token, and a CORS origin must be a
@@ -101,6 +116,9 @@ impl ServerConfig {
             max_grid_combinations: 200_000,
             kept_finished_jobs: 100,
             max_running_jobs: 8,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         })
     }
 
@@ -114,6 +132,9 @@ impl ServerConfig {
             max_grid_combinations: 200_000,
             kept_finished_jobs: 100,
             max_running_jobs: 8,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 }

@@ -19,6 +19,7 @@ mod config;
 mod dashboard;
 mod error;
 pub mod jobs;
+mod listen;
 pub mod openapi;
 mod routes;
 
@@ -32,7 +33,10 @@ use marketcache_domain::Clock;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ApiToken, ConfigError, DEFAULT_BIND, ServerConfig};
+pub use config::{
+    ApiToken, ConfigError, DEFAULT_BIND, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, ServerConfig,
+};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ServeError};
 pub use routes::{AppState, router};
 
@@ -94,34 +98,33 @@ impl Server {
     ) -> Result<(), ServeError> {
         let jobs = Arc::clone(self.state.jobs());
         let router = routes::router(self.state, &self.config);
-        let signalled = CancellationToken::new();
-        let graceful = {
-            let (jobs, signalled) = (Arc::clone(&jobs), signalled.clone());
+        let limits = listen::ConnectionLimits {
+            max_connections: self.config.max_connections,
+            header_read_timeout: self.config.header_read_timeout,
+        };
+        let stop = CancellationToken::new();
+        let stopping = {
+            let (jobs, stop) = (Arc::clone(&jobs), stop.clone());
             async move {
                 shutdown.await;
                 tracing::info!("shutting down: cancelling jobs, finishing open requests");
                 // Cancelled jobs end their event streams, so those connections close too.
                 jobs.cancel_all();
-                signalled.cancel();
+                stop.cancel();
             }
         };
         let address = self.address;
         tracing::info!(%address, "listening");
-        let serving = async move {
-            axum::serve(self.listener, router)
-                .with_graceful_shutdown(graceful)
-                .await
-        };
+        let serving = listen::serve(self.listener, router, limits, stop.clone());
+        let stopping = tokio::spawn(stopping);
         tokio::select! {
-            served = serving => served.map_err(|source| ServeError::Listen {
-                address: address.to_string(),
-                source,
-            })?,
+            () = serving => {}
             () = async {
-                signalled.cancelled().await;
+                stop.cancelled().await;
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
             } => tracing::warn!("requests still open after the grace period; closing them"),
         }
+        stopping.abort();
         if !jobs.wait(SHUTDOWN_GRACE).await {
             tracing::warn!("jobs still running after the grace period; leaving them");
         }

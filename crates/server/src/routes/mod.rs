@@ -81,6 +81,10 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/assets/{name}", get(crate::dashboard::asset))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        // A body that stops arriving ends the request, rather than holding it open.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            config.body_read_timeout,
+        ))
         .with_state(state);
     match &config.cors_origin {
         Some(origin) => router.layer(

@@ -78,6 +78,8 @@ pub struct Options {
     pub token: bool,
     pub cors_origin: Option<&'static str>,
     pub latency: Duration,
+    /// Connections open at once, and the header and body read time-outs; the defaults without.
+    pub connection_limits: Option<(usize, Duration)>,
 }
 
 impl TestApp {
@@ -119,6 +121,11 @@ impl TestApp {
         let mut server_config = ServerConfig::local_ephemeral();
         if options.token {
             server_config.token = ApiToken::new(TOKEN);
+        }
+        if let Some((max_connections, read_timeout)) = options.connection_limits {
+            server_config.max_connections = max_connections;
+            server_config.header_read_timeout = read_timeout;
+            server_config.body_read_timeout = read_timeout;
         }
         if let Some(origin) = options.cors_origin {
             server_config.cors_origin = Some(
