@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Allow browser calls from this one origin (CORS), e.g. http://localhost:3000 [default: off]
     #[arg(long, value_name = "ORIGIN")]
     pub cors_origin: Option<String>,
+    /// A name the server is reached by (repeatable), e.g. cache.internal or cache.internal:8000:
+    /// requests whose Host is neither the bound address nor such a name are refused (403)
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Arguments of `providers`.

@@ -75,6 +75,9 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Longest a request's body may take to arrive (408 after).
     pub body_read_timeout: Duration,
+    /// Further `Host` values (`name` or `name:port`) requests may carry, beside the bound
+    /// address (and `localhost` on loopback): the names the server is reached by.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Connections open at once by default: well under the usual 1,024 file descriptors.
@@ -119,6 +122,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            allowed_hosts: Vec::new(),
         })
     }
 
@@ -135,6 +139,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            allowed_hosts: Vec::new(),
         }
     }
 }

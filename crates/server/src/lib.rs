@@ -18,6 +18,7 @@
 mod config;
 mod dashboard;
 mod error;
+mod guard;
 pub mod jobs;
 mod listen;
 pub mod openapi;
@@ -75,7 +76,7 @@ impl Server {
         // A server answers many reads of the same symbols: on a shared database, knowing their
         // versions without a round trip is most of the cost of a cached read.
         cache.watch_versions().await?;
-        let state = AppState::new(cache, clock, &config);
+        let state = AppState::new(cache, clock, &config, address);
         Ok(Self {
             listener,
             address,

@@ -21,9 +21,10 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let token = std::env::var("MARKETCACHE_API_TOKEN")
         .ok()
         .and_then(marketcache_server::ApiToken::new);
-    let config =
+    let mut config =
         marketcache_server::ServerConfig::new(args.bind, token, args.cors_origin.as_deref())
             .map_err(|e| UsageError(e.to_string()))?;
+    config.allowed_hosts = args.allowed_hosts;
     // Installed before the address is printed, so a signal sent right after it is not lost.
     let shutdown =
         marketcache_server::shutdown_signal().context("cannot install signal handlers")?;

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use tokio::task::{JoinError, JoinHandle};
 use utoipa::ToSchema;
 
-use super::{ApiJson, AppState, Authorized, parse_optional_date, parse_symbol, requested_range};
+use super::{
+    ApiJson, AppState, Authorized, Caller, parse_optional_date, parse_symbol, requested_range,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::jobs::{JobContext, JobEnd, JobKind};
 
@@ -144,6 +146,7 @@ pub(crate) struct BacktestResponse {
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 pub(crate) async fn backtest(
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(request): ApiJson<BacktestRequest>,
 ) -> Result<Json<BacktestResponse>, ApiError> {
@@ -168,7 +171,7 @@ pub(crate) async fn backtest(
     let money = money(request.initial_cash, request.fees, request.slippage)?;
 
     let policy = BarsPolicy {
-        offline: request.offline,
+        offline: request.offline || !caller.may_fetch,
         strict: request.strict,
     };
     let response = bars_for_analysis(&state.cache, &symbol, range, policy).await?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    ApiPath, ApiQuery, AppState, Authorized, parse_flag, parse_optional_date, parse_symbol,
+    ApiPath, ApiQuery, AppState, Authorized, Caller, parse_flag, parse_optional_date, parse_symbol,
     requested_range,
 };
 use crate::error::{ApiError, ErrorBody};
@@ -97,6 +97,7 @@ const REPORT_HEADERS: [&str; 4] = [
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 pub(crate) async fn bars(
+    caller: Caller,
     State(state): State<AppState>,
     ApiPath(symbol): ApiPath<String>,
     ApiQuery(query): ApiQuery<BarsQuery>,
@@ -120,7 +121,7 @@ pub(crate) async fn bars(
     };
     let options = GetOptions {
         force_refresh: false,
-        offline: parse_flag("offline", query.offline.as_deref())?,
+        offline: parse_flag("offline", query.offline.as_deref())? || !caller.may_fetch,
         adjust,
         closed_only: parse_flag("closed_only", query.closed_only.as_deref())?,
     };

@@ -32,12 +32,32 @@ pub struct AppState {
     pub(crate) jobs: Arc<Jobs>,
     token: Option<ApiToken>,
     pub(crate) max_grid_combinations: usize,
+    /// Whether a request without the token may fetch from upstream (and so write): only on a
+    /// loopback server without a token. Elsewhere anonymous reads serve what is cached.
+    anonymous_may_fetch: bool,
+    /// The `Host` values requests must carry (lower-case `host:port`); `None` checks none.
+    pub(crate) allowed_hosts: Option<Arc<Vec<String>>>,
+    /// The one origin allowed cross-site (CORS), as `scheme://host[:port]`.
+    pub(crate) cors_origin: Option<String>,
 }
 
 impl AppState {
-    /// The state of a server over `cache`, with "today" from `clock` (the cache's own clock).
-    pub fn new(cache: Arc<MarketDataCache>, clock: Arc<dyn Clock>, config: &ServerConfig) -> Self {
+    /// The state of a server over `cache`, with "today" from `clock` (the cache's own clock),
+    /// listening on `address` (the port bound when `config` asked for port 0).
+    pub fn new(
+        cache: Arc<MarketDataCache>,
+        clock: Arc<dyn Clock>,
+        config: &ServerConfig,
+        address: std::net::SocketAddr,
+    ) -> Self {
         Self {
+            anonymous_may_fetch: config.token.is_none() && address.ip().is_loopback(),
+            allowed_hosts: crate::guard::allowed_hosts(address, &config.allowed_hosts),
+            cors_origin: config
+                .cors_origin
+                .as_ref()
+                .and_then(|origin| origin.to_str().ok())
+                .map(str::to_ascii_lowercase),
             cache,
             clock,
             jobs: Arc::new(Jobs::new(
@@ -80,6 +100,10 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/dashboard/cache", get(crate::dashboard::cache_page))
         .route("/assets/{name}", get(crate::dashboard::asset))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::check_host_and_origin,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         // A body that stops arriving ends the request, rather than holding it open.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -108,21 +132,47 @@ impl FromRequestParts<AppState> for Authorized {
         let Some(token) = &state.token else {
             return Ok(Self);
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, credentials) = value.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| credentials.trim())
-            });
-        match presented {
+        match bearer_token(parts) {
             Some(presented) if token.matches(presented) => Ok(Self),
             _ => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// Who asks a read: whether it may fetch what is missing from upstream. With the token (or on
+/// a loopback server without one) it may; otherwise it is served what is cached and told what
+/// is missing, so nobody who merely reaches the server spends the provider's quota.
+pub(crate) struct Caller {
+    pub(crate) may_fetch: bool,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let may_fetch = match (&state.token, bearer_token(parts)) {
+            (_, None) => state.anonymous_may_fetch,
+            (Some(token), Some(presented)) if token.matches(presented) => true,
+            // A token presented and wrong is refused, as on the mutating endpoints.
+            (Some(_), Some(_)) => return Err(ApiError::unauthorized()),
+            (None, Some(_)) => state.anonymous_may_fetch,
+        };
+        Ok(Self { may_fetch })
+    }
+}
+
+/// The credentials of an `Authorization: Bearer …` header.
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, credentials) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| credentials.trim())
+        })
 }
 
 /// `Json`, with its rejections (bad JSON, wrong shape, too large) as JSON errors.

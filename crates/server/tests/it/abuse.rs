@@ -21,9 +21,11 @@ async fn bounded_app() -> TestApp {
     TestApp::start_with(Backend::sqlite().await, options).await
 }
 
-/// A connection to `base` (`http://host:port`) that has sent `bytes` and then nothing.
+/// A connection to `base` (`http://host:port`) that has sent `bytes` (`{host}` replaced by
+/// the server's address) and then nothing.
 fn stalled(base: &str, bytes: &str) -> TcpStream {
     let address = base.trim_start_matches("http://");
+    let bytes = bytes.replace("{host}", address);
     let mut stream =
         TcpStream::connect(address).unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
     stream
@@ -55,7 +57,7 @@ async fn clients_that_never_finish_their_headers_are_closed_and_others_served() 
         .map(|_| {
             stalled(
                 &base,
-                "GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ",
+                "GET /api/health HTTP/1.1\r\nHost: {host}\r\nX-Slow: ",
             )
         })
         .collect();
@@ -88,7 +90,7 @@ async fn a_body_that_stops_arriving_ends_the_request() {
     let sent_at = Instant::now();
     let stream = stalled(
         &app.base,
-        "POST /api/backtest HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"symbol\":",
+        "POST /api/backtest HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"symbol\":",
     );
     let (answer, closed_at) = tokio::task::spawn_blocking(move || until_closed(stream))
         .await

@@ -65,7 +65,14 @@ async fn mutating_endpoints_need_the_token_and_reads_do_not() {
     };
     // The job to cancel does not exist: past the guard, it is not found.
     assert_eq!(statuses, vec![202, 202, 200, 404, 200]);
-    // Reads and backtests stay open.
+    // Reads and backtests stay open, over what is cached (the token holder fills it).
+    app.send(
+        app.client
+            .get(app.url("/api/bars/AAPL?start=2020-01-01&end=2020-12-31"))
+            .header("authorization", &right),
+    )
+    .await
+    .expect(200);
     app.get("/api/bars/AAPL?start=2020-01-01&end=2020-01-31")
         .await
         .expect(200);
@@ -160,5 +167,119 @@ async fn cors_is_off_unless_one_origin_is_allowed() {
         other.header("access-control-allow-origin"),
         Some("http://localhost:3000")
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_or_a_foreign_origin_changes_nothing() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let warm = json!({"symbols": ["AAPL"], "start": "2020-01-01", "end": "2020-01-31"});
+    let post_warm = |host: Option<&str>, origin: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/cache/warm"))
+            .header("content-type", "application/json")
+            .body(warm.to_string());
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request
+    };
+    // DNS rebinding: the page's name now points here, and its Host says so.
+    let rebound = app
+        .send(post_warm(
+            Some("attacker.example"),
+            Some("http://attacker.example"),
+        ))
+        .await;
+    rebound.expect_error(403, "host_not_allowed", None);
+    let read = app
+        .send(
+            app.client
+                .get(app.url("/api/bars/MSFT?start=2020-01-01&end=2020-01-31"))
+                .header("host", "attacker.example:80"),
+        )
+        .await;
+    read.expect_error(403, "host_not_allowed", None);
+    // A cross-site form post to the right address.
+    let cross_site = app
+        .send(post_warm(None, Some("https://evil.example")))
+        .await;
+    cross_site.expect_error(403, "origin_not_allowed", None);
+    assert_eq!(app.upstream.count(), 0, "nothing was fetched");
+    let stats = app.get("/api/cache/stats").await.json();
+    assert_eq!(stats["symbols"].as_array().map(Vec::len), Some(0));
+
+    // The server's own page, by its address or by localhost, may write.
+    let own = app.base.clone();
+    app.send(post_warm(None, Some(&own))).await.expect(202);
+    let port = own.rsplit(':').next().unwrap_or_default();
+    let by_name = format!("localhost:{port}");
+    app.send(post_warm(
+        Some(&by_name),
+        Some(&format!("http://{by_name}")),
+    ))
+    .await
+    .expect(202);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_token_reads_serve_what_is_cached_and_never_fetch() {
+    let options = Options {
+        token: true,
+        ..Options::default()
+    };
+    let app = TestApp::start_with(Backend::sqlite().await, options).await;
+    let path = "/api/bars/NVDA?start=2020-01-01&end=2020-03-31";
+    let anonymous = app.get(path).await;
+    anonymous.expect(200);
+    let body = anonymous.json();
+    assert_eq!(body["bars"].as_array().map(Vec::len), Some(0), "{body}");
+    assert_eq!(body["report"]["upstream_requests"], 0);
+    assert!(
+        body["report"]["missing"]
+            .as_array()
+            .is_some_and(|missing| !missing.is_empty()),
+        "{body}"
+    );
+    let head = app.send(app.client.head(app.url(path))).await;
+    head.expect(200);
+    let backtest = app
+        .post_json(
+            "/api/backtest",
+            &json!({"symbol": "NVDA", "strategy": "buy-and-hold", "start": "2020-01-01", "end": "2020-03-31"}),
+        )
+        .await;
+    assert!(
+        backtest.status >= 400 && backtest.status < 500,
+        "{}",
+        backtest.text
+    );
+    assert_eq!(app.upstream.count(), 0, "anonymous reads fetched");
+    let stats = app.get("/api/cache/stats").await.json();
+    assert_eq!(
+        stats["symbols"].as_array().map(Vec::len),
+        Some(0),
+        "{stats}"
+    );
+
+    // With the token the same read fetches, and then everyone is served what it stored.
+    let authorized = app
+        .send(
+            app.client
+                .get(app.url(path))
+                .header("authorization", format!("Bearer {TOKEN}")),
+        )
+        .await;
+    authorized.expect(200);
+    let fetched = authorized.json()["bars"].as_array().map(Vec::len);
+    assert!(fetched.is_some_and(|bars| bars > 55), "{fetched:?}");
+    assert!(app.upstream.count() > 0);
+    let cached = app.get(path).await.json();
+    assert_eq!(cached["bars"].as_array().map(Vec::len), fetched);
     app.stop().await;
 }
