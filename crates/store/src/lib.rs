@@ -8,6 +8,7 @@
 mod migrations;
 mod pg_claims;
 mod postgres;
+mod reconnecting;
 mod sqlite;
 mod version_watch;
 
@@ -22,6 +23,7 @@ use marketcache_domain::{
 };
 
 pub use postgres::PostgresStore;
+pub use reconnecting::{RECONNECT_LIMIT, Reconnecting};
 
 /// Pooled connections a process opens to PostgreSQL unless told otherwise: enough for a
 /// command's reads and writes; a server serving many cold reads at once may want more.
@@ -68,7 +70,9 @@ pub async fn connect_with(
     options: ConnectOptions,
 ) -> Result<Arc<dyn BarStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect_with(url, options).await?))
+        // A connection lost mid-call (a restart, a terminated backend) is ridden out.
+        let store = PostgresStore::connect_with(url, options).await?;
+        Ok(Arc::new(Reconnecting::new(store)))
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(SqliteStore::open(path).await?))

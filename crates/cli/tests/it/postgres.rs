@@ -319,3 +319,70 @@ async fn get_waits_for_a_connection_slot_when_postgresql_has_too_many_clients() 
         "served after {waited:?}, before a slot freed"
     );
 }
+
+/// Ends every other session on the database of `client` (as `pg_terminate_backend` by an
+/// administrator would); returns how many.
+async fn terminate_others(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .unwrap_or_else(|e| panic!("cannot terminate sessions: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_rides_out_its_connections_being_terminated_and_stores_everything_right() {
+    let Some(pg) = marketcache_testkit::fresh_postgres().await else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let symbols = ["T01", "T02", "T03", "T04", "T05", "T06", "T07", "T08"];
+    let mut warm = sandbox.command();
+    warm.args(["--database-url", &pg.url, "--latency-ms", "30", "warm"])
+        .args(symbols)
+        .args(["--start", "2005-01-01", "--end", "2025-12-31"]);
+    let mut child = crate::support::spawn(&mut warm);
+    let (admin, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    let driver = tokio::spawn(connection);
+    let mut terminated = 0;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while child.try_wait().ok().flatten().is_none() {
+        terminated += terminate_others(&admin).await;
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    drop(admin);
+    let _ = driver.await;
+    let run = crate::support::finish(child);
+    run.expect_code(0);
+    assert!(
+        terminated >= 3,
+        "only {terminated} sessions were terminated"
+    );
+    assert!(
+        run.stdout.contains("8 symbol(s): 8 ok, 0 failed"),
+        "{}",
+        run.stdout
+    );
+    // What it stored equals the provider's answer, day by day, with nothing missing.
+    let verify = sandbox.output(sandbox.command().args([
+        "--database-url",
+        &pg.url,
+        "verify",
+        "--against",
+        "synthetic",
+        "--sample",
+        "100",
+    ]));
+    verify.expect_code(0);
+    assert!(
+        verify.stdout.contains(": 0 problem(s)"),
+        "{}",
+        verify.stdout
+    );
+}
