@@ -1,12 +1,13 @@
 //! The use cases of marketcache over the domain's ports: [`MarketDataCache::get_bars`], the
 //! one read path that the CLI, the server, backtests and the optimizer share. It serves what
 //! the store holds and fetches only what is missing, in provider-sized chunks, never twice,
-//! and never for days the exchange was closed; plus warm, stats and clear.
+//! and never for days the exchange was closed; plus warm, stats, clear, verify and copy.
 //!
 //! This crate knows the ports only: it never names SQLite, PostgreSQL or an HTTP provider.
 
 pub mod analysis;
 pub mod bar_text;
+mod copy;
 mod error;
 mod gate;
 mod hot;
@@ -15,6 +16,7 @@ mod service;
 mod verify;
 mod warm;
 
+pub use copy::{CopiedSymbol, CopyProgress, CopyReport, copy_store};
 pub use error::CacheError;
 pub use gate::{LateGate, MAX_BUDGET_WAIT, StoreGate};
 pub use service::{

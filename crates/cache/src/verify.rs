@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::calendar::{is_trading_day, trading_days};
 use marketcache_domain::clock::bar_final_at;
 use marketcache_domain::range::union;
-use marketcache_domain::{Bar, CoverageSpan, DateRange, PriceSource, Symbol};
+use marketcache_domain::{Bar, BarStore, CoverageSpan, DateRange, PriceSource, Symbol};
 use serde::Serialize;
 
 use crate::{CacheError, MarketDataCache};
@@ -81,7 +81,7 @@ impl MarketDataCache {
     pub async fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport, CacheError> {
         let keys = match &options.symbol {
             Some(symbol) => vec![self.key(symbol)],
-            None => self.stored_keys().await?,
+            None => stored_keys(self.store.as_ref()).await?,
         };
         let mut report = VerifyReport::default();
         let now = self.clock.now();
@@ -111,28 +111,12 @@ impl MarketDataCache {
         Ok(report)
     }
 
-    /// Every store key with bars or ledger entries.
-    async fn stored_keys(&self) -> Result<Vec<Symbol>, CacheError> {
-        let stats = self.store.stats().await?;
-        Ok(stats
-            .symbols
-            .iter()
-            .filter_map(|symbol| Symbol::from_stored_key(&symbol.symbol))
-            .map(|(symbol, dataset)| symbol.stored_as(dataset))
-            .collect())
-    }
-
     async fn read_stored(&self, key: &Symbol) -> Result<Stored, CacheError> {
         let ledger = self.store.read_ledger(key).await?;
         let covered = union(ledger.coverage.iter().map(|span| span.range));
-        // Every bar, even one dated absurdly early or late (itself a problem to report).
-        let everything = NaiveDate::from_ymd_opt(1800, 1, 1)
-            .zip(NaiveDate::from_ymd_opt(9999, 12, 31))
-            .and_then(|(first, last)| DateRange::new(first, last).ok())
-            .unwrap_or(DateRange::single(NaiveDate::MIN));
         Ok(Stored {
             key: key.as_str().to_string(),
-            bars: self.store.read_bars(key, everything).await?,
+            bars: self.store.read_bars(key, all_days()).await?,
             spans: ledger.coverage,
             covered,
             provisional: ledger.provisional,
@@ -174,6 +158,25 @@ impl MarketDataCache {
         }
         Ok(())
     }
+}
+
+/// Every store key with bars or ledger entries.
+pub(crate) async fn stored_keys(store: &dyn BarStore) -> Result<Vec<Symbol>, CacheError> {
+    let stats = store.stats().await?;
+    Ok(stats
+        .symbols
+        .iter()
+        .filter_map(|symbol| Symbol::from_stored_key(&symbol.symbol))
+        .map(|(symbol, dataset)| symbol.stored_as(dataset))
+        .collect())
+}
+
+/// Every day a bar can be stored on, even one dated absurdly early or late.
+pub(crate) fn all_days() -> DateRange {
+    NaiveDate::from_ymd_opt(1800, 1, 1)
+        .zip(NaiveDate::from_ymd_opt(9999, 12, 31))
+        .and_then(|(first, last)| DateRange::new(first, last).ok())
+        .unwrap_or(DateRange::single(NaiveDate::MIN))
 }
 
 /// Bars that break the OHLC rules or sit on a day the exchange was closed.

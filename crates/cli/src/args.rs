@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use marketcache_domain::{Adjustment, Symbol, parse_date};
 
 /// Caches daily price bars from slow, rate-limited market-data APIs in SQLite or PostgreSQL:
-/// migrate the schema, warm and get bars, show stats, verify, clear or compact the cache, list
-/// the providers, backtest and optimize strategies over cached bars, serve the HTTP API, or run the
+/// migrate the schema, warm and get bars, show stats, verify, copy, clear or compact the cache,
+/// list the providers, backtest and optimize strategies over cached bars, serve the HTTP API, or run the
 /// offline demo.
 #[derive(Debug, Parser)]
 #[command(name = "marketcache", version, propagate_version = true)]
@@ -92,6 +92,9 @@ pub enum Command {
     /// Check the cache: OHLC rules, coverage against bars and the trading calendar, the ledger,
     /// provisional bars past due and, with --against, a sample re-fetched; exits 1 on problems
     Verify(VerifyArgs),
+    /// Copy a whole cache (bars, ledger, corporate actions, provisional marks) from one database
+    /// to another, e.g. a SQLite file to PostgreSQL; resumable, and checked symbol by symbol
+    Copy(CopyArgs),
     /// Delete cached bars and their coverage
     Clear(ClearArgs),
     /// Rewrite the database with full pages, returning the space left by page splits (run it when nothing else writes)
@@ -261,6 +264,20 @@ pub struct VerifyArgs {
     /// Covered ranges re-fetched per symbol with --against, spread from the first to the last
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub sample: usize,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The database to copy from: sqlite://PATH or postgres://…
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The database to copy into (created or brought up to date): sqlite://PATH or postgres://…
+    #[arg(long, value_name = "URL")]
+    pub to: String,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,

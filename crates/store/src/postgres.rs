@@ -910,9 +910,12 @@ async fn record_coverage(
     let rejected = i32::try_from(span.rejected_rows).unwrap_or(i32::MAX);
     execute_cached(
         transaction,
+        // The same entry twice (a copy made again) is recorded once.
         "INSERT INTO coverage_ledger
              (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT $1::text, $2::date, $3::date, $4::text, $5::timestamptz, $6::int4, $7::int4
+         WHERE NOT EXISTS (SELECT 1 FROM coverage_ledger WHERE symbol = $1 AND start_date = $2
+             AND end_date = $3 AND provider = $4 AND fetched_at = $5)",
         &[
             &key,
             &span.range.start(),

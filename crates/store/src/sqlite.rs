@@ -1074,8 +1074,11 @@ fn record_coverage(
     span: &CoverageSpan,
 ) -> rusqlite::Result<()> {
     transaction.execute(
+        // The same entry twice (a copy made again) is recorded once.
         "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+         WHERE NOT EXISTS (SELECT 1 FROM coverage_ledger WHERE symbol = ?1 AND start_date = ?2
+             AND end_date = ?3 AND provider = ?4 AND fetched_at = ?5)",
         params![
             symbol,
             iso_date(span.range.start()),

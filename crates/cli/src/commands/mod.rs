@@ -3,6 +3,7 @@
 mod backtest;
 mod clear;
 mod compact;
+mod copy;
 mod demo;
 mod get;
 mod migrate;
@@ -51,6 +52,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Get(args) => get::get(&settings, args).await,
         Command::Stats(args) => stats::stats(&settings, args).await,
         Command::Verify(args) => verify::verify(&settings, args).await,
+        Command::Copy(args) => copy::copy(&settings, args).await,
         Command::Clear(args) => clear::clear(&settings, args).await,
         Command::Compact => compact::compact(&settings).await,
         Command::Providers(args) => providers::list(&settings, args),

@@ -4,6 +4,7 @@
 mod support;
 
 mod backtest;
+mod copy;
 mod demo;
 mod first_use;
 mod get;
