@@ -54,6 +54,10 @@ pub struct PostgresStore {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnectWait {
     limit: Duration,
+    /// Whether a server that cannot be reached at all (connection refused or reset) is waited
+    /// for too: not on the first connection (a wrong address should fail at once), but after
+    /// it, when a restart or failover is the likely cause.
+    outage_passes: bool,
 }
 
 /// The SQLSTATE of a refusal worth waiting out, if `error` is one: `53300` too many clients
@@ -91,7 +95,8 @@ impl ConnectWait {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let refused = refusal_code(&error);
+            let refused = refusal_code(&error)
+                .or_else(|| (self.outage_passes && server_gone(&error)).then_some(OUTAGE));
             if refused.is_some() && started.elapsed() + pause <= self.limit {
                 tracing::debug!(reason = %failure_reason(&error), "PostgreSQL refused a connection; asking again");
                 tokio::time::sleep(pause + jitter(pause)).await;
@@ -99,7 +104,12 @@ impl ConnectWait {
                 continue;
             }
             let mut message = failure_reason(&error);
-            if refused.is_some() {
+            if refused == Some(OUTAGE) {
+                message.push_str(&format!(
+                    "; the server stayed unreachable for {} s",
+                    started.elapsed().as_secs()
+                ));
+            } else if refused.is_some() {
                 message.push_str(&format!(
                     "; still refused after {} s of retries: raise the server's max_connections (or the \
                      role's or database's CONNECTION LIMIT), or lower pool_size (--pool-size, \
@@ -113,6 +123,30 @@ impl ConnectWait {
             });
         }
     }
+}
+
+/// What [`ConnectWait::retry_refusals`] calls a server that cannot be reached at all.
+const OUTAGE: &str = "outage";
+
+/// Whether `error` says the server is not there (refused, reset, closed): restarting, or down.
+fn server_gone(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    std::iter::successors(Some(error), |cause| cause.source()).any(|cause| {
+        let io_gone = cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            )
+        });
+        io_gone
+            || cause
+                .downcast_ref::<tokio_postgres::Error>()
+                .is_some_and(tokio_postgres::Error::is_closed)
+    })
 }
 
 /// Up to half of `pause`, varying between processes and calls.
@@ -206,9 +240,19 @@ impl PostgresStore {
             .map_err(|e| unreachable(failure_reason(&e)))?;
         let wait = ConnectWait {
             limit: options.refused_wait,
+            outage_passes: false,
         };
-        let claims = Arc::new(ClaimSession::new(config.clone(), target.clone(), wait));
-        let store = Self {
+        // Once the server has answered, an outage is waited out like a refusal.
+        let after_first = ConnectWait {
+            outage_passes: true,
+            ..wait
+        };
+        let claims = Arc::new(ClaimSession::new(
+            config.clone(),
+            target.clone(),
+            after_first,
+        ));
+        let mut store = Self {
             pool,
             target: target.clone(),
             claims,
@@ -221,6 +265,8 @@ impl PostgresStore {
             .simple_query("SELECT 1")
             .await
             .map_err(|e| unreachable(failure_reason(&e)))?;
+        drop(client);
+        store.wait = after_first;
         Ok(store)
     }
 
@@ -644,7 +690,11 @@ impl BarStore for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        // Asked once, never waited for: a health check reports an outage as it happens.
+        let client = self.pool.get().await.map_err(|error| StoreError::Unreachable {
+            target: self.target.clone(),
+            message: failure_reason(&error),
+        })?;
         client
             .simple_query("SELECT 1")
             .await

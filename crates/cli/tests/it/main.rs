@@ -13,6 +13,7 @@ mod input_errors;
 mod migrate;
 mod optimize;
 mod output_pipes;
+mod pg_restart;
 mod postgres;
 mod providers;
 mod serve;
