@@ -691,10 +691,14 @@ impl BarStore for PostgresStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         // Asked once, never waited for: a health check reports an outage as it happens.
-        let client = self.pool.get().await.map_err(|error| StoreError::Unreachable {
-            target: self.target.clone(),
-            message: failure_reason(&error),
-        })?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| StoreError::Unreachable {
+                target: self.target.clone(),
+                message: failure_reason(&error),
+            })?;
         client
             .simple_query("SELECT 1")
             .await

@@ -56,7 +56,8 @@ async fn a_cache_goes_to_postgresql_and_back_unchanged() {
     tokio::task::spawn_blocking(move || {
         for symbol in ["AAPL", "MSFT", "ARM"] {
             let before = crate::support::stored_bars(&original, symbol);
-            assert!(!before.is_empty(), "{symbol}");
+            // ARM was listed in 2023: its 2020 is covered without bars.
+            assert_eq!(before.is_empty(), symbol == "ARM", "{symbol}");
             assert_eq!(
                 crate::support::stored_bars(&returned_file, symbol),
                 before,
