@@ -22,6 +22,7 @@ mod shared_budget;
 mod shared_cache;
 mod stats_and_clear;
 mod upstream;
+mod upstream_down;
 mod verify;
 mod warm;
 mod yahoo_warm;
