@@ -6,6 +6,7 @@ mod support;
 mod backtest;
 mod copy;
 mod demo;
+mod disk_faults;
 mod first_use;
 mod get;
 mod help;
