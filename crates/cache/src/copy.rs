@@ -2,10 +2,12 @@
 //! or back): bars, ledger entries, corporate actions, provisional marks and recent checks, one
 //! symbol at a time, one ledger entry per write. The one copy that the CLI's `copy` runs.
 //!
-//! Made again, a copy changes nothing (every write is an upsert and a ledger entry already there
+//! A copy adds and replaces, it never deletes: days the target holds beyond the source's stay
+//! (and are counted). Made again, a copy changes nothing (every write is an upsert and a ledger entry already there
 //! is not recorded twice), so a copy killed half-way is resumed by running it again: symbols the
 //! target already holds whole (same bars, every ledger entry) are skipped. At the end each
-//! symbol's bars are read back from the target and compared by count and checksum.
+//! symbol's bars are read back from the target and compared, on the source's days, by count
+//! and checksum.
 
 use chrono::Utc;
 use marketcache_domain::bar::fingerprint;
@@ -37,8 +39,12 @@ pub struct CopiedSymbol {
     pub ledger_entries: usize,
     /// The target held it whole already: nothing was written.
     pub skipped: bool,
-    /// Whether the target's bars read back equal the source's, by count and checksum.
+    /// Whether the target's bars of the source's days read back equal the source's, by count
+    /// and checksum.
     pub matches: bool,
+    /// Days the target holds beyond the source's (from before the copy: a copy adds and
+    /// replaces, it never deletes).
+    pub extra_in_target: usize,
     /// The checksum of the source's bars ([`fingerprint`]), in hex.
     pub checksum: String,
 }
@@ -84,7 +90,7 @@ async fn copy_symbol(
     let ledger = from.read_ledger(key).await?;
     let bars = from.read_bars(key, all_days()).await?;
     let checksum = fingerprint(&bars);
-    let skipped = holds_whole(to, key, checksum, &ledger.coverage).await?;
+    let skipped = holds_whole(to, key, &bars, checksum, &ledger.coverage).await?;
     if !skipped {
         let mut spans = ledger.coverage.clone();
         spans.sort_by_key(|span| span.fetched_at);
@@ -122,25 +128,42 @@ async fn copy_symbol(
             to.write_fetched(key, &write, check.checked_at).await?;
         }
     }
-    let copied = to.read_bars(key, all_days()).await?;
+    let held = to.read_bars(key, all_days()).await?;
+    let copied = on_days_of(&bars, &held);
     Ok(CopiedSymbol {
         symbol: key.as_str().to_string(),
         bars: bars.len(),
         ledger_entries: ledger.coverage.len(),
         skipped,
         matches: copied.len() == bars.len() && fingerprint(&copied) == checksum,
+        extra_in_target: held.len() - copied.len(),
         checksum: format!("{checksum:016x}"),
     })
 }
 
-/// Whether `to` holds `key` whole already: bars with `checksum`, and every entry of `spans`.
+/// The bars of `held` on the days `source` has a bar (both in date order).
+fn on_days_of(source: &[Bar], held: &[Bar]) -> Vec<Bar> {
+    held.iter()
+        .filter(|bar| {
+            source
+                .binary_search_by_key(&bar.date, |ours| ours.date)
+                .is_ok()
+        })
+        .copied()
+        .collect()
+}
+
+/// Whether `to` holds `key` whole already: on the days of `bars`, bars with `checksum`; and
+/// every entry of `spans`.
 async fn holds_whole(
     to: &dyn BarStore,
     key: &Symbol,
+    bars: &[Bar],
     checksum: u64,
     spans: &[CoverageSpan],
 ) -> Result<bool, CacheError> {
-    if fingerprint(&to.read_bars(key, all_days()).await?) != checksum {
+    let held = on_days_of(bars, &to.read_bars(key, all_days()).await?);
+    if held.len() != bars.len() || fingerprint(&held) != checksum {
         return Ok(false);
     }
     let held = to.read_coverage(key).await?;

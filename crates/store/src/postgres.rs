@@ -589,7 +589,11 @@ impl BarStore for PostgresStore {
             .map_err(&failed)?;
         let spans_trimmed = transaction
             .execute(
-                "UPDATE coverage_ledger SET start_date = $2
+                // A trimmed entry keeps count of the bars it still holds.
+                "UPDATE coverage_ledger SET start_date = $2,
+                     bars = LEAST(bars, (SELECT COUNT(*)::int4 FROM market_data_cache m
+                         WHERE m.symbol = coverage_ledger.symbol
+                           AND m.date BETWEEN $2 AND coverage_ledger.end_date))
                  WHERE $2::date IS NOT NULL AND ($1::text IS NULL OR symbol = $1) AND start_date < $2",
                 &[&symbol, &before],
             )

@@ -717,7 +717,11 @@ impl BarStore for SqliteStore {
                 params![symbol, before],
             )?;
             let spans_trimmed = transaction.execute(
-                "UPDATE coverage_ledger SET start_date = ?2
+                // A trimmed entry keeps count of the bars it still holds.
+                "UPDATE coverage_ledger SET start_date = ?2,
+                     bars = MIN(bars, (SELECT COUNT(*) FROM market_data_cache m
+                         WHERE m.symbol = coverage_ledger.symbol
+                           AND m.date BETWEEN ?2 AND coverage_ledger.end_date))
                  WHERE ?2 IS NOT NULL AND (?1 IS NULL OR symbol = ?1) AND start_date < ?2",
                 params![symbol, before],
             )?;

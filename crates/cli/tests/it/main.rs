@@ -21,6 +21,7 @@ mod serve;
 mod settings;
 mod shared_budget;
 mod shared_cache;
+mod soak;
 mod stats_and_clear;
 mod upstream;
 mod upstream_down;

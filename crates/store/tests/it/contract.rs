@@ -625,6 +625,9 @@ async fn clearing_before_a_date_keeps_the_days_from_it_and_trims_coverage_across
         .map(|entry| (entry.range, entry.provider.as_str()))
         .collect();
     assert_eq!(ranges, vec![(range(cut, date(2024, 6, 30)), "yahoo")]);
+    // The trimmed entry counts only the bars it still holds.
+    let still_held = bars_of(store, "AAPL", ledger[0].range).await.len();
+    assert!(ledger[0].bars as usize <= still_held, "{:?}", ledger[0]);
     assert_eq!(
         actions_of(store, "AAPL").await,
         vec![split(date(2024, 6, 10), 4.0)]
