@@ -5,6 +5,7 @@ mod support;
 
 mod backtest;
 mod copy;
+mod crash_loop;
 mod demo;
 mod disk_faults;
 mod first_use;
