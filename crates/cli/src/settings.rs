@@ -85,6 +85,8 @@ pub struct Settings {
     pub freshness: Duration,
     /// Most pooled PostgreSQL connections of this process, when configured.
     pub pool_size: Option<usize>,
+    /// Longest one attempt of an upstream request may take, its body included.
+    pub upstream_timeout: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -106,6 +108,7 @@ impl std::fmt::Debug for Settings {
             .field("latency_configured", &self.latency_configured)
             .field("freshness", &self.freshness)
             .field("pool_size", &self.pool_size)
+            .field("upstream_timeout", &self.upstream_timeout)
             .finish()
     }
 }
@@ -121,6 +124,8 @@ struct ConfigFile {
     /// e.g. "15m": see `--freshness`.
     freshness: Option<String>,
     pool_size: Option<u32>,
+    /// e.g. "30s": see `MARKETCACHE_UPSTREAM_TIMEOUT`.
+    upstream_timeout: Option<String>,
     synthetic: Option<SyntheticSection>,
     /// Provider keys and base URLs by environment variable name, e.g. `POLYGON_API_KEY`.
     upstream: Option<std::collections::BTreeMap<String, String>>,
@@ -245,6 +250,7 @@ impl Settings {
         let tickers = resolve_tickers(file.tickers)?;
         let freshness = resolve_freshness(flags, file.freshness)?;
         let pool_size = resolve_pool_size(flags, file.pool_size)?;
+        let upstream_timeout = resolve_upstream_timeout(file.upstream_timeout)?;
         if let Some(path) = &config_file {
             tracing::info!(config_file = %path.display(), "read settings from the config file");
         }
@@ -264,6 +270,7 @@ impl Settings {
             latency_configured,
             freshness,
             pool_size,
+            upstream_timeout,
         })
     }
 }
@@ -380,6 +387,22 @@ fn resolve_freshness(
     })
 }
 
+/// How long one attempt of an upstream request may take: `MARKETCACHE_UPSTREAM_TIMEOUT`, the
+/// config file's `upstream_timeout`, else the HTTP client's default (30 s).
+fn resolve_upstream_timeout(from_file: Option<String>) -> Result<Duration, UsageError> {
+    let Some(text) = env_var("MARKETCACHE_UPSTREAM_TIMEOUT").or(from_file) else {
+        return Ok(marketcache_upstream::HttpPolicy::default().request_timeout);
+    };
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "upstream_timeout '{text}' is invalid: must be a duration above zero such as 500ms, 10s or 1m"
+            ))
+        })
+}
+
 /// Most pooled PostgreSQL connections: the flag, `MARKETCACHE_POOL_SIZE`, the config file;
 /// `None` leaves the choice to the command.
 fn resolve_pool_size(
@@ -439,6 +462,7 @@ mod tests {
             latency_configured: false,
             freshness: Duration::from_secs(60),
             pool_size: None,
+            upstream_timeout: Duration::from_secs(30),
         };
         let shown = format!("{settings:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

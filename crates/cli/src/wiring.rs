@@ -70,7 +70,10 @@ pub fn build_source(
             kind.name(),
             &|name: &str| settings.upstream_value(name),
             clock,
-            marketcache_upstream::HttpPolicy::default(),
+            marketcache_upstream::HttpPolicy {
+                request_timeout: settings.upstream_timeout,
+                ..marketcache_upstream::HttpPolicy::default()
+            },
             gate,
         )
         .map_err(|e| UsageError(e.to_string()))?,

@@ -241,3 +241,25 @@ fn a_freshness_or_pool_size_out_of_its_rule_is_a_usage_error_naming_it() {
         &["pool_size 'many' is invalid"],
     );
 }
+
+#[test]
+fn an_upstream_timeout_out_of_its_rule_is_a_usage_error_naming_it() {
+    for bad in ["0s", "soon"] {
+        let sandbox = Sandbox::new();
+        let run = sandbox.output(
+            sandbox
+                .command()
+                .env("MARKETCACHE_UPSTREAM_TIMEOUT", bad)
+                .args(["--database-url", &sandbox.db_url(), "get", "AAPL"]),
+        );
+        run.expect_code(2);
+        assert!(
+            run.stderr
+                .contains(&format!("upstream_timeout '{bad}' is invalid")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("above zero"), "{}", run.stderr);
+        assert!(!sandbox.db_path().exists(), "nothing is created");
+    }
+}

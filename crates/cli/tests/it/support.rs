@@ -11,7 +11,7 @@ use marketcache_store::SqliteStore;
 use tempfile::TempDir;
 
 /// Variables that would let the user's own configuration leak into a test.
-const CLEARED_VARIABLES: [&str; 22] = [
+const CLEARED_VARIABLES: [&str; 23] = [
     "DATABASE_URL",
     "MARKETCACHE_PROVIDER",
     "MARKETCACHE_CSV_DIR",
@@ -20,6 +20,7 @@ const CLEARED_VARIABLES: [&str; 22] = [
     "MARKETCACHE_SYNTHETIC_CONCURRENCY",
     "MARKETCACHE_FRESHNESS",
     "MARKETCACHE_POOL_SIZE",
+    "MARKETCACHE_UPSTREAM_TIMEOUT",
     "RUST_LOG",
     "POLYGON_API_KEY",
     "APCA_API_KEY_ID",

@@ -1,4 +1,5 @@
-//! The provider down (connections refused, or every answer a 5xx): what is cached is still
+//! The provider down (connections refused, every answer a 5xx, or no answer in time): what is
+//! cached is still
 //! served, what is missing is reported, and nothing is recorded as covered that was not
 //! answered.
 
@@ -15,6 +16,8 @@ fn yahoo_at(sandbox: &Sandbox, url: &str, args: &[&str]) -> crate::support::Run 
         sandbox
             .command()
             .env("MARKETCACHE_YAHOO_URL", url)
+            // A provider that does not answer is given up on within seconds.
+            .env("MARKETCACHE_UPSTREAM_TIMEOUT", "300ms")
             .args(["--database-url", &sandbox.db_url(), "--provider", "yahoo"])
             .args(args),
     )
@@ -23,7 +26,7 @@ fn yahoo_at(sandbox: &Sandbox, url: &str, args: &[&str]) -> crate::support::Run 
 #[test]
 fn with_the_provider_down_the_cache_serves_what_it_has_and_records_nothing_more() {
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    let (up, failing) = runtime.block_on(async {
+    let (up, failing, silent) = runtime.block_on(async {
         let up = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/v8/finance/chart/AAPL"))
@@ -35,7 +38,16 @@ fn with_the_provider_down_the_cache_serves_what_it_has_and_records_nothing_more(
             .respond_with(ResponseTemplate::new(503).set_body_raw("upstream down", "text/plain"))
             .mount(&failing)
             .await;
-        (up, failing)
+        let silent = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(CHART, "application/json")
+                    .set_delay(std::time::Duration::from_secs(5)),
+            )
+            .mount(&silent)
+            .await;
+        (up, failing, silent)
     });
     let sandbox = Sandbox::new();
     let august = ["--start", "2020-08-03", "--end", "2020-09-04"];
@@ -60,6 +72,7 @@ fn with_the_provider_down_the_cache_serves_what_it_has_and_records_nothing_more(
     for (down, how) in [
         (CLOSED_LOCAL_URL.to_string(), "refused"),
         (failing.uri(), "5xx"),
+        (silent.uri(), "time-out"),
     ] {
         // The cached range is served without asking.
         let cached = yahoo_at(&sandbox, &down, &get_august);
