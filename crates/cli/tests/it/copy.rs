@@ -68,16 +68,7 @@ async fn a_cache_goes_to_postgresql_and_back_unchanged() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     for url in [&pg.url, &back] {
-        let verify = sandbox.run_bare(&[
-            "--database-url",
-            url,
-            "verify",
-            "--against",
-            "synthetic",
-            "--sample",
-            "10",
-        ]);
-        verify.expect_code(0);
+        let verify = sandbox.verify_against_synthetic(url);
         assert!(
             verify.stdout.contains("3 symbol(s), 506"),
             "{}",

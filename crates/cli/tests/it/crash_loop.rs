@@ -44,16 +44,7 @@ fn killed_ten_times_then_finished(sandbox: &Sandbox, url: &str) {
         "{}",
         last.stdout
     );
-    let verify = sandbox.output(sandbox.command().args([
-        "--database-url",
-        url,
-        "verify",
-        "--against",
-        "synthetic",
-        "--sample",
-        "1000",
-    ]));
-    verify.expect_code(0);
+    let verify = sandbox.verify_against_synthetic(url);
     assert!(
         verify.stdout.contains("3 symbol(s), 13"),
         "{}",

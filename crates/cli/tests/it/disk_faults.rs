@@ -104,7 +104,7 @@ fn a_full_disk_then_a_read_only_one_corrupt_nothing_and_reads_go_on() {
         "{}",
         finished.stdout
     );
-    run(&["verify", "--against", "synthetic", "--sample", "100"]).expect_code(0);
+    sandbox.verify_against_synthetic(&url);
 
     // Read-only: reads go on, a read that would fetch fails naming why, nothing changes.
     disk.remount("remount,ro");

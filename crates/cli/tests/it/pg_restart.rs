@@ -3,12 +3,11 @@
 //! finishes with everything stored right; `/api/health` reports the outage and recovers; no
 //! process of ours is restarted.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::serve::http_get;
+use crate::serve::{http_get, start_serve};
 use crate::support::{Sandbox, finish, spawn};
 
 /// A PostgreSQL cluster of this test's own, removed when dropped.
@@ -147,28 +146,6 @@ fn spare_port() -> u16 {
         .unwrap_or_else(|e| panic!("no spare port: {e}"))
 }
 
-/// Starts `serve` on `url`; returns it and the address it printed.
-fn start_serve(sandbox: &Sandbox, url: &str) -> (Child, String) {
-    let mut child = sandbox
-        .command()
-        .args(["--database-url", url, "serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start marketcache: {e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let mut first_line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first_line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let address = first_line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"))
-        .to_string();
-    (child, address)
-}
-
 /// Polls `/api/health` until its status line contains `wanted`; how long that took.
 fn health_becomes(address: &str, wanted: &str, within: Duration) -> Duration {
     let started = Instant::now();
@@ -231,16 +208,7 @@ fn a_warm_and_a_server_ride_out_a_postgresql_restart() {
         "recovered after {recovered:?}"
     );
     // Everything stored equals the provider's answer, nothing missing, nothing twice.
-    let verify = sandbox.run_bare(&[
-        "--database-url",
-        &admin,
-        "verify",
-        "--against",
-        "synthetic",
-        "--sample",
-        "100",
-    ]);
-    verify.expect_code(0);
+    sandbox.verify_against_synthetic(&admin);
     // The server, never restarted, serves what the warm stored.
     let (status, body) = http_get(&address, "/api/bars/R01?start=2000-01-01&end=2025-12-31");
     assert!(status.contains("200"), "{status}: {body}");

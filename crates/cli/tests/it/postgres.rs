@@ -370,19 +370,5 @@ async fn a_warm_rides_out_its_connections_being_terminated_and_stores_everything
         run.stdout
     );
     // What it stored equals the provider's answer, day by day, with nothing missing.
-    let verify = sandbox.output(sandbox.command().args([
-        "--database-url",
-        &pg.url,
-        "verify",
-        "--against",
-        "synthetic",
-        "--sample",
-        "100",
-    ]));
-    verify.expect_code(0);
-    assert!(
-        verify.stdout.contains(": 0 problem(s)"),
-        "{}",
-        verify.stdout
-    );
+    sandbox.verify_against_synthetic(&pg.url);
 }

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::Sandbox;
@@ -31,14 +31,11 @@ pub fn http_get(address: &str, path: &str) -> (String, String) {
     (status, body)
 }
 
-#[test]
-fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
-    let sandbox = Sandbox::new();
+/// Starts `serve` on `url`; returns it and the address it printed.
+pub fn start_serve(sandbox: &Sandbox, url: &str) -> (Child, String) {
     let mut child = sandbox
         .command()
-        .arg("--database-url")
-        .arg(sandbox.db_url())
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["--database-url", url, "serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -53,6 +50,13 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
         .strip_prefix("Listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"))
         .to_string();
+    (child, address)
+}
+
+#[test]
+fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
+    let sandbox = Sandbox::new();
+    let (mut child, address) = start_serve(&sandbox, &sandbox.db_url());
     assert!(address.starts_with("127.0.0.1:"), "{address}");
 
     let (status, body) = http_get(&address, "/api/health");

@@ -140,19 +140,5 @@ async fn readers_warmers_clears_and_copies_together_leave_a_sound_cache() {
     let mut warm = vec!["--database-url", &pg.url, "warm", "--start", "2012-01-01"];
     warm.extend(SYMBOLS);
     sandbox.output(sandbox.command().args(&warm)).expect_code(0);
-    let verify = sandbox.output(sandbox.command().args([
-        "--database-url",
-        &pg.url,
-        "verify",
-        "--against",
-        "synthetic",
-        "--sample",
-        "1000",
-    ]));
-    verify.expect_code(0);
-    assert!(
-        verify.stdout.contains(": 0 problem(s)"),
-        "{}",
-        verify.stdout
-    );
+    sandbox.verify_against_synthetic(&pg.url);
 }

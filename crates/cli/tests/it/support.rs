@@ -214,6 +214,25 @@ impl Sandbox {
         stored_bars(&self.db_path(), symbol)
     }
 
+    /// `verify --against synthetic` of the database at `url`, comparing every covered chunk
+    /// (up to 1,000 a symbol) with the provider: expects exit 0 and no problem.
+    #[track_caller]
+    pub fn verify_against_synthetic(&self, url: &str) -> Run {
+        let args = [
+            "--database-url",
+            url,
+            "verify",
+            "--against",
+            "synthetic",
+            "--sample",
+            "1000",
+        ];
+        let run = self.run_bare(&args);
+        run.expect_code(0);
+        assert!(run.stdout.contains(": 0 problem(s)"), "{}", run.stdout);
+        run
+    }
+
     /// `stats --json` of the sandbox's database.
     pub fn stats_json(&self) -> serde_json::Value {
         self.run(&["stats", "--json"]).expect_code(0).stdout_json()
