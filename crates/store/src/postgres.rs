@@ -65,12 +65,7 @@ pub(crate) struct ConnectWait {
 /// terminated by an administrator or a crash.
 fn refusal_code(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     const PASSING: [&str; 4] = ["53300", "57P03", "57P01", "57P02"];
-    let code = std::iter::successors(Some(error), |cause| cause.source()).find_map(|cause| {
-        cause
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::as_db_error)
-            .map(|db| db.code().code().to_string())
-    })?;
+    let code = sqlstate(error)?;
     PASSING.into_iter().find(|passing| *passing == code)
 }
 
@@ -131,8 +126,8 @@ const OUTAGE: &str = "outage";
 /// Whether `error` says the server is not there (refused, reset, closed): restarting, or down.
 fn server_gone(error: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind;
-    std::iter::successors(Some(error), |cause| cause.source()).any(|cause| {
-        let io_gone = cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+    let io_gone = std::iter::successors(Some(error), |cause| cause.source()).any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
             matches!(
                 io.kind(),
                 ErrorKind::ConnectionRefused
@@ -141,11 +136,27 @@ fn server_gone(error: &(dyn std::error::Error + 'static)) -> bool {
                     | ErrorKind::BrokenPipe
                     | ErrorKind::UnexpectedEof
             )
-        });
-        io_gone
-            || cause
-                .downcast_ref::<tokio_postgres::Error>()
-                .is_some_and(tokio_postgres::Error::is_closed)
+        })
+    });
+    io_gone || connection_closed(error)
+}
+
+/// The SQLSTATE PostgreSQL gave, found under any wrappers of `error`.
+pub(crate) fn sqlstate(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    std::iter::successors(Some(error), |cause| cause.source()).find_map(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+            .map(|db| db.code().code().to_string())
+    })
+}
+
+/// Whether `error`, under any wrappers, says the connection it was made on is closed.
+pub(crate) fn connection_closed(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |cause| cause.source()).any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(tokio_postgres::Error::is_closed)
     })
 }
 

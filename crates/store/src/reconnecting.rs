@@ -11,6 +11,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+
+use crate::postgres::{connection_closed, sqlstate};
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
     Allowance, Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
@@ -64,18 +66,10 @@ pub(crate) fn lost_connection(error: &StoreError) -> bool {
         return false;
     };
     let root: &(dyn std::error::Error + 'static) = source.as_ref();
-    std::iter::successors(Some(root), |cause| cause.source()).any(|cause| {
-        let Some(postgres) = cause.downcast_ref::<tokio_postgres::Error>() else {
-            return false;
-        };
-        if postgres.is_closed() {
-            return true;
-        }
-        postgres.as_db_error().is_some_and(|db| {
-            let code = db.code().code();
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+    connection_closed(root)
+        || sqlstate(root).is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03")
         })
-    })
 }
 
 #[async_trait]

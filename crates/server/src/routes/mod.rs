@@ -151,11 +151,10 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let may_fetch = match (&state.token, bearer_token(parts)) {
-            (_, None) => state.anonymous_may_fetch,
             (Some(token), Some(presented)) if token.matches(presented) => true,
             // A token presented and wrong is refused, as on the mutating endpoints.
             (Some(_), Some(_)) => return Err(ApiError::unauthorized()),
-            (None, Some(_)) => state.anonymous_may_fetch,
+            _ => state.anonymous_may_fetch,
         };
         Ok(Self { may_fetch })
     }
