@@ -3,9 +3,8 @@
 //! say where the bars came from).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use marketcache_domain::calendar::trim_to_trading_days;
 use marketcache_domain::range::{subtract, union};
-use marketcache_domain::{CoverageSpan, DateRange, LedgerSnapshot, RecentCheck};
+use marketcache_domain::{Calendar, CoverageSpan, DateRange, LedgerSnapshot, RecentCheck};
 
 /// One symbol's ledger, read once per read and kept with its in-memory series.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,13 +28,15 @@ impl Ledger {
         (snapshot.version, ledger)
     }
 
-    /// The trading days of `range` to ask upstream at `now`: those neither covered nor held
-    /// by a recent check that is not due yet for a reader accepting `freshness`.
+    /// The days of `range` the symbol's market may trade on (its `calendar`) to ask upstream
+    /// at `now`: those neither covered nor held by a recent check that is not due yet for a
+    /// reader accepting `freshness`.
     pub fn plan(
         &self,
         range: DateRange,
         now: DateTime<Utc>,
         freshness: chrono::Duration,
+        calendar: Calendar,
     ) -> Vec<DateRange> {
         let standing = self
             .recent_checks
@@ -45,7 +46,7 @@ impl Ledger {
         let known = union(self.covered.iter().copied().chain(standing));
         subtract(range, &known)
             .into_iter()
-            .filter_map(trim_to_trading_days)
+            .filter_map(|part| calendar.trim(part))
             .collect()
     }
 
@@ -128,17 +129,17 @@ mod tests {
         let wanted = span(1, 12, "").range;
         let later = checked_at + freshness;
         assert_eq!(
-            ledger.plan(wanted, checked_at, freshness),
+            ledger.plan(wanted, checked_at, freshness, Calendar::Nyse),
             Vec::<DateRange>::new()
         );
         // 2024-01-10..12 are Wednesday to Friday: all three asked once the check is due.
         assert_eq!(
-            ledger.plan(wanted, later, freshness),
+            ledger.plan(wanted, later, freshness, Calendar::Nyse),
             vec![span(10, 12, "").range]
         );
         // A reader accepting no delay asks at once.
         assert_eq!(
-            ledger.plan(wanted, checked_at, chrono::Duration::zero()),
+            ledger.plan(wanted, checked_at, chrono::Duration::zero(), Calendar::Nyse),
             vec![span(10, 12, "").range]
         );
     }

@@ -6,14 +6,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use futures::StreamExt;
-use marketcache_domain::calendar::trim_to_trading_days;
-use marketcache_domain::clock::bar_final_at;
 use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::union;
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    Dataset, DateRange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceSource, RecentCheck,
-    SourceError, StoreStats, Symbol, adjust,
+    Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceSource,
+    RecentCheck, SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -367,10 +365,11 @@ impl MarketDataCache {
             report.clipped_to = Some(today);
         }
         let (version, hot, ledger) = self.snapshot(&key).await?;
+        let calendar = Exchange::of(symbol).calendar;
         let missing = match askable {
             None => Vec::new(),
-            Some(askable) if options.force_refresh => trading_parts(&[askable]),
-            Some(askable) => ledger.plan(askable, self.clock.now(), self.freshness()),
+            Some(askable) if options.force_refresh => calendar.trim(askable).into_iter().collect(),
+            Some(askable) => ledger.plan(askable, self.clock.now(), self.freshness(), calendar),
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
         let mut answered_by = Vec::new();
@@ -464,7 +463,9 @@ impl MarketDataCache {
                     (fill.missing, cold)
                 } else {
                     let now = self.clock.now();
-                    (ledger.plan(fill.askable, now, self.freshness()), cold)
+                    let calendar = Exchange::of(fill.symbol).calendar;
+                    let plan = ledger.plan(fill.askable, now, self.freshness(), calendar);
+                    (plan, cold)
                 }
             };
             self.fetch_and_store(fill.symbol, &still_missing, fill.askable, cold, progress)
@@ -557,7 +558,8 @@ impl MarketDataCache {
             return Ok(Vec::new());
         };
         let (_, ledger) = Ledger::from_snapshot(self.store.read_ledger(&self.key(symbol)).await?);
-        Ok(ledger.plan(askable, self.clock.now(), self.freshness()))
+        let calendar = Exchange::of(symbol).calendar;
+        Ok(ledger.plan(askable, self.clock.now(), self.freshness(), calendar))
     }
 
     /// Reads the stored bars of `range` of the store key `key`, with its corporate actions, and
@@ -752,13 +754,13 @@ impl MarketDataCache {
         })
     }
 
-    /// The providers' answer for the trading days of `chunk`.
+    /// The providers' answer for the days of `chunk` the symbol's market may trade.
     async fn fetch_chunk(
         &self,
         symbol: &Symbol,
         chunk: DateRange,
     ) -> Result<Served<'_>, CacheError> {
-        let request = trim_to_trading_days(chunk).unwrap_or(chunk);
+        let request = Exchange::of(symbol).calendar.trim(chunk).unwrap_or(chunk);
         self.fetch_with_fallbacks(symbol, request).await
     }
 
@@ -809,12 +811,13 @@ impl MarketDataCache {
         let (provider, mut answer) = (served.provider, served.answer);
         answer.bars.retain(|bar| chunk.contains(bar.date));
         let now = self.clock.now();
+        let exchange = Exchange::of(symbol);
         // Provisional: marked so by the provider, or fetched before the bar could be final.
         let provisional: Vec<NaiveDate> = answer
             .bars
             .iter()
             .map(|bar| bar.date)
-            .filter(|date| answer.provisional.contains(date) || now < bar_final_at(*date))
+            .filter(|date| answer.provisional.contains(date) || now < exchange.bar_final_at(*date))
             .collect();
         let rejected_rows = answer.rejected.len();
         if rejected_rows > 0 {
@@ -822,7 +825,7 @@ impl MarketDataCache {
         }
         let settled_through = self.clock.today_in_new_york() - Days::days(SETTLING_DAYS);
         let covered = covered_part(chunk, &answer.bars, &provisional, settled_through);
-        let recheck = Self::recheck_for(chunk, covered, &provisional, provider, now);
+        let recheck = Self::recheck_for(chunk, covered, &provisional, provider, now, &exchange);
         let coverage = covered.map(|range| CoverageSpan {
             range,
             provider: provider.to_string(),
@@ -868,17 +871,20 @@ impl MarketDataCache {
         provisional: &[NaiveDate],
         provider: &str,
         now: DateTime<Utc>,
+        exchange: &Exchange,
     ) -> Option<RecentCheck> {
         let tail_start = match covered {
             Some(covered) => covered.end().succ_opt()?,
             None => chunk.start(),
         };
-        let tail = trim_to_trading_days(DateRange::new(tail_start, chunk.end()).ok()?)?;
+        let tail = exchange
+            .calendar
+            .trim(DateRange::new(tail_start, chunk.end()).ok()?)?;
         Some(RecentCheck {
             range: tail,
             provider: provider.to_string(),
             checked_at: now,
-            final_from: bar_final_at(tail.start()),
+            final_from: exchange.bar_final_at(tail.start()),
             live: !provisional.is_empty(),
         })
     }
@@ -974,6 +980,7 @@ impl MarketDataCache {
             );
         }
         let first_bar = bar_days.iter().min().copied();
+        let calendar = Exchange::of(symbol).calendar;
         let (mut holidays, mut weekend_days) = (0, 0);
         let mut barless: Vec<BarlessDays> = Vec::new();
         for range in &covered {
@@ -984,7 +991,7 @@ impl MarketDataCache {
                     barless.extend(open_group.take());
                     continue;
                 }
-                match reason_for_missing_bar(day, first_bar) {
+                match reason_for_missing_bar(day, first_bar, calendar) {
                     CoverageReason::Weekend => weekend_days += 1,
                     CoverageReason::Holiday(_) => holidays += 1,
                     reason => match open_group.as_mut() {
@@ -1088,14 +1095,6 @@ struct Fill<'a> {
     /// The symbol's version in the snapshot.
     version: i64,
     missing: Vec<DateRange>,
-}
-
-/// The ranges trimmed to their trading days, dropping those with none (weekends, holidays).
-fn trading_parts(ranges: &[DateRange]) -> Vec<DateRange> {
-    ranges
-        .iter()
-        .filter_map(|range| trim_to_trading_days(*range))
-        .collect()
 }
 
 /// The answer to a cold symbol's oldest chunk, and the first trading day it named, if later

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use marketcache_domain::calendar::{is_trading_day, trading_days};
-use marketcache_domain::clock::bar_final_at;
 use marketcache_domain::range::union;
-use marketcache_domain::{Bar, BarStore, CoverageSpan, DateRange, PriceSource, Symbol};
+use marketcache_domain::{
+    Bar, BarStore, Calendar, CoverageSpan, DateRange, Exchange, PriceSource, Symbol,
+};
 use serde::Serialize;
 
 use crate::{CacheError, MarketDataCache};
@@ -24,6 +24,10 @@ pub const CLOSE_TOLERANCE: f64 = 1e-4;
 pub const VOLUME_TOLERANCE: f64 = 0.005;
 /// Dates listed in one problem's detail at most.
 const DATES_SHOWN: usize = 5;
+/// The most consecutive weekdays a market's holidays close it for (Golden Week, the Lunar New
+/// Year): on a market whose holidays the calendar does not know, a shorter run without bars
+/// may be closed days, a longer one is a fault.
+const UNKNOWN_HOLIDAYS_LONGEST: usize = 5;
 
 /// What to verify.
 #[derive(Clone, Default)]
@@ -70,6 +74,8 @@ pub struct VerifyReport {
 /// One symbol's stored state, read once.
 struct Stored {
     key: String,
+    /// The market of the key's symbol, whose calendar says which days may trade.
+    exchange: Exchange,
     bars: Vec<Bar>,
     spans: Vec<CoverageSpan>,
     covered: Vec<DateRange>,
@@ -114,8 +120,11 @@ impl MarketDataCache {
     async fn read_stored(&self, key: &Symbol) -> Result<Stored, CacheError> {
         let ledger = self.store.read_ledger(key).await?;
         let covered = union(ledger.coverage.iter().map(|span| span.range));
+        let exchange = Symbol::from_stored_key(key.as_str())
+            .map_or(Exchange::NYSE, |(symbol, _)| Exchange::of(&symbol));
         Ok(Stored {
             key: key.as_str().to_string(),
+            exchange,
             bars: self.store.read_bars(key, all_days()).await?,
             spans: ledger.coverage,
             covered,
@@ -192,8 +201,11 @@ fn bar_problems(stored: &Stored) -> Vec<Problem> {
                 error.to_string(),
             ));
         }
-        if !is_trading_day(bar.date) {
-            let detail = format!("a bar on {}, a day the exchange was closed", bar.date);
+        if !stored.exchange.calendar.is_trading_day(bar.date) {
+            let detail = format!(
+                "a bar on {}, a day {} was closed",
+                bar.date, stored.exchange.code
+            );
             problems.push(problem(
                 stored,
                 "bar_on_closed_day",
@@ -256,15 +268,27 @@ fn coverage_problems(stored: &Stored) -> Vec<Problem> {
                 .iter()
                 .any(|span| span.range.contains(day) && (span.bars == 0 || span.rejected_rows > 0))
     };
+    let calendar = stored.exchange.calendar;
+    // Where the calendar does not know the market's holidays, a few weekdays without bars may
+    // be one: only a longer run is a fault.
+    let shortest_fault = if calendar.knows_holidays() {
+        1
+    } else {
+        UNKNOWN_HOLIDAYS_LONGEST + 1
+    };
     let mut problems = Vec::new();
     for range in &stored.covered {
-        let unexplained: Vec<NaiveDate> = trading_days(*range)
+        let unexplained: Vec<NaiveDate> = calendar
+            .trading_days(*range)
             .filter(|day| !has_bar(*day) && !explained(*day))
             .collect();
-        for run in runs(&unexplained) {
+        for run in runs(&unexplained, calendar) {
+            let days = calendar.trading_days(run).count();
+            if days < shortest_fault {
+                continue;
+            }
             let detail = format!(
-                "{} covered trading day(s) without a bar and without a recorded reason",
-                trading_days(run).count()
+                "{days} covered trading day(s) without a bar and without a recorded reason"
             );
             problems.push(problem(stored, "trading_day_without_bar", run, detail));
         }
@@ -297,14 +321,15 @@ fn provisional_problems(stored: &Stored, now: DateTime<Utc>) -> Vec<Problem> {
         .provisional
         .iter()
         .copied()
-        .filter(|day| now - bar_final_at(*day) > chrono::Duration::days(1))
+        .filter(|day| now - stored.exchange.bar_final_at(*day) > chrono::Duration::days(1))
         .collect();
-    runs(&past_due)
+    let calendar = stored.exchange.calendar;
+    runs(&past_due, calendar)
         .into_iter()
         .map(|run| {
             let detail = format!(
                 "{} provisional bar(s) final for over a day; the next read of them fetches them again",
-                trading_days(run).count()
+                calendar.trading_days(run).count()
             );
             problem(stored, "provisional_past_due", run, detail)
         })
@@ -364,12 +389,12 @@ fn holds(outer: DateRange, inner: DateRange) -> bool {
     outer.start() <= inner.start() && inner.end() <= outer.end()
 }
 
-/// Sorted days grouped into ranges of consecutive trading days.
-fn runs(days: &[NaiveDate]) -> Vec<DateRange> {
+/// Sorted days grouped into ranges of consecutive trading days of `calendar`.
+fn runs(days: &[NaiveDate], calendar: Calendar) -> Vec<DateRange> {
     let mut runs: Vec<DateRange> = Vec::new();
     for day in days {
         match runs.last_mut() {
-            Some(run) if trading_days_between(run.end(), *day) => {
+            Some(run) if no_trading_day_between(run.end(), *day, calendar) => {
                 *run = DateRange::new(run.start(), *day).unwrap_or(*run);
             }
             _ => runs.push(DateRange::single(*day)),
@@ -379,10 +404,10 @@ fn runs(days: &[NaiveDate]) -> Vec<DateRange> {
 }
 
 /// Whether no trading day lies strictly between `before` and `after`.
-fn trading_days_between(before: NaiveDate, after: NaiveDate) -> bool {
+fn no_trading_day_between(before: NaiveDate, after: NaiveDate, calendar: Calendar) -> bool {
     let between = before.succ_opt().zip(after.pred_opt());
     match between.and_then(|(from, to)| DateRange::new(from, to).ok()) {
-        Some(range) => trading_days(range).next().is_none(),
+        Some(range) => calendar.trading_days(range).next().is_none(),
         None => true,
     }
 }
@@ -442,6 +467,7 @@ mod tests {
     fn stored(spans: Vec<CoverageSpan>) -> Stored {
         Stored {
             key: "X".to_string(),
+            exchange: Exchange::NYSE,
             bars: Vec::new(),
             covered: union(spans.iter().map(|span| span.range)),
             spans,
@@ -480,7 +506,7 @@ mod tests {
         // Friday 2020-03-06 and Monday 2020-03-09 are one run; Wednesday 2020-03-11 another.
         let days = [date(2020, 3, 6), date(2020, 3, 9), date(2020, 3, 11)];
         assert_eq!(
-            runs(&days),
+            runs(&days, Calendar::Nyse),
             [
                 DateRange::new(date(2020, 3, 6), date(2020, 3, 9))
                     .unwrap_or(DateRange::single(days[0])),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::{DateRange, calendar};
+use crate::{Calendar, DateRange, calendar};
 
 /// One range of days that a provider was asked for and answered, so it is never asked again.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,12 +91,17 @@ impl CoverageReason {
     }
 }
 
-/// Explains why `day`, covered but without a bar, has none; `first_bar` is the symbol's first stored bar.
-pub fn reason_for_missing_bar(day: NaiveDate, first_bar: Option<NaiveDate>) -> CoverageReason {
-    if calendar::is_weekend(day) {
+/// Explains why `day`, covered but without a bar, has none on a market keeping `calendar`;
+/// `first_bar` is the symbol's first stored bar.
+pub fn reason_for_missing_bar(
+    day: NaiveDate,
+    first_bar: Option<NaiveDate>,
+    calendar: Calendar,
+) -> CoverageReason {
+    if calendar::is_weekend(day) && !calendar.is_trading_day(day) {
         return CoverageReason::Weekend;
     }
-    if let Some(name) = calendar::holiday_name(day) {
+    if let Some(name) = calendar.holiday_name(day) {
         return CoverageReason::Holiday(name);
     }
     match first_bar {

@@ -1,5 +1,5 @@
-//! The domain of marketcache: what a daily bar, a symbol and a date range are, which days the
-//! NYSE trades, the arithmetic of covered and missing ranges, and the ports (traits) that the
+//! The domain of marketcache: what a daily bar, a symbol and a date range are, which market a
+//! symbol trades on and which days that market may trade, the arithmetic of covered and missing ranges, and the ports (traits) that the
 //! storage and upstream adapters implement.
 //!
 //! This crate must never do I/O: no SQL, no HTTP, no files, no async runtime. Everything that
@@ -14,6 +14,7 @@ pub mod clock;
 pub mod corporate_action;
 pub mod coverage;
 pub mod error;
+pub mod exchange;
 pub mod ports;
 pub mod range;
 pub mod symbol;
@@ -24,6 +25,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use corporate_action::{CorporateAction, CorporateActionKind};
 pub use coverage::{CoverageReason, CoverageSpan, RecentCheck};
 pub use error::DomainError;
+pub use exchange::{Calendar, Exchange};
 pub use ports::{
     Allowance, BarStore, BudgetState, ClearReport, FetchedBars, FetchedWrite, FillClaim,
     LedgerSnapshot, MigrationStep, Packed, PriceSource, ProcessClaim, RejectedRow, RequestGate,

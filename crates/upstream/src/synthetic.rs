@@ -1,4 +1,5 @@
-//! A deterministic, offline upstream: seeded random-walk bars on NYSE trading days.
+//! A deterministic, offline upstream: seeded random-walk bars on the trading days of each
+//! symbol's market (the NYSE's for a plain ticker, every day for a crypto pair).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -6,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{Duration as Days, NaiveDate};
-use marketcache_domain::calendar::trading_days;
 use marketcache_domain::{
-    Bar, Clock, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+    Bar, Clock, Dataset, DateRange, Exchange, FetchedBars, PriceSource, SourceError, SourceLimits,
+    Symbol,
 };
 
 /// Listing dates of the nine tickers `warm` warms by default, as their exchanges report them.
@@ -154,7 +155,7 @@ pub fn first_trade_date(symbol: &Symbol) -> NaiveDate {
     // Listings happen on trading days.
     (0..10)
         .map(|offset| listed + Days::days(offset))
-        .find(|d| marketcache_domain::calendar::is_trading_day(*d))
+        .find(|d| Exchange::of(symbol).calendar.is_trading_day(*d))
         .unwrap_or(listed)
 }
 
@@ -207,7 +208,7 @@ fn generate_series(symbol: &Symbol, last_day: NaiveDate) -> Vec<Bar> {
     let daily_volatility = 0.012 + rng.next_unit() * 0.02;
     let base_volume = 1_000_000.0 + rng.next_unit() * 50_000_000.0;
     let mut bars = Vec::with_capacity(usize::try_from(range.len_days()).unwrap_or(0));
-    for date in trading_days(range) {
+    for date in Exchange::of(symbol).calendar.trading_days(range) {
         let open = round4((close * (1.0 + rng.next_normal() * daily_volatility * 0.2)).max(0.01));
         close =
             round4((open * (daily_drift + rng.next_normal() * daily_volatility).exp()).max(0.01));

@@ -1,16 +1,18 @@
-//! Property: whatever sequence of gets, forced refreshes and clears runs, every response equals
-//! the synthetic ground truth, no (symbol, date) is stored twice, and the ledger never claims a
-//! trading day without a bar unless the provider had none.
+//! Property: whatever sequence of gets, forced refreshes and clears runs, over symbols of every
+//! calendar kind (the NYSE's, a weekday market's, a crypto pair's, a currency pair's), every
+//! response equals the synthetic ground truth, a second read of a range asks upstream for
+//! nothing, no (symbol, date) is stored twice, and the ledger never claims a trading day
+//! without a bar unless the provider had none.
 
 use chrono::{Duration, NaiveDate};
 use marketcache_cache::GetOptions;
-use marketcache_domain::calendar::is_trading_day;
+use marketcache_domain::Exchange;
 use marketcache_domain::range::union;
 use proptest::prelude::*;
 
 use crate::harness::{Backend, Harness, date, range, symbol};
 
-const SYMBOLS: [&str; 3] = ["AAPL", "ARM", "TSLA"];
+const SYMBOLS: [&str; 6] = ["AAPL", "ARM", "TSLA", "UNIR.MI", "BTC-USD", "EURUSD=X"];
 
 #[derive(Debug, Clone)]
 enum Operation {
@@ -72,6 +74,24 @@ async fn check_sequence(backend: Backend, operations: Vec<Operation>) -> Result<
                         .truth
                         .bars_between(&symbol(SYMBOLS[index]), requested)
                 );
+                let asked_before = harness.upstream.count();
+                let again = GetOptions {
+                    offline: false,
+                    ..GetOptions::DEFAULT
+                };
+                let repeated = harness
+                    .cache
+                    .get_bars(&symbol(SYMBOLS[index]), requested, again)
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(&repeated.bars, &response.bars);
+                prop_assert_eq!(
+                    harness.upstream.count(),
+                    asked_before,
+                    "a second read of {} {} asked upstream",
+                    SYMBOLS[index],
+                    requested
+                );
             }
             Operation::Clear {
                 symbol: index,
@@ -109,7 +129,8 @@ async fn check_sequence(backend: Backend, operations: Vec<Operation>) -> Result<
                 .await
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let truth = harness.truth.bars_between(&ticker, covered);
-            for trading_day in covered.days().filter(|d| is_trading_day(*d)) {
+            let calendar = Exchange::of(&ticker).calendar;
+            for trading_day in calendar.trading_days(covered) {
                 let has_bar = stored.iter().any(|bar| bar.date == trading_day);
                 let provider_has_bar = truth.iter().any(|bar| bar.date == trading_day);
                 prop_assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use marketcache_cache::{GetOptions, MarketDataCache};
-use marketcache_domain::clock::bar_final_at;
+use marketcache_domain::Exchange;
 use marketcache_domain::{
     Adjustment, Bar, Clock, CorporateAction, CorporateActionKind, DateRange, FetchedBars,
     FixedClock, PriceSource, RejectedRow, SourceError, SourceLimits, Symbol,
@@ -45,7 +45,7 @@ impl ScriptedSource {
             Some((ex_date, ratio)) if bar.date >= ex_date => ratio,
             _ => 1.0,
         };
-        let live = if self.clock.now() < bar_final_at(bar.date) {
+        let live = if self.clock.now() < Exchange::NYSE.bar_final_at(bar.date) {
             0.99
         } else {
             1.0

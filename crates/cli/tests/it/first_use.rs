@@ -267,6 +267,16 @@ fn recent_chart(first: chrono::NaiveDate, last: chrono::NaiveDate) -> String {
     chart.to_string()
 }
 
+/// The dates in "ran on the cached bars without 2026-12-02..2026-12-04, 2026-12-07 (...": every
+/// `YYYY-MM-DD` before the parenthesised reason.
+fn days_named_missing(warning: &str) -> Vec<chrono::NaiveDate> {
+    let named = warning.split(" (").next().unwrap_or_default();
+    named
+        .split([' ', ',', '.'])
+        .filter_map(|word| chrono::NaiveDate::parse_from_str(word, "%Y-%m-%d").ok())
+        .collect()
+}
+
 #[test]
 fn a_cached_symbol_stays_usable_when_the_provider_is_down() {
     let today = chrono::Utc::now().date_naive();
@@ -309,9 +319,17 @@ fn a_cached_symbol_stays_usable_when_the_provider_is_down() {
         .lines()
         .find(|line| line.starts_with("warning: ran on the cached bars without"))
         .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    assert!(warning.contains("could not be reached"), "{warning}");
+    // The days named run from after the cached end up to the last trading day so far: today on a
+    // trading day, the Friday before on a weekend, the day before on a holiday.
+    let last_named = days_named_missing(warning)
+        .last()
+        .copied()
+        .unwrap_or_else(|| panic!("no days named: {warning}"));
+    let cached_end = today - chrono::Duration::days(4);
     assert!(
-        warning.contains("could not be reached") && warning.contains(&today.to_string()),
-        "{warning}"
+        last_named > cached_end && last_named <= today,
+        "{last_named} is not a missing recent day: {warning}"
     );
     assert!(run.stdout.contains("from yahoo"), "{}", run.stdout);
 
