@@ -1,0 +1,146 @@
+//! Markets other than the NYSE, replayed from Yahoo answers recorded by a third party
+//! (`crates/upstream/tests/fixtures/recorded`, provenance beside them): a Milan share, a
+//! crypto pair and a currency pair each trade on days the NYSE is closed, and every bar Yahoo
+//! sent for them is served; the days are never asked for twice.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use marketcache_cache::{GetOptions, MarketDataCache};
+use marketcache_domain::{Bar, DateRange, FixedClock, PriceSource, Symbol};
+use marketcache_testkit::CountingSource;
+use marketcache_testkit::on_both_backends;
+use marketcache_upstream::{HttpPolicy, ProviderKind, ProviderSettings, build_from};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::{Backend, date, range, symbol};
+
+/// A recorded Yahoo chart answer, served for every request of its symbol (the Yahoo source
+/// keeps the bars of the range it asked for).
+async fn yahoo_replaying(symbol_text: &str, file: &str) -> MockServer {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../upstream/tests/fixtures/recorded/"
+    );
+    let body =
+        std::fs::read(format!("{fixture}{file}")).unwrap_or_else(|e| panic!("fixture {file}: {e}"));
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v8/finance/chart/{symbol_text}")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A cache on `backend` whose upstream is Yahoo at `server`, on 2021-06-01.
+fn cache_over(backend: &Backend, server: &MockServer) -> (MarketDataCache, Arc<CountingSource>) {
+    let clock = Arc::new(FixedClock::new(
+        Utc.with_ymd_and_hms(2021, 6, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    ));
+    let uri = server.uri();
+    let lookup =
+        move |name: &str| (name == ProviderKind::Yahoo.url_variable()).then(|| uri.clone());
+    let settings = ProviderSettings::from_lookup(ProviderKind::Yahoo, &lookup)
+        .with_policy(HttpPolicy::for_tests())
+        .with_pace(None);
+    let yahoo: Arc<dyn PriceSource> =
+        build_from(settings, clock.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let upstream = Arc::new(CountingSource::new(yahoo));
+    let cache = MarketDataCache::new(backend.store(), upstream.clone(), clock);
+    (cache, upstream)
+}
+
+async fn read(cache: &MarketDataCache, ticker: &Symbol, wanted: DateRange) -> Vec<Bar> {
+    cache
+        .get_bars(ticker, wanted, GetOptions::DEFAULT)
+        .await
+        .unwrap_or_else(|e| panic!("{ticker} {wanted}: {e}"))
+        .bars
+}
+
+fn dates(bars: &[Bar]) -> Vec<String> {
+    bars.iter().map(|bar| bar.date.to_string()).collect()
+}
+
+/// UNIR.MI traded on 2020-01-20, Martin Luther King Jr. Day in New York.
+async fn a_milan_share_keeps_its_bar_of_a_us_holiday(backend: Backend) {
+    let server = yahoo_replaying("UNIR.MI", "yahoo_chart_UNIR.MI_2020_1d.json").await;
+    let (cache, upstream) = cache_over(&backend, &server);
+    let unir = symbol("UNIR.MI");
+    let week = read(&cache, &unir, range(date(2020, 1, 20), date(2020, 1, 24))).await;
+    assert_eq!(
+        dates(&week),
+        [
+            "2020-01-20",
+            "2020-01-21",
+            "2020-01-22",
+            "2020-01-23",
+            "2020-01-24"
+        ]
+    );
+    // The week before is asked for, the holiday is not asked again, and all ten are served.
+    upstream.reset();
+    let two_weeks = read(&cache, &unir, range(date(2020, 1, 13), date(2020, 1, 24))).await;
+    assert_eq!(two_weeks.len(), 10, "{:?}", dates(&two_weeks));
+    assert_eq!(
+        upstream.requested_ranges(),
+        [range(date(2020, 1, 13), date(2020, 1, 17))]
+    );
+    upstream.reset();
+    read(&cache, &unir, range(date(2020, 1, 13), date(2020, 1, 24))).await;
+    assert_eq!(upstream.count(), 0, "a second read asks for nothing");
+}
+
+/// Bitcoin trades every day: New Year's Day and the weekends are served.
+async fn a_crypto_pair_is_served_every_day(backend: Backend) {
+    let server = yahoo_replaying("BTC-USD", "yahoo_chart_BTC-USD_2020_1d.json").await;
+    let (cache, upstream) = cache_over(&backend, &server);
+    let btc = symbol("BTC-USD");
+    let days = read(&cache, &btc, range(date(2020, 1, 1), date(2020, 1, 12))).await;
+    let expected: Vec<String> = (1..=12).map(|day| date(2020, 1, day).to_string()).collect();
+    assert_eq!(dates(&days), expected);
+    // A window of only a weekend is asked for too (the NYSE calendar would skip it).
+    let weekend = read(&cache, &btc, range(date(2020, 1, 18), date(2020, 1, 19))).await;
+    assert_eq!(dates(&weekend), ["2020-01-18", "2020-01-19"]);
+    upstream.reset();
+    read(&cache, &btc, range(date(2020, 1, 1), date(2020, 1, 19))).await;
+    assert_eq!(
+        upstream.requested_ranges(),
+        [range(date(2020, 1, 13), date(2020, 1, 17))],
+        "only the days never asked are asked"
+    );
+}
+
+/// Currencies trade on weekdays, US holidays included.
+async fn a_currency_pair_keeps_new_year_s_day(backend: Backend) {
+    let server = yahoo_replaying("EURUSD=X", "yahoo_chart_EURUSD=X_2020_1d.json").await;
+    let (cache, _) = cache_over(&backend, &server);
+    let euro = symbol("EURUSD=X");
+    let days = read(&cache, &euro, range(date(2020, 1, 1), date(2020, 1, 7))).await;
+    assert_eq!(
+        dates(&days),
+        [
+            "2020-01-01",
+            "2020-01-02",
+            "2020-01-03",
+            "2020-01-06",
+            "2020-01-07"
+        ]
+    );
+    let explained = cache
+        .explain_coverage(&euro)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(explained.weekend_days, 2, "{explained:?}");
+    assert_eq!(explained.holidays, 0, "{explained:?}");
+}
+
+on_both_backends!(
+    a_milan_share_keeps_its_bar_of_a_us_holiday,
+    a_crypto_pair_is_served_every_day,
+    a_currency_pair_keeps_new_year_s_day,
+);
