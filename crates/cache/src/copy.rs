@@ -11,7 +11,7 @@
 
 use chrono::Utc;
 use marketcache_domain::bar::fingerprint;
-use marketcache_domain::{Bar, BarStore, CoverageSpan, FetchedWrite, Symbol};
+use marketcache_domain::{Bar, BarStore, CorporateAction, CoverageSpan, FetchedWrite, Symbol};
 use serde::Serialize;
 
 use crate::CacheError;
@@ -108,18 +108,33 @@ async fn copy_symbol(
             .filter(|bar| !spans.iter().any(|span| span.range.contains(bar.date)))
             .copied()
             .collect();
-        // Corporate actions keep no provider of their own: they go with the latest entry's.
         let provider = spans.last().map_or("copy", |span| span.provider.as_str());
-        let actions = from.read_actions(key).await?;
         let rest = FetchedWrite {
             provider,
             bars: &outside,
             coverage: None,
-            actions: &actions,
+            actions: &[],
             provisional: &ledger.provisional,
             recheck: None,
         };
         to.write_fetched(key, &rest, Utc::now()).await?;
+        // Each corporate action goes with the provider that reported it.
+        let recorded = from.read_actions(key).await?;
+        let mut providers: Vec<&str> = recorded.iter().map(|r| r.provider.as_str()).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        for provider in providers {
+            let actions: Vec<CorporateAction> = recorded
+                .iter()
+                .filter(|r| r.provider == provider)
+                .map(|r| r.action)
+                .collect();
+            let write = FetchedWrite {
+                actions: &actions,
+                ..FetchedWrite::bars(provider, &[], None)
+            };
+            to.write_fetched(key, &write, Utc::now()).await?;
+        }
         for check in &ledger.recent_checks {
             let write = FetchedWrite {
                 recheck: Some(check),

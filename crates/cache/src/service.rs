@@ -11,7 +11,7 @@ use marketcache_domain::range::union;
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
     Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceSource,
-    RecentCheck, SourceError, StoreStats, Symbol, adjust,
+    RecentCheck, RecordedAction, SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -143,6 +143,8 @@ pub struct BarlessDays {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CoverageExplanation {
     pub symbol: Symbol,
+    /// The market the symbol trades on, whose calendar explains the days without bars.
+    pub exchange: Exchange,
     /// Ledger entries in start order.
     pub spans: Vec<CoverageSpan>,
     /// Their union.
@@ -153,6 +155,8 @@ pub struct CoverageExplanation {
     pub weekend_days: usize,
     /// Covered trading days without a bar: before the first trade, or the provider had none.
     pub barless: Vec<BarlessDays>,
+    /// The splits and dividends stored, by ex-date, each with the provider that reported it.
+    pub actions: Vec<RecordedAction>,
 }
 
 /// The read-through cache of daily bars.
@@ -571,10 +575,11 @@ impl MarketDataCache {
         version: i64,
         ledger: Arc<Ledger>,
     ) -> Result<HotSeries, CacheError> {
-        let (bars, actions) = futures::try_join!(
+        let (bars, recorded) = futures::try_join!(
             self.store.read_bars(key, range),
             self.store.read_actions(key),
         )?;
+        let actions: Vec<CorporateAction> = recorded.into_iter().map(|r| r.action).collect();
         let series = HotSeries {
             version,
             ledger,
@@ -1015,11 +1020,13 @@ impl MarketDataCache {
         }
         Ok(CoverageExplanation {
             symbol: symbol.clone(),
+            exchange: Exchange::of(symbol),
             spans,
             covered,
             holidays,
             weekend_days,
             barless,
+            actions: self.store.read_actions(&key).await?,
         })
     }
 

@@ -21,6 +21,14 @@ pub struct CorporateAction {
     pub kind: CorporateActionKind,
 }
 
+/// A corporate action as the store keeps it: with the provider that reported it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedAction {
+    #[serde(flatten)]
+    pub action: CorporateAction,
+    pub provider: String,
+}
+
 impl CorporateAction {
     /// The split ratio, if this action is a split with a usable (finite, positive) ratio.
     pub fn split_ratio(&self) -> Option<f64> {

@@ -22,7 +22,7 @@ pub mod symbol;
 pub use adjustment::{Adjustment, adjust};
 pub use bar::{Bar, DataFingerprint};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use corporate_action::{CorporateAction, CorporateActionKind};
+pub use corporate_action::{CorporateAction, CorporateActionKind, RecordedAction};
 pub use coverage::{CoverageReason, CoverageSpan, RecentCheck};
 pub use error::DomainError;
 pub use exchange::{Calendar, Exchange};

@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::{Bar, CorporateAction, CoverageSpan, Dataset, DateRange, RecentCheck, Symbol};
+use crate::{
+    Bar, CorporateAction, CoverageSpan, Dataset, DateRange, RecentCheck, RecordedAction, Symbol,
+};
 
 /// How a provider wants to be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,8 +92,16 @@ pub enum SourceError {
     Transport { provider: String, message: String },
     #[error("provider {provider} sent a response we could not read: {message}")]
     Decode { provider: String, message: String },
+    /// Our own settings for the provider are wrong or missing (no key, a bad base URL).
     #[error("provider {provider} is not usable: {message}")]
     Configuration { provider: String, message: String },
+    /// The provider refused our credentials, or the plan they belong to does not include what
+    /// was asked (an unknown key, a premium-only endpoint, a market data subscription).
+    #[error("provider {provider} refused access: {message}")]
+    Unauthorized { provider: String, message: String },
+    /// The provider answered the request with an error of its own; its text is kept whole.
+    #[error("provider {provider} answered with an error: {message}")]
+    Rejected { provider: String, message: String },
 }
 
 /// An upstream of daily bars.
@@ -450,8 +460,8 @@ pub trait BarStore: Send + Sync {
         })
     }
 
-    /// Splits and dividends of `symbol`, by ex-date.
-    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError>;
+    /// Splits and dividends of `symbol`, by ex-date, each with the provider that reported it.
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<RecordedAction>, StoreError>;
 
     /// Dates of the stored bars of `symbol` that are provisional, in order.
     async fn read_provisional(&self, symbol: &Symbol) -> Result<Vec<NaiveDate>, StoreError>;

@@ -245,6 +245,18 @@ impl From<SourceError> for ApiError {
                 "upstream_unavailable",
                 message,
             ),
+            SourceError::Unauthorized { .. } => {
+                tracing::warn!(%message, "upstream refused access");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unauthorized",
+                    message,
+                )
+            }
+            SourceError::Rejected { .. } => {
+                tracing::warn!(%message, "upstream answered with an error");
+                Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+            }
         }
     }
 }

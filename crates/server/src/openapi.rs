@@ -38,7 +38,8 @@ use crate::routes;
     components(schemas(
         BarsDoc, BarDoc, DateRangeDoc, FetchReportDoc, CoverageSpanDoc, SymbolStatsDoc,
         ClearReportDoc, VerifyReportDoc, ProblemDoc, SettingsDoc, MetricsDoc, TradeDoc, EquityPointDoc,
-        DataFingerprintDoc, HeatMapDoc, crate::error::ErrorBody, crate::jobs::JobSnapshot,
+        DataFingerprintDoc, HeatMapDoc, ExchangeDoc, RecordedActionDoc, crate::error::ErrorBody,
+        crate::jobs::JobSnapshot,
     )),
     modifiers(&BearerToken),
     tags(
@@ -178,6 +179,33 @@ pub struct CoverageSpanDoc {
     fetched_at: DateTime<Utc>,
     bars: u32,
     rejected_rows: u32,
+}
+
+/// The market a symbol trades on.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ExchangeDoc {
+    /// The market identifier (`XNYS`, `XMIL`, …), or `CRYPTO`, `FX`, `OTHER`.
+    code: String,
+    /// The IANA time zone its bars are dated in.
+    time_zone: String,
+    /// `nyse`, `weekdays` (holidays unknown: every weekday may trade) or `every_day`.
+    calendar: String,
+}
+
+/// A split or dividend as stored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RecordedActionDoc {
+    ex_date: NaiveDate,
+    /// `split` or `dividend`.
+    kind: String,
+    /// New shares per old share, for a split.
+    ratio: Option<f64>,
+    /// Cash per share, for a dividend.
+    cash: Option<f64>,
+    /// The provider that reported it.
+    provider: String,
 }
 
 /// What the cache holds for one symbol.

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::{
-    Allowance, Bar, BarStore, BudgetState, ClearReport, CorporateAction, CoverageSpan, DateRange,
-    FetchedWrite, FillClaim, LedgerSnapshot, MigrationStep, Packed, RecentCheck, StoreError,
+    Allowance, Bar, BarStore, BudgetState, ClearReport, CoverageSpan, DateRange, FetchedWrite,
+    FillClaim, LedgerSnapshot, MigrationStep, Packed, RecentCheck, RecordedAction, StoreError,
     StoreStats, Symbol, SymbolStats,
 };
 use tokio::sync::OnceCell;
@@ -504,12 +504,12 @@ impl BarStore for PostgresStore {
         })
     }
 
-    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<RecordedAction>, StoreError> {
         let failed = pg_error("reading corporate actions");
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT ex_date, kind, value FROM corporate_actions
+                "SELECT ex_date, kind, value, provider FROM corporate_actions
                  WHERE symbol = $1 ORDER BY ex_date, kind",
                 &[&symbol.as_str()],
             )
@@ -520,7 +520,9 @@ impl BarStore for PostgresStore {
                 let ex_date: NaiveDate = row.try_get(0).map_err(&failed)?;
                 let kind: &str = row.try_get(1).map_err(&failed)?;
                 let value: f64 = row.try_get(2).map_err(&failed)?;
-                crate::action_from_row(symbol.as_str(), ex_date, kind, value)
+                let provider: String = row.try_get(3).map_err(&failed)?;
+                let action = crate::action_from_row(symbol.as_str(), ex_date, kind, value)?;
+                Ok(RecordedAction { action, provider })
             })
             .collect()
     }

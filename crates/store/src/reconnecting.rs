@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use crate::postgres::{connection_closed, sqlstate};
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Allowance, Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedWrite,
-    FillClaim, LedgerSnapshot, MigrationStep, Packed, RecentCheck, StoreError, StoreStats, Symbol,
+    Allowance, Bar, BarStore, ClearReport, CoverageSpan, DateRange, FetchedWrite, FillClaim,
+    LedgerSnapshot, MigrationStep, Packed, RecentCheck, RecordedAction, StoreError, StoreStats,
+    Symbol,
 };
 
 /// How long calls go on being made again while connections keep dying.
@@ -102,7 +103,7 @@ impl<S: BarStore> BarStore for Reconnecting<S> {
         self.again("read_ledger", || self.inner.read_ledger(symbol))
             .await
     }
-    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<RecordedAction>, StoreError> {
         self.again("read_actions", || self.inner.read_actions(symbol))
             .await
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
     Allowance, Bar, BarStore, BudgetState, ClearReport, CorporateAction, CoverageSpan, DateRange,
     FetchedWrite, FillClaim, IsoDate, LedgerSnapshot, MigrationStep, Packed, RecentCheck,
-    StoreError, StoreStats, Symbol, SymbolStats,
+    RecordedAction, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -626,13 +626,13 @@ impl BarStore for SqliteStore {
         .await
     }
 
-    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
+    async fn read_actions(&self, symbol: &Symbol) -> Result<Vec<RecordedAction>, StoreError> {
         let symbol = symbol.to_string();
         self.with_reader("reading corporate actions", move |connection| {
             let failed = query_error("reading corporate actions");
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT ex_date, kind, value FROM corporate_actions
+                    "SELECT ex_date, kind, value, provider FROM corporate_actions
                      WHERE symbol = ?1 ORDER BY ex_date, kind",
                 )
                 .map_err(&failed)?;
@@ -642,14 +642,16 @@ impl BarStore for SqliteStore {
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, f64>(2)?,
+                        row.get::<_, String>(3)?,
                     ))
                 })
                 .map_err(&failed)?;
             let mut actions = Vec::new();
             for row in rows {
-                let (ex_date, kind, value) = row.map_err(&failed)?;
+                let (ex_date, kind, value, provider) = row.map_err(&failed)?;
                 let ex_date = date_column(&symbol, &ex_date)?;
-                actions.push(crate::action_from_row(&symbol, ex_date, &kind, value)?);
+                let action = crate::action_from_row(&symbol, ex_date, &kind, value)?;
+                actions.push(RecordedAction { action, provider });
             }
             Ok(actions)
         })

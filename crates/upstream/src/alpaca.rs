@@ -21,7 +21,7 @@ use crate::config::{ProviderKind, ProviderSettings};
 use crate::http::{HttpClient, credential_header, snippet};
 use crate::rows::{
     BarBuilder, Number, RawRow, configuration_error, decode_error, html_error, looks_like_html,
-    merge_page, not_found,
+    merge_page, not_found, rejected, unauthorized,
 };
 
 const PROVIDER: &str = "alpaca";
@@ -244,23 +244,21 @@ fn new_york_date_of_rfc3339(text: &str) -> Option<NaiveDate> {
 
 fn status_error(status: u16, symbol: &str, message: &str) -> SourceError {
     match status {
-        400 if message.to_ascii_lowercase().contains("invalid symbol") => {
+        // Alpaca has answered an unknown symbol with 400 and, since, with 422.
+        400 | 422 if message.to_ascii_lowercase().contains("invalid symbol") => {
             not_found(PROVIDER, symbol)
         }
-        401 | 403 if message.to_ascii_lowercase().contains("subscription") => configuration_error(
+        401 | 403 if message.to_ascii_lowercase().contains("subscription") => unauthorized(
             PROVIDER,
-            format!("the Alpaca plan does not cover this request (HTTP {status}): {message}"),
+            format!("the plan does not include this request (HTTP {status}): {message}"),
         ),
-        401 | 403 => configuration_error(
+        401 | 403 => unauthorized(
             PROVIDER,
             format!(
-                "Alpaca refused the credentials (HTTP {status}: {message}); check \
+                "the credentials were refused (HTTP {status}: {message}); check \
                  APCA_API_KEY_ID and APCA_API_SECRET_KEY"
             ),
         ),
-        _ => configuration_error(
-            PROVIDER,
-            format!("Alpaca rejected the request (HTTP {status}): {message}"),
-        ),
+        _ => rejected(PROVIDER, format!("HTTP {status}: {message}")),
     }
 }

@@ -28,7 +28,7 @@ use crate::config::{ProviderKind, ProviderSettings};
 use crate::http::{HttpClient, snippet};
 use crate::rows::{
     BarBuilder, RawRow, configuration_error, decode_error, html_error, looks_like_html, not_found,
-    parse_decimal, transport_error,
+    parse_decimal, rejected, transport_error, unauthorized,
 };
 
 const PROVIDER: &str = "alphavantage";
@@ -185,12 +185,17 @@ pub fn parse_daily(
 fn classify_notice(parsed: &DailyBody, symbol: &str, body: &[u8]) -> SourceError {
     if let Some(message) = &parsed.error_message {
         if message.to_ascii_lowercase().contains("apikey") {
-            return configuration_error(
+            return unauthorized(
                 PROVIDER,
-                format!("Alpha Vantage rejected the key ({message}); check ALPHAVANTAGE_API_KEY"),
+                format!("the key was refused ({message}); check ALPHAVANTAGE_API_KEY"),
             );
         }
-        return not_found(PROVIDER, symbol);
+        // "Invalid API call" is how Alpha Vantage answers a symbol it does not know; any
+        // other error ("This API function (...) does not exist") is its own, kept whole.
+        if message.starts_with("Invalid API call") {
+            return not_found(PROVIDER, symbol);
+        }
+        return rejected(PROVIDER, message.clone());
     }
     let Some(notice) = parsed.note.as_ref().or(parsed.information.as_ref()) else {
         return decode_error(
@@ -208,13 +213,16 @@ fn classify_notice(parsed: &DailyBody, symbol: &str, body: &[u8]) -> SourceError
         };
     }
     if lower.contains("apikey") || lower.contains("api key") {
-        return configuration_error(
+        return unauthorized(
             PROVIDER,
-            format!("Alpha Vantage rejected the key ({notice}); check ALPHAVANTAGE_API_KEY"),
+            format!("the key was refused ({notice}); check ALPHAVANTAGE_API_KEY"),
         );
     }
-    configuration_error(
-        PROVIDER,
-        format!("Alpha Vantage refused the request: {notice}"),
-    )
+    if lower.contains("premium") {
+        return unauthorized(
+            PROVIDER,
+            format!("the plan does not include this request: {notice}"),
+        );
+    }
+    rejected(PROVIDER, notice.clone())
 }

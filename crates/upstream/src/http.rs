@@ -401,7 +401,18 @@ impl HttpClient {
                 provider,
                 message: self.scrub_text(message),
             },
-            other => other,
+            SourceError::Unauthorized { provider, message } => SourceError::Unauthorized {
+                provider,
+                message: self.scrub_text(message),
+            },
+            SourceError::Rejected { provider, message } => SourceError::Rejected {
+                provider,
+                message: self.scrub_text(message),
+            },
+            // No text from the provider in these: listed so that a new kind must be added here.
+            unchanged @ (SourceError::NotFound { .. }
+            | SourceError::RateLimited { .. }
+            | SourceError::BudgetSpent { .. }) => unchanged,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::config::{ProviderKind, ProviderSettings};
 use crate::http::{HttpClient, credential_header, snippet};
 use crate::rows::{
     BarBuilder, Number, RawRow, configuration_error, decode_error, html_error, looks_like_html,
-    merge_page, transport_error,
+    merge_page, rejected, unauthorized,
 };
 
 const PROVIDER: &str = "polygon";
@@ -260,9 +260,9 @@ pub fn parse_aggregates(
         // Seen with HTTP 200 according to one third-party note.
         Some("NOT_AUTHORIZED") => {
             let message = parsed.message.or(parsed.error).unwrap_or_default();
-            return Err(configuration_error(
+            return Err(unauthorized(
                 PROVIDER,
-                format!("the Polygon plan does not cover this request: {message}"),
+                format!("the plan does not include this request: {message}"),
             ));
         }
         Some("ERROR") => {
@@ -309,18 +309,15 @@ fn new_york_date_of_millis(millis: f64) -> Option<NaiveDate> {
 
 fn status_error(status: u16, detail: &str) -> SourceError {
     match status {
-        401 => configuration_error(
+        401 => unauthorized(
             PROVIDER,
-            format!("Polygon rejected the API key ({detail}); check POLYGON_API_KEY"),
+            format!("the API key was refused ({detail}); check POLYGON_API_KEY"),
         ),
-        403 => configuration_error(
+        403 => unauthorized(
             PROVIDER,
-            format!("the Polygon plan does not cover this request (HTTP 403): {detail}"),
+            format!("the plan does not include this request (HTTP 403): {detail}"),
         ),
-        _ => configuration_error(
-            PROVIDER,
-            format!("Polygon rejected the request (HTTP {status}): {detail}"),
-        ),
+        _ => rejected(PROVIDER, format!("HTTP {status}: {detail}")),
     }
 }
 
@@ -334,10 +331,10 @@ fn error_text(message: &str) -> SourceError {
         };
     }
     if lower.contains("api key") {
-        return configuration_error(
+        return unauthorized(
             PROVIDER,
-            format!("Polygon rejected the API key ({message}); check POLYGON_API_KEY"),
+            format!("the API key was refused ({message}); check POLYGON_API_KEY"),
         );
     }
-    transport_error(PROVIDER, format!("Polygon reported an error: {message}"))
+    rejected(PROVIDER, message)
 }

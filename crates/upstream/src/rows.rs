@@ -181,6 +181,20 @@ pub(crate) fn configuration_error(provider: &str, message: impl Into<String>) ->
     }
 }
 
+pub(crate) fn unauthorized(provider: &str, message: impl Into<String>) -> SourceError {
+    SourceError::Unauthorized {
+        provider: provider.to_string(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn rejected(provider: &str, message: impl Into<String>) -> SourceError {
+    SourceError::Rejected {
+        provider: provider.to_string(),
+        message: message.into(),
+    }
+}
+
 pub(crate) fn transport_error(provider: &str, message: impl Into<String>) -> SourceError {
     SourceError::Transport {
         provider: provider.to_string(),

@@ -2,8 +2,9 @@
 //! automated downloads (an API key since 2026-03, a proof-of-work page since 2026-07).
 //!
 //! Stooq answers almost everything with HTTP 200, so the body decides: data only when the first
-//! line is the CSV header; `No data` is an unknown symbol (or an empty window, which Stooq does
-//! not distinguish); `Exceeded the daily hits limit` is a quota; HTML is a key page or a bot
+//! line is the CSV header; `No data` is an unknown symbol or an empty window, which Stooq does
+//! not tell apart (one more request for the whole history does: data there means the window
+//! was empty, and its first row names the listing day); `Exceeded the daily hits limit` is a quota; HTML is a key page or a bot
 //! check, reported as such and never read as data. Whether Stooq adjusts prices is undocumented.
 
 use async_trait::async_trait;
@@ -55,7 +56,8 @@ impl StooqSource {
         })
     }
 
-    fn csv_url(&self, symbol: &Symbol, range: DateRange) -> Result<Url, SourceError> {
+    /// The download of `range`, or of the whole history without one.
+    fn csv_url(&self, symbol: &Symbol, range: Option<DateRange>) -> Result<Url, SourceError> {
         let mut url = self.base_url.clone();
         url.path_segments_mut()
             .map_err(|()| configuration_error(PROVIDER, "base URL cannot take a path"))?
@@ -65,9 +67,12 @@ impl StooqSource {
             let mut query = url.query_pairs_mut();
             query
                 .append_pair("s", &stooq_symbol(symbol))
-                .append_pair("i", "d")
-                .append_pair("d1", &range.start().format("%Y%m%d").to_string())
-                .append_pair("d2", &range.end().format("%Y%m%d").to_string());
+                .append_pair("i", "d");
+            if let Some(range) = range {
+                query
+                    .append_pair("d1", &range.start().format("%Y%m%d").to_string())
+                    .append_pair("d2", &range.end().format("%Y%m%d").to_string());
+            }
             if let Some(key) = &self.api_key {
                 query.append_pair("apikey", key.expose_secret());
             }
@@ -103,16 +108,45 @@ impl PriceSource for StooqSource {
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
-        let url = self.csv_url(symbol, range)?;
+        let url = self.csv_url(symbol, Some(range))?;
         let answer = self.http.get(url, HeaderMap::new()).await?;
-        parse_csv(
+        let parsed = parse_csv(
             answer.status,
             &answer.body,
             symbol.as_str(),
             range,
             self.api_key.is_some(),
-        )
+        );
+        match parsed {
+            Err(SourceError::NotFound { .. }) => self.empty_window_or_unknown(symbol).await,
+            other => other,
+        }
         .map_err(|error| self.http.scrub(error))
+    }
+}
+
+impl StooqSource {
+    /// After `No data` for a window: the whole history says whether the symbol exists. If it
+    /// does, the window was empty, and the first row is the symbol's first trading day.
+    async fn empty_window_or_unknown(&self, symbol: &Symbol) -> Result<FetchedBars, SourceError> {
+        let url = self.csv_url(symbol, None)?;
+        let answer = self.http.get(url, HeaderMap::new()).await?;
+        let everything = DateRange::new(
+            NaiveDate::from_ymd_opt(1800, 1, 1).unwrap_or_default(),
+            NaiveDate::from_ymd_opt(2200, 1, 1).unwrap_or_default(),
+        )
+        .map_err(|error| decode_error(PROVIDER, error.to_string()))?;
+        let history = parse_csv(
+            answer.status,
+            &answer.body,
+            symbol.as_str(),
+            everything,
+            self.api_key.is_some(),
+        )?;
+        Ok(FetchedBars {
+            first_trade: history.bars.first().map(|bar| bar.date),
+            ..FetchedBars::default()
+        })
     }
 }
 

@@ -21,7 +21,7 @@ use crate::config::{ProviderKind, ProviderSettings};
 use crate::http::{HttpClient, credential_header, snippet};
 use crate::rows::{
     BarBuilder, Number, RawRow, configuration_error, decode_error, html_error, looks_like_html,
-    not_found, transport_error,
+    not_found, rejected, transport_error, unauthorized,
 };
 
 const PROVIDER: &str = "tiingo";
@@ -228,13 +228,10 @@ fn detail_error(status: u16, symbol: &str, detail: &str) -> SourceError {
         };
     }
     if matches!(status, 401 | 403) || lower.contains("token") {
-        return configuration_error(
+        return unauthorized(
             PROVIDER,
-            format!("Tiingo refused the request (HTTP {status}: {detail}); check TIINGO_API_KEY"),
+            format!("HTTP {status}: {detail}; check TIINGO_API_KEY"),
         );
     }
-    configuration_error(
-        PROVIDER,
-        format!("Tiingo rejected the request (HTTP {status}): {detail}"),
-    )
+    rejected(PROVIDER, format!("HTTP {status}: {detail}"))
 }

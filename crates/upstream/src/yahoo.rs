@@ -41,7 +41,7 @@ use crate::config::{ProviderKind, ProviderSettings};
 use crate::http::{HttpClient, snippet};
 use crate::rows::{
     BarBuilder, Number, RawRow, configuration_error, decode_error, html_error, looks_like_html,
-    not_found, transport_error,
+    not_found, rejected, transport_error, unauthorized,
 };
 
 const PROVIDER: &str = "yahoo";
@@ -321,10 +321,15 @@ pub fn parse_chart(
         if code.eq_ignore_ascii_case("Not Found") || description.contains("No data found") {
             return Err(not_found(PROVIDER, symbol));
         }
-        return Err(configuration_error(
-            PROVIDER,
-            format!("Yahoo rejected the request (HTTP {status}): {code}: {description}"),
-        ));
+        // A window the symbol has no bars in (before its listing, say) is an empty answer.
+        if description.starts_with("Data doesn't exist for startDate") {
+            return Ok(FetchedBars::default());
+        }
+        let message = format!("HTTP {status}: {code}: {description}");
+        return Err(match status {
+            401 | 403 => unauthorized(PROVIDER, message),
+            _ => rejected(PROVIDER, message),
+        });
     }
     if !success {
         return Err(status_error(status, symbol, body));
@@ -339,13 +344,8 @@ pub fn parse_chart(
 fn status_error(status: u16, symbol: &str, body: &[u8]) -> SourceError {
     match status {
         404 => not_found(PROVIDER, symbol),
-        401 | 403 => configuration_error(
-            PROVIDER,
-            format!(
-                "Yahoo refused the request (HTTP {status}): {}",
-                snippet(body)
-            ),
-        ),
+        401 | 403 => unauthorized(PROVIDER, format!("HTTP {status}: {}", snippet(body))),
+        400..500 => rejected(PROVIDER, format!("HTTP {status}: {}", snippet(body))),
         _ => transport_error(PROVIDER, format!("HTTP {status}: {}", snippet(body))),
     }
 }

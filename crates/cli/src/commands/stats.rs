@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use marketcache_domain::Symbol;
+use marketcache_domain::{CorporateActionKind, Symbol};
 
 use crate::args::StatsArgs;
 use crate::output::human_bytes;
@@ -113,6 +113,13 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
             covered.join(", ")
         }
     );
+    let exchange = &explanation.exchange;
+    outln!(
+        "Market: {} ({}, {} calendar)",
+        exchange.code,
+        exchange.time_zone.name(),
+        exchange.calendar.name()
+    );
     outln!("\nLedger ({} entries):", explanation.spans.len());
     outln!(
         "  {:<23}  {:<10}  {:<19}  {:>5}",
@@ -141,6 +148,22 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
             "  {:<23}  {:>5} trading days: {reason}",
             days.range.to_string(),
             days.trading_days
+        );
+    }
+    outln!("\nSplits and dividends ({}):", explanation.actions.len());
+    for recorded in &explanation.actions {
+        let what = match recorded.action.kind {
+            CorporateActionKind::Split { ratio } if ratio < 1.0 => {
+                format!("split 1:{}", 1.0 / ratio)
+            }
+            CorporateActionKind::Split { ratio } => format!("split {ratio}:1"),
+            CorporateActionKind::Dividend { cash } => format!("dividend {cash}"),
+        };
+        outln!(
+            "  {}  {:<24}  {}",
+            recorded.action.ex_date,
+            what,
+            recorded.provider
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -358,3 +358,52 @@ fn a_cached_symbol_stays_usable_when_the_provider_is_down() {
     ];
     with_defaults(&sandbox, CLOSED_LOCAL_URL, &early).expect_code(1);
 }
+
+#[test]
+fn stats_of_a_symbol_lists_its_market_and_the_splits_and_dividends_stored() {
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let server = yahoo_mock(&runtime);
+    let sandbox = Sandbox::new();
+    let mut get = vec!["get", "AAPL"];
+    get.extend(RANGE);
+    with_defaults(&sandbox, &server.uri(), &get).expect_code(0);
+
+    let text = with_defaults(&sandbox, &server.uri(), &["stats", "--symbol", "AAPL"]);
+    text.expect_code(0);
+    for expected in [
+        "Market: XNYS (America/New_York, NYSE calendar)",
+        "Splits and dividends (2):",
+        // Yahoo states the dividend in post-split terms (0.205); it is stored as paid then.
+        "2020-08-07  dividend 0.82",
+        "2020-08-31  split 4:1",
+    ] {
+        assert!(
+            text.stdout.contains(expected),
+            "{expected}:\n{}",
+            text.stdout
+        );
+    }
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    let split = lines.iter().find(|line| line.contains("split 4:1"));
+    assert!(
+        split.is_some_and(|line| line.trim_end().ends_with("yahoo")),
+        "{lines:?}"
+    );
+
+    let json = with_defaults(
+        &sandbox,
+        &server.uri(),
+        &["stats", "--symbol", "AAPL", "--json"],
+    );
+    json.expect_code(0);
+    let value = json.stdout_json();
+    assert_eq!(value["exchange"]["code"], "XNYS");
+    assert_eq!(value["exchange"]["calendar"], "nyse");
+    assert_eq!(
+        value["actions"],
+        serde_json::json!([
+            {"ex_date": "2020-08-07", "kind": "dividend", "cash": 0.82, "provider": "yahoo"},
+            {"ex_date": "2020-08-31", "kind": "split", "ratio": 4.0, "provider": "yahoo"},
+        ])
+    );
+}

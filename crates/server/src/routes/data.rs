@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use marketcache_cache::{GetOptions, SymbolBars, VerifyOptions, VerifyReport, bar_text};
-use marketcache_domain::{Adjustment, ClearReport, CoverageSpan, DateRange, Symbol, SymbolStats};
+use marketcache_domain::{
+    Adjustment, ClearReport, CoverageSpan, DateRange, Exchange, RecordedAction, Symbol, SymbolStats,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -216,6 +218,9 @@ pub(crate) async fn stats(State(state): State<AppState>) -> Result<Json<StatsRes
 pub(crate) struct CoverageResponse {
     #[schema(value_type = String)]
     symbol: Symbol,
+    /// The market the symbol trades on, whose calendar explains the days without bars.
+    #[schema(value_type = crate::openapi::ExchangeDoc)]
+    exchange: Exchange,
     /// The ledger: each range asked of a provider, when, and how many bars it held.
     #[schema(value_type = Vec<crate::openapi::CoverageSpanDoc>)]
     spans: Vec<CoverageSpan>,
@@ -228,6 +233,9 @@ pub(crate) struct CoverageResponse {
     weekend_days: usize,
     /// Covered trading days without a bar, grouped, with the reason.
     barless: Vec<BarlessDoc>,
+    /// Splits and dividends stored, by ex-date, with the provider that reported each.
+    #[schema(value_type = Vec<crate::openapi::RecordedActionDoc>)]
+    actions: Vec<RecordedAction>,
 }
 
 /// Consecutive covered trading days without a bar.
@@ -266,11 +274,13 @@ pub(crate) async fn coverage(
         .collect();
     Ok(Json(CoverageResponse {
         symbol: explanation.symbol,
+        exchange: explanation.exchange,
         spans: explanation.spans,
         covered: explanation.covered,
         holidays: explanation.holidays,
         weekend_days: explanation.weekend_days,
         barless,
+        actions: explanation.actions,
     }))
 }
 

@@ -241,10 +241,12 @@ async fn stats_coverage_and_clear_describe_and_empty_the_cache(backend: Backend)
         coverage,
         json!({
             "symbol": "AAPL",
+            "exchange": {"code": "XNYS", "time_zone": "America/New_York", "calendar": "nyse"},
             "covered": [{"start": "2020-01-02", "end": "2020-12-31"}],
             "holidays": 8,
             "weekend_days": 104,
             "barless": [],
+            "actions": [],
         })
     );
 

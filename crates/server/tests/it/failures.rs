@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, BarStore, ClearReport, CorporateAction, CoverageSpan, DateRange, FetchedBars,
-    FetchedWrite, MigrationStep, PriceSource, RecentCheck, SourceError, SourceLimits, StoreError,
-    StoreStats, Symbol,
+    Bar, BarStore, ClearReport, CoverageSpan, DateRange, FetchedBars, FetchedWrite, MigrationStep,
+    PriceSource, RecentCheck, RecordedAction, SourceError, SourceLimits, StoreError, StoreStats,
+    Symbol,
 };
 use serde_json::json;
 
@@ -53,7 +53,7 @@ impl BarStore for BrokenStore {
     async fn read_coverage(&self, _: &Symbol) -> Result<Vec<CoverageSpan>, StoreError> {
         Err((self.0)())
     }
-    async fn read_actions(&self, _: &Symbol) -> Result<Vec<CorporateAction>, StoreError> {
+    async fn read_actions(&self, _: &Symbol) -> Result<Vec<RecordedAction>, StoreError> {
         Err((self.0)())
     }
     async fn read_provisional(&self, _: &Symbol) -> Result<Vec<NaiveDate>, StoreError> {

@@ -72,6 +72,7 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
     let coverage = app.get("/api/cache/coverage/MSFT").await.json();
     assert_eq!(keys(&coverage), schema("CoverageResponse"));
     assert_eq!(keys(&coverage["spans"][0]), schema("CoverageSpanDoc"));
+    assert_eq!(keys(&coverage["exchange"]), schema("ExchangeDoc"));
     assert_eq!(keys(&coverage["covered"][0]), schema("DateRangeDoc"));
     let verified = app.get("/api/cache/verify").await.json();
     assert_eq!(keys(&verified), schema("VerifyReportDoc"));

@@ -134,6 +134,9 @@ async fn actions_of(store: &dyn BarStore, name: &str) -> Vec<CorporateAction> {
         .read_actions(&symbol(name))
         .await
         .unwrap_or_else(|e| panic!("reading the actions of {name}: {e}"))
+        .into_iter()
+        .map(|recorded| recorded.action)
+        .collect()
 }
 
 async fn provisional_of(store: &dyn BarStore, name: &str) -> Vec<NaiveDate> {

@@ -151,7 +151,7 @@ async fn an_invalid_symbol_400_is_not_found() {
 }
 
 #[tokio::test]
-async fn a_subscription_403_is_a_configuration_error() {
+async fn a_subscription_403_is_refused_access_naming_the_plan() {
     let server = serve(
         403,
         r#"{"message":"subscription does not permit querying recent SIP data"}"#,
@@ -170,7 +170,7 @@ async fn a_subscription_403_is_a_configuration_error() {
     .await
     .expect_err("plan");
     assert!(
-        matches!(&error, SourceError::Configuration { message, .. } if message.contains("subscription")),
+        matches!(&error, SourceError::Unauthorized { message, .. } if message.contains("subscription")),
         "{error:?}"
     );
 }

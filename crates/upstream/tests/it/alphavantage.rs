@@ -105,14 +105,14 @@ type Expectation = fn(&SourceError) -> bool;
 
 #[tokio::test]
 async fn every_http_200_notice_is_classified_and_none_is_data() {
-    let cases: [(&str, Expectation); 7] = [
+    let cases: [(&str, Expectation); 8] = [
         (
             r#"{"Error Message": "Invalid API call. Please retry or visit the documentation (https://www.alphavantage.co/documentation/) for TIME_SERIES_DAILY."}"#,
             |e| matches!(e, SourceError::NotFound { .. }),
         ),
         (
             r#"{"Error Message": "the parameter apikey is invalid or missing. Please claim your free API key on (https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds."}"#,
-            |e| matches!(e, SourceError::Configuration { message, .. } if message.contains("ALPHAVANTAGE_API_KEY")),
+            |e| matches!(e, SourceError::Unauthorized { message, .. } if message.contains("ALPHAVANTAGE_API_KEY")),
         ),
         (
             r#"{"Information": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day. Please subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly remove all daily rate limits."}"#,
@@ -132,15 +132,19 @@ async fn every_http_200_notice_is_classified_and_none_is_data() {
         ),
         (
             r#"{"Information": "Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly unlock all premium endpoints"}"#,
-            |e| matches!(e, SourceError::Configuration { message, .. } if message.contains("premium endpoint")),
+            |e| matches!(e, SourceError::Unauthorized { message, .. } if message.contains("premium endpoint")),
         ),
         (
             r#"{"Information": "Thank you for using Alpha Vantage! The outputsize=full parameter value is a premium feature for the TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly unlock all premium features"}"#,
-            |e| matches!(e, SourceError::Configuration { message, .. } if message.contains("premium feature")),
+            |e| matches!(e, SourceError::Unauthorized { message, .. } if message.contains("premium feature")),
+        ),
+        (
+            r#"{"Error Message": "This API function (TIME_SERIES_DAYLY) does not exist."}"#,
+            |e| matches!(e, SourceError::Rejected { message, .. } if message.contains("does not exist")),
         ),
         (
             r#"{"Information": "The **demo** API key is for demo purposes only. Please claim your free API key at (https://www.alphavantage.co/support/#api-key) to explore our full API offerings."}"#,
-            |e| matches!(e, SourceError::Configuration { .. }),
+            |e| matches!(e, SourceError::Unauthorized { .. }),
         ),
     ];
     for (body, expected) in cases {

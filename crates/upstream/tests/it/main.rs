@@ -4,6 +4,7 @@
 mod alpaca;
 mod alphavantage;
 mod common;
+mod errors;
 mod polygon;
 mod properties;
 mod registry;

@@ -183,7 +183,7 @@ async fn an_empty_window_of_a_ticker_that_trades_is_an_empty_answer() {
 }
 
 #[tokio::test]
-async fn an_unknown_api_key_is_a_configuration_error_and_not_retried() {
+async fn an_unknown_api_key_is_refused_access_and_not_retried() {
     let body = r#"{"status":"ERROR","request_id":"1c6b3f0a2d7e4b9c8a5f6e7d8c9b0a1f","error":"Unknown API Key"}"#;
     let server = serve(401, body).await;
     let source = source_for(
@@ -199,7 +199,7 @@ async fn an_unknown_api_key_is_a_configuration_error_and_not_retried() {
     .await
     .expect_err("bad key");
     assert!(
-        matches!(&error, SourceError::Configuration { message, .. }
+        matches!(&error, SourceError::Unauthorized { message, .. }
             if message.contains("Unknown API Key") && message.contains("POLYGON_API_KEY")),
         "{error:?}"
     );
@@ -207,7 +207,7 @@ async fn an_unknown_api_key_is_a_configuration_error_and_not_retried() {
 }
 
 #[tokio::test]
-async fn a_timeframe_outside_the_plan_is_a_configuration_error() {
+async fn a_timeframe_outside_the_plan_is_refused_access() {
     let body = r#"{"status":"NOT_AUTHORIZED","request_id":"69ee041d94e67ebaffc03ac5c64cfcb8","message":"Your plan doesn't include this data timeframe. Please upgrade your plan at https://polygon.io/pricing"}"#;
     let server = serve(403, body).await;
     let source = source_for(
@@ -223,7 +223,7 @@ async fn a_timeframe_outside_the_plan_is_a_configuration_error() {
     .await
     .expect_err("outside the plan");
     assert!(
-        matches!(&error, SourceError::Configuration { message, .. } if message.contains("timeframe")),
+        matches!(&error, SourceError::Unauthorized { message, .. } if message.contains("timeframe")),
         "{error:?}"
     );
 }
@@ -245,7 +245,7 @@ async fn not_authorized_in_a_200_body_is_not_data() {
     .await
     .expect_err("not entitled");
     assert!(
-        matches!(error, SourceError::Configuration { .. }),
+        matches!(error, SourceError::Unauthorized { .. }),
         "{error:?}"
     );
 }
