@@ -17,6 +17,8 @@ pub struct Ledger {
     recent_checks: Vec<RecentCheck>,
     /// Each entry's range and provider, in start order.
     answered_by: Vec<(DateRange, String)>,
+    /// When the newest entry was fetched.
+    pub last_fetched_at: Option<DateTime<Utc>>,
 }
 
 impl Ledger {
@@ -53,6 +55,7 @@ impl Ledger {
     /// The ledger of the entries `spans`.
     pub fn new(spans: Vec<CoverageSpan>) -> Self {
         let covered = union(spans.iter().map(|span| span.range));
+        let last_fetched_at = spans.iter().map(|span| span.fetched_at).max();
         let mut answered_by: Vec<(DateRange, String)> = spans
             .into_iter()
             .map(|span| (span.range, span.provider))
@@ -61,6 +64,7 @@ impl Ledger {
         Self {
             covered,
             answered_by,
+            last_fetched_at,
             ..Self::default()
         }
     }

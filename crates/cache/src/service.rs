@@ -370,9 +370,11 @@ impl MarketDataCache {
         }
         let (version, hot, ledger) = self.snapshot(&key).await?;
         let calendar = Exchange::of(symbol).calendar;
+        let refresh = options.force_refresh
+            || (!options.offline && self.changed_since_read(symbol, &ledger).await);
         let missing = match askable {
             None => Vec::new(),
-            Some(askable) if options.force_refresh => calendar.trim(askable).into_iter().collect(),
+            Some(askable) if refresh => calendar.trim(askable).into_iter().collect(),
             Some(askable) => ledger.plan(askable, self.clock.now(), self.freshness(), calendar),
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
@@ -387,7 +389,7 @@ impl MarketDataCache {
                     version,
                     missing,
                 };
-                let fetched = self.fill(fill, options.force_refresh, progress).await?;
+                let fetched = self.fill(fill, refresh, progress).await?;
                 report.upstream_requests = fetched.requests;
                 report.fetched_bars = fetched.bars_in_range;
                 report.rejected_rows = fetched.rejected_rows;
@@ -757,6 +759,20 @@ impl MarketDataCache {
             served,
             listed,
         })
+    }
+
+    /// Whether the upstream's data for `symbol` changed since the ledger's newest entry was
+    /// fetched (a CSV file edited after it was read). In whole seconds, as SQLite keeps them:
+    /// an edit within the second of the last read waits for the next edit to be seen, rather
+    /// than every read in that second reading the file again.
+    async fn changed_since_read(&self, symbol: &Symbol, ledger: &Ledger) -> bool {
+        let Some(last_read) = ledger.last_fetched_at else {
+            return false;
+        };
+        self.source
+            .changed_at(symbol)
+            .await
+            .is_some_and(|changed| changed.timestamp() > last_read.timestamp())
     }
 
     /// The providers' answer for the days of `chunk` the symbol's market may trade.

@@ -123,6 +123,13 @@ pub trait PriceSource: Send + Sync {
     /// rejected rows and provisional dates of the answer.
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError>;
 
+    /// When what the provider holds for `symbol` last changed, where it can tell (a file's
+    /// modification time): ranges asked before then are asked again. `None` for providers
+    /// that cannot tell, whose answers stand until cleared.
+    async fn changed_at(&self, _symbol: &Symbol) -> Option<DateTime<Utc>> {
+        None
+    }
+
     /// Only the bars of [`fetch`](Self::fetch).
     async fn fetch_daily_bars(
         &self,

@@ -103,6 +103,10 @@ impl PriceSource for CountingSource {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         result
     }
+
+    async fn changed_at(&self, symbol: &Symbol) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.inner.changed_at(symbol).await
+    }
 }
 
 /// A store on a SQLite file in its own temporary folder, removed on drop.

@@ -1,28 +1,31 @@
-//! A folder of `SYMBOL.csv` files (date,open,high,low,close,volume) acting as an upstream.
+//! A folder of `SYMBOL.csv` files acting as an upstream. It reads the files users already
+//! have: our own `date,open,high,low,close,volume`; yfinance's `to_csv`
+//! (`Date,Open,High,Low,Close,Adj Close,Volume`, dates with or without a time and zone, and the
+//! `Price` / `Ticker` header rows of newer versions); and Stooq's downloads (volume optional).
+//! Column names are matched without regard to case; other columns are ignored.
+//!
+//! Rows follow the HTTP providers' rules ([`crate::rows`]): a row that is not a valid bar (a
+//! bad date, NaN, a negative price, high below low, a volume that does not fit) is dropped and
+//! counted, the later of two rows for one date is kept and the earlier counted, and a bar on a
+//! day its market is closed is kept. Errors name the file by its name in the folder, never by
+//! its path on the machine.
 
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
-    Bar, Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+    Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
-use serde::Deserialize;
+
+use crate::rows::{BarBuilder, RawRow, parse_decimal};
+
+const PROVIDER: &str = "csv";
 
 /// Reads bars from `<folder>/<SYMBOL>.csv`; a symbol can never name a file outside the folder.
 #[derive(Debug, Clone)]
 pub struct CsvSource {
     folder: PathBuf,
-}
-
-#[derive(Deserialize)]
-struct CsvRow {
-    date: String,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
 }
 
 impl CsvSource {
@@ -32,76 +35,145 @@ impl CsvSource {
             .as_ref()
             .canonicalize()
             .map_err(|e| SourceError::Configuration {
-                provider: "csv".to_string(),
+                provider: PROVIDER.to_string(),
                 message: format!("csv folder {} is unusable: {e}", folder.as_ref().display()),
             })?;
         Ok(Self { folder })
     }
 
+    /// The regular file holding `symbol`'s bars.
     fn file_of(&self, symbol: &Symbol) -> Result<PathBuf, SourceError> {
         let not_found = || SourceError::NotFound {
-            provider: "csv".to_string(),
+            provider: PROVIDER.to_string(),
             symbol: symbol.to_string(),
         };
-        let candidate = self.folder.join(format!("{}.csv", symbol.as_str()));
+        let candidate = self.folder.join(file_name(symbol));
         let resolved = candidate.canonicalize().map_err(|_| not_found())?;
         // Symbols cannot hold a slash, but a symlink inside the folder could still point away.
         if resolved.parent() != Some(self.folder.as_path()) {
             return Err(not_found());
         }
+        if !resolved.metadata().is_ok_and(|meta| meta.is_file()) {
+            return Err(SourceError::Configuration {
+                provider: PROVIDER.to_string(),
+                message: format!(
+                    "{} in the csv folder is not a regular file",
+                    file_name(symbol)
+                ),
+            });
+        }
         Ok(resolved)
     }
 }
 
-fn read_bars(path: &Path, range: DateRange) -> Result<Vec<Bar>, SourceError> {
+fn file_name(symbol: &Symbol) -> String {
+    format!("{}.csv", symbol.as_str())
+}
+
+/// Where each column of interest is in the header.
+struct Columns {
+    date: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: Option<usize>,
+}
+
+impl Columns {
+    /// The columns of a header row, or why it is not one.
+    fn of(header: &csv::StringRecord) -> Result<Columns, String> {
+        let find = |names: &[&str]| {
+            header
+                .iter()
+                .position(|cell| names.iter().any(|name| cell.eq_ignore_ascii_case(name)))
+        };
+        let needed = |name: &str| find(&[name]).ok_or_else(|| format!("no {name} column"));
+        Ok(Columns {
+            // yfinance's newer layout names the price columns in a row starting `Price`, then
+            // has a `Ticker` row and a `Date` row before the data.
+            date: find(&["date", "datetime", "timestamp", "price"]).ok_or("no date column")?,
+            open: needed("open")?,
+            high: needed("high")?,
+            low: needed("low")?,
+            close: needed("close")?,
+            volume: find(&["volume"]),
+        })
+    }
+
+    fn row(&self, record: &csv::StringRecord, date: NaiveDate) -> RawRow {
+        let number = |index: usize| {
+            record
+                .get(index)
+                .filter(|cell| !cell.is_empty())
+                .map(parse_decimal)
+        };
+        RawRow {
+            date,
+            open: number(self.open),
+            high: number(self.high),
+            low: number(self.low),
+            close: number(self.close),
+            volume: self.volume.and_then(number),
+        }
+    }
+}
+
+/// The trading date a cell names: `YYYY-MM-DD`, alone or followed by a time and zone (the
+/// local date of the session, as yfinance writes it), or `YYYYMMDD`.
+fn date_of(cell: &str) -> Option<NaiveDate> {
+    let day = cell.get(..10).unwrap_or(cell);
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(cell, "%Y%m%d"))
+        .ok()
+}
+
+/// The rows of `file` (named `shown` in errors) within `range`.
+fn read_file(file: &Path, shown: &str, range: DateRange) -> Result<FetchedBars, SourceError> {
     let decode = |message: String| SourceError::Decode {
-        provider: "csv".to_string(),
-        message,
+        provider: PROVIDER.to_string(),
+        message: format!("{shown}: {message}"),
     };
     let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
         .trim(csv::Trim::All)
-        .from_path(path)
+        .from_path(file)
         .map_err(|e| decode(e.to_string()))?;
-    let mut bars = Vec::new();
-    for (index, row) in reader.deserialize::<CsvRow>().enumerate() {
-        let line = index + 2;
-        let row = row.map_err(|e| decode(format!("{}: line {line}: {e}", path.display())))?;
-        let date = NaiveDate::parse_from_str(&row.date, "%Y-%m-%d").map_err(|_| {
-            decode(format!(
-                "{}: line {line}: date '{}' is not YYYY-MM-DD",
-                path.display(),
-                row.date
-            ))
-        })?;
-        if !range.contains(date) {
-            continue;
+    let mut records = reader.records();
+    let columns = match records.next() {
+        None => return Err(decode("no header row".to_string())),
+        Some(Err(error)) => return Err(decode(error.to_string())),
+        Some(Ok(header)) => Columns::of(&header).map_err(|why| decode(format!("line 1: {why}")))?,
+    };
+    let mut builder = BarBuilder::new(range);
+    for record in records {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                builder.reject(None, format!("{shown}: {error}"));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, csv::Position::line);
+        let cell = record.get(columns.date).unwrap_or_default();
+        match date_of(cell) {
+            Some(date) => builder.push(columns.row(&record, date)),
+            // The `Ticker` and `Date` rows under yfinance's newer header hold no bar.
+            None if cell.eq_ignore_ascii_case("ticker") || cell.eq_ignore_ascii_case("date") => {}
+            None => builder.reject(
+                None,
+                format!("{shown} line {line}: date {cell:?} is not a date"),
+            ),
         }
-        if !(row.volume.is_finite() && row.volume >= 0.0) {
-            return Err(decode(format!(
-                "{}: line {line}: volume must be a number >= 0",
-                path.display()
-            )));
-        }
-        let bar = Bar::try_new(
-            date,
-            row.open,
-            row.high,
-            row.low,
-            row.close,
-            row.volume.round() as u64,
-        )
-        .map_err(|e| decode(format!("{}: line {line}: {e}", path.display())))?;
-        bars.push(bar);
     }
-    bars.sort_by_key(|bar| bar.date);
-    bars.dedup_by_key(|bar| bar.date);
-    Ok(bars)
+    Ok(builder.finish())
 }
 
 #[async_trait]
 impl PriceSource for CsvSource {
     fn name(&self) -> &str {
-        "csv"
+        PROVIDER
     }
 
     fn dataset(&self) -> Dataset {
@@ -115,13 +187,25 @@ impl PriceSource for CsvSource {
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         let path = self.file_of(symbol)?;
-        tokio::task::spawn_blocking(move || read_bars(&path, range))
+        let shown = file_name(symbol);
+        tokio::task::spawn_blocking(move || read_file(&path, &shown, range))
             .await
             .map_err(|e| SourceError::Decode {
-                provider: "csv".to_string(),
+                provider: PROVIDER.to_string(),
                 message: e.to_string(),
             })?
-            .map(FetchedBars::from_bars)
+    }
+
+    /// The file's modification time: ranges read before it are read again.
+    async fn changed_at(&self, symbol: &Symbol) -> Option<DateTime<Utc>> {
+        let modified = self
+            .file_of(symbol)
+            .ok()?
+            .metadata()
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(DateTime::<Utc>::from(modified))
     }
 }
 
@@ -179,24 +263,155 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_row_breaking_a_bar_rule_is_a_decode_error_naming_the_line() {
+    fn source_with(name: &str, text: &str) -> (tempfile::TempDir, CsvSource, Symbol) {
         let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(
-            folder.path().join("BAD.csv"),
-            "date,open,high,low,close,volume\n2024-01-02,10,9,9,10.5,100\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(folder.path().join(format!("{name}.csv")), text)
+            .unwrap_or_else(|e| panic!("{e}"));
         let source = CsvSource::new(folder.path()).unwrap_or_else(|e| panic!("{e}"));
-        let symbol = Symbol::parse("BAD").unwrap_or_else(|e| panic!("{e}"));
-        let range =
-            DateRange::new(date(2024, 1, 1), date(2024, 1, 31)).unwrap_or_else(|e| panic!("{e}"));
-        let message = source
-            .fetch_daily_bars(&symbol, range)
+        let symbol = Symbol::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        (folder, source, symbol)
+    }
+
+    fn january_2024() -> DateRange {
+        DateRange::new(date(2024, 1, 1), date(2024, 1, 31)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn bad_rows_are_dropped_and_counted_and_the_later_of_two_rows_for_a_date_kept() {
+        let (_folder, source, symbol) = source_with(
+            "RULES",
+            "date,open,high,low,close,volume\n\
+             2024-01-02,10,11,9,10.5,100\n\
+             2024-01-03,NaN,11,9,10.5,100\n\
+             2024-01-04,-1,11,9,10.5,100\n\
+             2024-01-05,10,9,11,10,100\n\
+             2024-13-01,10,11,9,10.5,100\n\
+             2024-01-08,10,11,9,10.5,1e30\n\
+             2024-01-09,10,11,9,10.5\n\
+             2024-01-10,10,11,9,10.5,100\n\
+             2024-01-10,10,12,9,11.5,300\n\
+             2024-01-13,10,11,9,10.5,50\n",
+        );
+        let answer = source
+            .fetch(&symbol, january_2024())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kept: Vec<(NaiveDate, f64, u64)> = answer
+            .bars
+            .iter()
+            .map(|bar| (bar.date, bar.close, bar.volume))
+            .collect();
+        // A missing volume is 0; the Saturday bar is kept (days are the calendar's business
+        // only when planning what to ask).
+        assert_eq!(
+            kept,
+            [
+                (date(2024, 1, 2), 10.5, 100),
+                (date(2024, 1, 9), 10.5, 0),
+                (date(2024, 1, 10), 11.5, 300),
+                (date(2024, 1, 13), 10.5, 50),
+            ]
+        );
+        let reasons: Vec<&str> = answer.rejected.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(answer.rejected.len(), 6, "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("RULES.csv line 6") && r.contains("2024-13-01")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.contains("too large")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.contains("duplicate date")),
+            "{reasons:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn yfinance_and_stooq_files_are_read_as_they_are_written() {
+        let (_folder, source, symbol) = source_with(
+            "YF",
+            "Date,Open,High,Low,Close,Adj Close,Volume\n\
+             2024-01-02 00:00:00-05:00,187.15,188.44,183.89,185.64,184.73,82488700\n\
+             2024-01-03 00:00:00-05:00,184.22,185.88,183.43,184.25,183.35,58414500\n",
+        );
+        let bars = source
+            .fetch_daily_bars(&symbol, january_2024())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            bars.iter().map(|b| (b.date, b.close)).collect::<Vec<_>>(),
+            [(date(2024, 1, 2), 185.64), (date(2024, 1, 3), 184.25)]
+        );
+
+        // yfinance 0.2.48 on: a Price row, a Ticker row and a Date row before the data.
+        let (_folder, source, symbol) = source_with(
+            "YFNEW",
+            "Price,Close,High,Low,Open,Volume\n\
+             Ticker,AAPL,AAPL,AAPL,AAPL,AAPL\n\
+             Date,,,,,\n\
+             2024-01-02,185.64,188.44,183.89,187.15,82488700\n",
+        );
+        let bars = source
+            .fetch_daily_bars(&symbol, january_2024())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            bars.iter()
+                .map(|b| (b.date, b.open, b.close))
+                .collect::<Vec<_>>(),
+            [(date(2024, 1, 2), 187.15, 185.64)]
+        );
+
+        // Stooq: no volume column for currencies.
+        let (_folder, source, symbol) = source_with(
+            "EURUSD",
+            "Date,Open,High,Low,Close\n2024-01-02,1.1038,1.1046,1.0937,1.0942\n",
+        );
+        let bars = source
+            .fetch_daily_bars(&symbol, january_2024())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bars.iter().map(|b| b.volume).collect::<Vec<_>>(), [0]);
+    }
+
+    #[tokio::test]
+    async fn a_folder_named_like_a_file_is_an_error_that_shows_no_path() {
+        let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(folder.path().join("DIR.csv")).unwrap_or_else(|e| panic!("{e}"));
+        let source = CsvSource::new(folder.path()).unwrap_or_else(|e| panic!("{e}"));
+        let symbol = Symbol::parse("DIR").unwrap_or_else(|e| panic!("{e}"));
+        let error = source.fetch(&symbol, january_2024()).await.err();
+        let shown = error.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert!(
+            matches!(error, Some(SourceError::Configuration { .. }))
+                && shown.contains("DIR.csv in the csv folder is not a regular file"),
+            "{shown}"
+        );
+        let folder_text = folder.path().display().to_string();
+        assert!(!shown.contains(&folder_text), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_file_without_the_price_columns_is_an_error_naming_the_column() {
+        let (folder, source, symbol) =
+            source_with("COLS", "date,open,high,low\n2024-01-02,1,1,1\n");
+        let shown = source
+            .fetch(&symbol, january_2024())
             .await
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(message.contains("line 2"), "{message}");
+        assert!(
+            shown.contains("COLS.csv: line 1: no close column"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(&folder.path().display().to_string()),
+            "{shown}"
+        );
     }
 }

@@ -113,9 +113,10 @@ pub(crate) fn volume_from_f64(volume: f64) -> Result<u64, String> {
         return Err(format!("volume {volume} is negative"));
     }
     let rounded = volume.round();
-    // u64::MAX as f64 rounds up to 2^64, so compare with >= to keep the cast exact.
-    if rounded >= u64::MAX as f64 {
-        return Err(format!("volume {volume} is too large"));
+    // The stores keep a signed 64-bit count; i64::MAX as f64 rounds up to 2^63, so compare
+    // with >= to keep the cast exact.
+    if rounded >= i64::MAX as f64 {
+        return Err(format!("volume {volume} is too large to store"));
     }
     Ok(rounded as u64)
 }

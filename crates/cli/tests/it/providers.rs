@@ -161,3 +161,48 @@ fn the_csv_provider_reports_a_symbol_without_a_file_as_unknown() {
     assert!(run.stderr.contains("unknown"), "{}", run.stderr);
     assert_eq!(run.stdout, "");
 }
+
+#[test]
+fn rows_appended_to_a_csv_file_are_served_without_a_forced_refresh() {
+    let sandbox = Sandbox::new();
+    let folder = csv_folder(&sandbox);
+    let get = [
+        "--provider",
+        "csv",
+        "--csv-dir",
+        &folder,
+        "get",
+        "ABC",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-02-29",
+    ];
+    let first = sandbox.run(&get);
+    first.expect_code(0);
+    assert_eq!(csv_rows(&first.stdout).len(), 4);
+
+    // The ledger keeps whole seconds: the edit comes in a later second than the read.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let file = std::path::Path::new(&folder).join("ABC.csv");
+    let mut text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    text.push_str("2024-02-02,12.5,14,12,13.5,500\n");
+    std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+
+    let after_edit = sandbox.run(&get);
+    after_edit.expect_code(0);
+    let rows = csv_rows(&after_edit.stdout);
+    assert_eq!(rows.len(), 5, "{}", after_edit.stdout);
+    assert_eq!(rows[4][0], "2024-02-02");
+    assert!(
+        after_edit.stderr.contains("1 upstream requests"),
+        "{}",
+        after_edit.stderr
+    );
+    let unchanged = sandbox.run(&get);
+    assert!(
+        unchanged.stderr.contains("0 upstream requests"),
+        "{}",
+        unchanged.stderr
+    );
+}
