@@ -141,6 +141,7 @@ mod tests {
                 providers: vec!["yahoo".to_string(), "stooq".to_string()],
                 upstream_unavailable: None,
                 clipped_to: None,
+                basis: marketcache_domain::PriceBasis::Raw,
             },
         }
     }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::range::{subtract, union};
-use marketcache_domain::{Calendar, CoverageSpan, DateRange, LedgerSnapshot, RecentCheck};
+use marketcache_domain::{
+    Calendar, CoverageSpan, DateRange, LedgerSnapshot, PriceBasis, RecentCheck,
+};
 
 /// One symbol's ledger, read once per read and kept with its in-memory series.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,12 +21,24 @@ pub struct Ledger {
     answered_by: Vec<(DateRange, String)>,
     /// When the newest entry was fetched.
     pub last_fetched_at: Option<DateTime<Utc>>,
+    /// Days covered only by entries of another price basis: their stored bars are never
+    /// served with this basis's, and the days are asked for again.
+    pub foreign: Vec<DateRange>,
 }
 
 impl Ledger {
-    /// The ledger of a snapshot, with the version it was taken at.
-    pub fn from_snapshot(snapshot: LedgerSnapshot) -> (i64, Self) {
-        let mut ledger = Self::new(snapshot.coverage);
+    /// The ledger of a snapshot for a series of `basis`, with the version it was taken at:
+    /// entries of another basis cover nothing, and their days are [`Self::foreign`].
+    pub fn from_snapshot(snapshot: LedgerSnapshot, basis: PriceBasis) -> (i64, Self) {
+        let (own, other): (Vec<CoverageSpan>, Vec<CoverageSpan>) = snapshot
+            .coverage
+            .into_iter()
+            .partition(|span| span.basis == basis);
+        let mut ledger = Self::new(own);
+        ledger.foreign = union(other.iter().map(|span| span.range))
+            .into_iter()
+            .flat_map(|range| subtract(range, &ledger.covered))
+            .collect();
         ledger.provisional = snapshot.provisional;
         ledger.recent_checks = snapshot.recent_checks;
         (snapshot.version, ledger)
@@ -69,6 +83,11 @@ impl Ledger {
         }
     }
 
+    /// Whether `day` is covered only in another price basis.
+    pub fn is_foreign(&self, day: NaiveDate) -> bool {
+        self.foreign.iter().any(|range| range.contains(day))
+    }
+
     /// The providers whose entries overlap `range`, each once, in date order.
     pub fn providers_in(&self, range: DateRange) -> Vec<String> {
         let mut providers: Vec<String> = Vec::new();
@@ -92,10 +111,46 @@ mod tests {
         CoverageSpan {
             range: DateRange::new(day(from), day(to)).unwrap_or_else(|e| panic!("{e}")),
             provider: provider.to_string(),
+            basis: if provider == "stooq" {
+                PriceBasis::SplitAndDividendAdjusted
+            } else {
+                PriceBasis::Raw
+            },
             fetched_at: Utc::now(),
             bars: 0,
             rejected_rows: 0,
         }
+    }
+
+    fn snapshot(coverage: Vec<CoverageSpan>) -> LedgerSnapshot {
+        LedgerSnapshot {
+            version: 1,
+            coverage,
+            provisional: Vec::new(),
+            recent_checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn entries_of_another_price_basis_cover_nothing_and_are_foreign() {
+        let entries = vec![span(1, 9, "stooq"), span(5, 20, "yahoo")];
+        let (_, raw) = Ledger::from_snapshot(snapshot(entries.clone()), PriceBasis::Raw);
+        assert_eq!(raw.covered, vec![span(5, 20, "").range]);
+        assert_eq!(raw.foreign, vec![span(1, 4, "").range]);
+        assert!(raw.is_foreign(span(2, 2, "").range.start()));
+        assert_eq!(raw.providers_in(span(1, 31, "").range), ["yahoo"]);
+        // 2024-01-01..04 are asked again in raw prices (the 1st is New Year's Day).
+        let plan = raw.plan(
+            span(1, 31, "").range,
+            Utc::now(),
+            chrono::Duration::zero(),
+            Calendar::Nyse,
+        );
+        assert_eq!(plan, vec![span(2, 4, "").range, span(22, 31, "").range]);
+        let (_, adjusted) =
+            Ledger::from_snapshot(snapshot(entries), PriceBasis::SplitAndDividendAdjusted);
+        assert_eq!(adjusted.covered, vec![span(1, 9, "").range]);
+        assert_eq!(adjusted.foreign, vec![span(10, 20, "").range]);
     }
 
     #[test]
@@ -118,18 +173,21 @@ mod tests {
         let final_from = Utc::now();
         let checked_at = final_from + chrono::Duration::hours(1);
         let freshness = chrono::Duration::minutes(15);
-        let (_, ledger) = Ledger::from_snapshot(LedgerSnapshot {
-            version: 3,
-            coverage: vec![span(1, 9, "yahoo")],
-            provisional: Vec::new(),
-            recent_checks: vec![RecentCheck {
-                range: span(10, 12, "").range,
-                provider: "yahoo".to_string(),
-                checked_at,
-                final_from,
-                live: false,
-            }],
-        });
+        let (_, ledger) = Ledger::from_snapshot(
+            LedgerSnapshot {
+                version: 3,
+                coverage: vec![span(1, 9, "yahoo")],
+                provisional: Vec::new(),
+                recent_checks: vec![RecentCheck {
+                    range: span(10, 12, "").range,
+                    provider: "yahoo".to_string(),
+                    checked_at,
+                    final_from,
+                    live: false,
+                }],
+            },
+            PriceBasis::Raw,
+        );
         let wanted = span(1, 12, "").range;
         let later = checked_at + freshness;
         assert_eq!(

@@ -10,8 +10,8 @@ use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::union;
 use marketcache_domain::{
     Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceSource,
-    RecentCheck, RecordedAction, SourceError, StoreStats, Symbol, adjust,
+    Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceBasis,
+    PriceSource, RecentCheck, RecordedAction, SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -90,6 +90,9 @@ pub struct FetchReport {
     /// Today (New York), when the requested range ended after it: later days cannot have bars,
     /// so they were neither asked for nor counted missing.
     pub clipped_to: Option<NaiveDate>,
+    /// What the served prices are before `adjust`: the basis of the configured provider, the
+    /// only one a series is served in.
+    pub basis: PriceBasis,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -250,7 +253,9 @@ impl MarketDataCache {
     /// Tries `fallbacks`, in order, for any chunk the primary provider fails to answer (an
     /// unknown symbol, errors that outlasted its retries). The ledger records which provider
     /// served each range. A fallback of another data set than the primary's is left out (with
-    /// a warning): made-up or file bars must never fill a market-data range, nor the reverse.
+    /// a warning): made-up or file bars must never fill a market-data range, nor the reverse,
+    /// and prices a provider adjusted (Stooq) never fill a raw series: joined, they would put
+    /// a jump where nothing happened.
     pub fn with_fallbacks(mut self, fallbacks: Vec<Arc<dyn PriceSource>>) -> Self {
         let (same, other): (Vec<_>, Vec<_>) = fallbacks
             .into_iter()
@@ -259,7 +264,9 @@ impl MarketDataCache {
             tracing::warn!(
                 primary = self.source.name(),
                 fallback = fallback.name(),
-                "a fallback of another data set is never used"
+                "a fallback of another data set ({}, where the primary's is {}) is never used",
+                fallback.dataset().describe(),
+                self.dataset.describe()
             );
         }
         self.fallbacks = same;
@@ -402,6 +409,10 @@ impl MarketDataCache {
             .series_for(&key, range, version, hot, ledger, wrote)
             .await?;
         let mut bars = series.slice(range);
+        if !series.ledger.foreign.is_empty() {
+            bars.retain(|bar| !series.ledger.is_foreign(bar.date));
+        }
+        report.basis = self.source.basis();
         let provisional = &series.ledger.provisional;
         report.provisional_bars = bars
             .iter()
@@ -441,7 +452,8 @@ impl MarketDataCache {
                 return Ok((version, Some(series), ledger));
             }
         }
-        let (version, ledger) = Ledger::from_snapshot(self.store.read_ledger(key).await?);
+        let (version, ledger) =
+            Ledger::from_snapshot(self.store.read_ledger(key).await?, self.source.basis());
         Ok((version, None, Arc::new(ledger)))
     }
 
@@ -463,7 +475,7 @@ impl MarketDataCache {
                 (fill.missing, false)
             } else {
                 let snapshot = self.store.read_ledger(fill.key).await?;
-                let (version, ledger) = Ledger::from_snapshot(snapshot);
+                let (version, ledger) = Ledger::from_snapshot(snapshot, self.source.basis());
                 let cold = ledger.covered.is_empty();
                 if version == fill.version {
                     (fill.missing, cold)
@@ -533,7 +545,8 @@ impl MarketDataCache {
         if wrote {
             // The snapshot takes the version first: a write landing after it makes the kept
             // copy look stale, never current.
-            let (version, ledger) = Ledger::from_snapshot(self.store.read_ledger(key).await?);
+            let (version, ledger) =
+                Ledger::from_snapshot(self.store.read_ledger(key).await?, self.source.basis());
             return self
                 .read_and_keep(key, range, version, Arc::new(ledger))
                 .await;
@@ -563,7 +576,8 @@ impl MarketDataCache {
         let Some(askable) = ending_by(range, self.today()) else {
             return Ok(Vec::new());
         };
-        let (_, ledger) = Ledger::from_snapshot(self.store.read_ledger(&self.key(symbol)).await?);
+        let snapshot = self.store.read_ledger(&self.key(symbol)).await?;
+        let (_, ledger) = Ledger::from_snapshot(snapshot, self.source.basis());
         let calendar = Exchange::of(symbol).calendar;
         Ok(ledger.plan(askable, self.clock.now(), self.freshness(), calendar))
     }
@@ -806,6 +820,7 @@ impl MarketDataCache {
         let span = CoverageSpan {
             range: before,
             provider: provider.to_string(),
+            basis: self.source.basis(),
             fetched_at: now,
             bars: 0,
             rejected_rows: 0,
@@ -829,7 +844,7 @@ impl MarketDataCache {
         progress: &dyn FetchProgress,
         fetched: &mut Fetched,
     ) -> Result<(), CacheError> {
-        let (provider, mut answer) = (served.provider, served.answer);
+        let (provider, basis, mut answer) = (served.provider, served.basis, served.answer);
         answer.bars.retain(|bar| chunk.contains(bar.date));
         let now = self.clock.now();
         let exchange = Exchange::of(symbol);
@@ -850,6 +865,7 @@ impl MarketDataCache {
         let coverage = covered.map(|range| CoverageSpan {
             range,
             provider: provider.to_string(),
+            basis,
             fetched_at: now,
             bars: u32::try_from(answer.bars.len()).unwrap_or(u32::MAX),
             rejected_rows: u32::try_from(rejected_rows).unwrap_or(u32::MAX),
@@ -950,6 +966,7 @@ impl MarketDataCache {
                 Ok(()) => {
                     return Ok(Served {
                         provider: source.name(),
+                        basis: source.basis(),
                         answer,
                         requests,
                     });
@@ -1140,6 +1157,8 @@ fn chunks_from(listed: NaiveDate, chunks: Vec<DateRange>) -> Vec<DateRange> {
 /// One chunk's answer and who gave it.
 struct Served<'a> {
     provider: &'a str,
+    /// What the answer's prices are.
+    basis: PriceBasis,
     answer: FetchedBars,
     /// Requests it took, failed attempts at other providers included.
     requests: usize,

@@ -228,6 +228,10 @@ fn ledger_problems(stored: &Stored) -> Vec<Problem> {
             if later.range.start() > span.range.end() {
                 break;
             }
+            // Days of another price basis are fetched again in the series' own: by design.
+            if later.basis != span.basis {
+                continue;
+            }
             let (a, b) = (span.range, later.range);
             if a == b {
                 let detail = format!(
@@ -458,6 +462,7 @@ mod tests {
         CoverageSpan {
             range: DateRange::new(from, to).unwrap_or(DateRange::single(from)),
             provider: "synthetic".to_string(),
+            basis: marketcache_domain::PriceBasis::Raw,
             fetched_at: Utc.timestamp_opt(0, 0).single().unwrap_or_default(),
             bars: 0,
             rejected_rows: 0,

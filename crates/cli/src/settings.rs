@@ -42,7 +42,7 @@ impl ProviderChoice {
         match self {
             Self::Synthetic => Dataset::Synthetic,
             Self::Csv => Dataset::Csv,
-            Self::Upstream(_) => Dataset::Market,
+            Self::Upstream(kind) => kind.dataset(),
         }
     }
 
@@ -294,7 +294,7 @@ fn resolve_database_url(
     Ok(database_url)
 }
 
-/// The primary provider and its fallbacks: "yahoo,stooq" names the primary first, then the
+/// The primary provider and its fallbacks: "yahoo,tiingo" names the primary first, then the
 /// others in the order they are tried.
 fn resolve_providers(
     flags: &GlobalOptions,

@@ -6,12 +6,53 @@ use serde::Serialize;
 
 use crate::{Calendar, DateRange, calendar};
 
+/// What a provider's prices are: as traded, or adjusted for later events. A series is served
+/// in one basis: bars of different bases never meet in one read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceBasis {
+    /// As traded (Yahoo un-adjusted from its events, Polygon `adjusted=false`, Alpaca
+    /// `adjustment=raw`, Tiingo's raw columns, Alpha Vantage's daily series): reads adjust
+    /// them with the stored splits and dividends.
+    #[default]
+    Raw,
+    /// Adjusted for splits and dividends by the provider (Stooq), as of the day it answered.
+    SplitAndDividendAdjusted,
+}
+
+impl PriceBasis {
+    /// The basis as stored and as the API sends it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::SplitAndDividendAdjusted => "split_and_dividend_adjusted",
+        }
+    }
+
+    /// The basis a stored code names, `None` for an unknown one.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Raw, Self::SplitAndDividendAdjusted]
+            .into_iter()
+            .find(|basis| basis.code() == code)
+    }
+
+    /// In words, as the CLI prints it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Raw => "raw (as traded)",
+            Self::SplitAndDividendAdjusted => "split- and dividend-adjusted by the provider",
+        }
+    }
+}
+
 /// One range of days that a provider was asked for and answered, so it is never asked again.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CoverageSpan {
     pub range: DateRange,
     /// The provider that answered.
     pub provider: String,
+    /// What the answer's prices were.
+    pub basis: PriceBasis,
     pub fetched_at: DateTime<Utc>,
     /// How many bars the answer held for this range.
     pub bars: u32,

@@ -23,7 +23,7 @@ pub use adjustment::{Adjustment, adjust};
 pub use bar::{Bar, DataFingerprint};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use corporate_action::{CorporateAction, CorporateActionKind, RecordedAction};
-pub use coverage::{CoverageReason, CoverageSpan, RecentCheck};
+pub use coverage::{CoverageReason, CoverageSpan, PriceBasis, RecentCheck};
 pub use error::DomainError;
 pub use exchange::{Calendar, Exchange};
 pub use ports::{

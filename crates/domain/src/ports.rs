@@ -8,7 +8,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    Bar, CorporateAction, CoverageSpan, Dataset, DateRange, RecentCheck, RecordedAction, Symbol,
+    Bar, CorporateAction, CoverageSpan, Dataset, DateRange, PriceBasis, RecentCheck,
+    RecordedAction, Symbol,
 };
 
 /// How a provider wants to be asked.
@@ -112,6 +113,11 @@ pub trait PriceSource: Send + Sync {
 
     /// Request size and concurrency this provider accepts.
     fn limits(&self) -> SourceLimits;
+
+    /// What its prices are; as traded unless the source says otherwise.
+    fn basis(&self) -> PriceBasis {
+        PriceBasis::Raw
+    }
 
     /// The data set its bars belong to; market data unless the source says otherwise.
     fn dataset(&self) -> Dataset {

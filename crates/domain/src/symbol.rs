@@ -62,8 +62,9 @@ impl Symbol {
 
 /// Which family of sources a bar comes from. Bars of different data sets never serve each
 /// other: made-up or file-loaded prices must never answer a request for market data, and the
-/// other way round. Every market-data provider shares [`Dataset::Market`], so one provider's
-/// bars serve another's requests.
+/// other way round. Every market-data provider of raw prices shares [`Dataset::Market`], so one
+/// provider's bars serve another's requests; prices a provider adjusted (Stooq) are a data set
+/// of their own, so they never overwrite nor join a raw series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dataset {
     /// Bars from market-data providers (Yahoo, Polygon, …).
@@ -72,11 +73,18 @@ pub enum Dataset {
     Synthetic,
     /// Bars loaded from the user's CSV files.
     Csv,
+    /// Market data adjusted for splits and dividends by the provider (Stooq).
+    Adjusted,
 }
 
 impl Dataset {
     /// Every data set, market data first.
-    pub const ALL: [Dataset; 3] = [Dataset::Market, Dataset::Synthetic, Dataset::Csv];
+    pub const ALL: [Dataset; 4] = [
+        Dataset::Market,
+        Dataset::Synthetic,
+        Dataset::Csv,
+        Dataset::Adjusted,
+    ];
 
     /// What store keys of this data set end with after `@`; `None` for market data.
     pub fn key_suffix(self) -> Option<&'static str> {
@@ -84,6 +92,7 @@ impl Dataset {
             Self::Market => None,
             Self::Synthetic => Some("synthetic"),
             Self::Csv => Some("csv"),
+            Self::Adjusted => Some("adjusted"),
         }
     }
 
@@ -93,6 +102,7 @@ impl Dataset {
             Self::Market => "market data",
             Self::Synthetic => "made-up prices, not market data",
             Self::Csv => "prices from local CSV files",
+            Self::Adjusted => "market data adjusted for splits and dividends by the provider",
         }
     }
 }
@@ -120,6 +130,7 @@ mod tests {
         let made_up = aapl.stored_as(Dataset::Synthetic);
         assert_eq!(made_up.as_str(), "AAPL@synthetic");
         assert_eq!(aapl.stored_as(Dataset::Csv).as_str(), "AAPL@csv");
+        assert_eq!(aapl.stored_as(Dataset::Adjusted).as_str(), "AAPL@adjusted");
         assert!(Symbol::parse(made_up.as_str()).is_err());
     }
 

@@ -128,6 +128,10 @@ pub struct FetchReportDoc {
     /// Today (New York), when the requested range ended after it: later days cannot have
     /// bars, so they were neither asked for nor counted missing.
     clipped_to: Option<NaiveDate>,
+    /// What the served prices are before `adjust`: `raw` (as traded) or
+    /// `split_and_dividend_adjusted` (by the provider, Stooq). A series is served in one basis.
+    #[schema(example = "raw")]
+    basis: String,
 }
 
 /// What a result was computed from: enough to reproduce it and to tell whether two results saw
@@ -176,6 +180,8 @@ pub struct HeatMapDoc {
 pub struct CoverageSpanDoc {
     range: DateRangeDoc,
     provider: String,
+    /// `raw` or `split_and_dividend_adjusted`: what the answer's prices were.
+    basis: String,
     fetched_at: DateTime<Utc>,
     bars: u32,
     rejected_rows: u32,

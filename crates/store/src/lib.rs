@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use marketcache_domain::range::union;
 use marketcache_domain::{
-    BarStore, CorporateAction, CorporateActionKind, DateRange, StoreError, SymbolStats,
+    BarStore, CorporateAction, CorporateActionKind, DateRange, PriceBasis, StoreError, SymbolStats,
 };
 
 pub use postgres::PostgresStore;
@@ -197,6 +197,15 @@ fn action_columns(action: &CorporateAction) -> (&'static str, f64) {
 }
 
 /// A corporate action from its stored columns.
+/// The price basis a ledger row names.
+fn basis_column(symbol: &str, date: &str, code: &str) -> Result<PriceBasis, StoreError> {
+    PriceBasis::from_code(code).ok_or_else(|| StoreError::InvalidRow {
+        symbol: symbol.to_string(),
+        date: date.to_string(),
+        message: format!("unknown price basis {code:?}"),
+    })
+}
+
 fn action_from_row(
     symbol: &str,
     ex_date: NaiveDate,

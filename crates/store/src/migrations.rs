@@ -96,6 +96,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         creates: &["table upstream_budgets"],
         creates_on_sqlite: None,
     },
+    Migration {
+        version: 9,
+        name: "price_basis",
+        sqlite: include_str!("../migrations/sqlite/0009_price_basis.sql"),
+        postgres: include_str!("../migrations/postgres/0009_price_basis.sql"),
+        creates: &["column coverage_ledger.basis (raw or adjusted by the provider)"],
+        creates_on_sqlite: None,
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

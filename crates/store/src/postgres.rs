@@ -313,9 +313,11 @@ fn span_from_row(symbol: &str, row: &tokio_postgres::Row) -> Result<CoverageSpan
         date: start.to_string(),
         message: e.to_string(),
     })?;
+    let basis: &str = row.try_get(6).map_err(&failed)?;
     Ok(CoverageSpan {
         range,
         provider: row.try_get(2).map_err(&failed)?,
+        basis: crate::basis_column(symbol, &start.to_string(), basis)?,
         fetched_at: row.try_get(3).map_err(&failed)?,
         bars: u32::try_from(bars).unwrap_or(0),
         rejected_rows: u32::try_from(rejected_rows).unwrap_or(0),
@@ -983,8 +985,9 @@ async fn record_coverage(
         transaction,
         // The same entry twice (a copy made again) is recorded once.
         "INSERT INTO coverage_ledger
-             (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-         SELECT $1::text, $2::date, $3::date, $4::text, $5::timestamptz, $6::int4, $7::int4
+             (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows, basis)
+         SELECT $1::text, $2::date, $3::date, $4::text, $5::timestamptz, $6::int4, $7::int4,
+             $8::text
          WHERE NOT EXISTS (SELECT 1 FROM coverage_ledger WHERE symbol = $1 AND start_date = $2
              AND end_date = $3 AND provider = $4 AND fetched_at = $5)",
         &[
@@ -995,6 +998,7 @@ async fn record_coverage(
             &span.fetched_at,
             &bar_count,
             &rejected,
+            &span.basis.code(),
         ],
     )
     .await?;
@@ -1102,7 +1106,7 @@ async fn coverage_of(client: &Object, key: &str) -> Result<Vec<CoverageSpan>, St
     let failed = pg_error("reading coverage");
     let statement = client
         .prepare_cached(
-            "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
+            "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows, basis
              FROM coverage_ledger WHERE symbol = $1 ORDER BY start_date",
         )
         .await

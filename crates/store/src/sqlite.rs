@@ -356,7 +356,7 @@ fn coverage_of(connection: &Connection, symbol: &str) -> Result<Vec<CoverageSpan
     let failed = query_error("reading coverage");
     let mut statement = connection
         .prepare_cached(
-            "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows
+            "SELECT start_date, end_date, provider, fetched_at, bars, rejected_rows, basis
              FROM coverage_ledger WHERE symbol = ?1 ORDER BY start_date",
         )
         .map_err(&failed)?;
@@ -369,15 +369,18 @@ fn coverage_of(connection: &Connection, symbol: &str) -> Result<Vec<CoverageSpan
                 row.get::<_, i64>(3)?,
                 row.get::<_, u32>(4)?,
                 row.get::<_, u32>(5)?,
+                row.get::<_, String>(6)?,
             ))
         })
         .map_err(&failed)?;
     let mut spans = Vec::new();
     for row in rows {
-        let (start, end, provider, fetched_at, bars, rejected_rows) = row.map_err(&failed)?;
+        let (start, end, provider, fetched_at, bars, rejected_rows, basis) =
+            row.map_err(&failed)?;
         spans.push(CoverageSpan {
             range: date_range_column(symbol, &start, &end)?,
             provider,
+            basis: crate::basis_column(symbol, &start, &basis)?,
             fetched_at: timestamp(fetched_at),
             bars,
             rejected_rows,
@@ -1088,8 +1091,9 @@ fn record_coverage(
 ) -> rusqlite::Result<()> {
     transaction.execute(
         // The same entry twice (a copy made again) is recorded once.
-        "INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+        "INSERT INTO coverage_ledger
+             (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows, basis)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
          WHERE NOT EXISTS (SELECT 1 FROM coverage_ledger WHERE symbol = ?1 AND start_date = ?2
              AND end_date = ?3 AND provider = ?4 AND fetched_at = ?5)",
         params![
@@ -1099,7 +1103,8 @@ fn record_coverage(
             span.provider,
             span.fetched_at.timestamp(),
             span.bars,
-            span.rejected_rows
+            span.rejected_rows,
+            span.basis.code()
         ],
     )?;
     Ok(())

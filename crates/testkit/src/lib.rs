@@ -93,6 +93,10 @@ impl PriceSource for CountingSource {
         self.dataset
     }
 
+    fn basis(&self) -> marketcache_domain::PriceBasis {
+        self.inner.basis()
+    }
+
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {
         if let Ok(mut requests) = self.requests.lock() {
             requests.push((symbol.clone(), range));

@@ -4,7 +4,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use marketcache_domain::{RequestGate, SourceError, SourceLimits};
+use marketcache_domain::{Dataset, RequestGate, SourceError, SourceLimits};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -95,6 +95,14 @@ impl ProviderKind {
     /// optional: sent when present, since Stooq started asking for one in 2026.
     pub fn key_required(self) -> bool {
         !matches!(self, ProviderKind::Yahoo | ProviderKind::Stooq)
+    }
+
+    /// The data set its bars are stored in: Stooq's adjusted prices apart from raw ones.
+    pub fn dataset(self) -> Dataset {
+        match self {
+            Self::Stooq => Dataset::Adjusted,
+            _ => Dataset::Market,
+        }
     }
 
     /// The documented limits of the free plan (see the wire-format reference, section x.4/x.7).

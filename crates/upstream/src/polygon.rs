@@ -215,6 +215,9 @@ struct AggregatesBody {
     error: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    /// Whether the prices are split-adjusted: we ask for `false`.
+    #[serde(default)]
+    adjusted: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,6 +273,14 @@ pub fn parse_aggregates(
             return Err(error_text(&message));
         }
         _ => {}
+    }
+    // Raw prices were asked for; split-adjusted ones stored as raw would be wrong for good.
+    if parsed.adjusted == Some(true) {
+        return Err(decode_error(
+            PROVIDER,
+            "the answer's prices are split-adjusted (\"adjusted\": true) although raw prices \
+             (adjusted=false) were asked for; nothing of it is stored",
+        ));
     }
     let mut builder = BarBuilder::new(range);
     let aggregates = parsed.results.unwrap_or_default();

@@ -5,11 +5,14 @@
 //! line is the CSV header; `No data` is an unknown symbol or an empty window, which Stooq does
 //! not tell apart (one more request for the whole history does: data there means the window
 //! was empty, and its first row names the listing day); `Exceeded the daily hits limit` is a quota; HTML is a key page or a bot
-//! check, reported as such and never read as data. Whether Stooq adjusts prices is undocumented.
+//! check, reported as such and never read as data. Its prices are adjusted for splits and
+//! dividends (undocumented, seen in its answers), so its ranges are recorded with that basis.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use marketcache_domain::{DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{
+    Dataset, DateRange, FetchedBars, PriceBasis, PriceSource, SourceError, SourceLimits, Symbol,
+};
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
@@ -105,6 +108,16 @@ impl PriceSource for StooqSource {
 
     fn limits(&self) -> SourceLimits {
         ProviderKind::Stooq.limits()
+    }
+
+    /// Stooq's daily prices are adjusted for splits and dividends (AAPL's close of 2020-08-31
+    /// is 125.283 there, 129.04 as traded) and it reports no events to undo that with.
+    fn basis(&self) -> PriceBasis {
+        PriceBasis::SplitAndDividendAdjusted
+    }
+
+    fn dataset(&self) -> Dataset {
+        ProviderKind::Stooq.dataset()
     }
 
     async fn fetch(&self, symbol: &Symbol, range: DateRange) -> Result<FetchedBars, SourceError> {

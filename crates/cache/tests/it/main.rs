@@ -1,5 +1,6 @@
 //! Integration tests of the read-through cache, each run on SQLite and on PostgreSQL.
 
+mod basis;
 mod harness;
 mod markets;
 mod properties;

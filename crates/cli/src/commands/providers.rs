@@ -210,7 +210,7 @@ pub fn list(settings: &Settings, args: ProvidersArgs) -> Result<ExitCode> {
         );
     }
     outln!(
-        "\nChoose with --provider or MARKETCACHE_PROVIDER, e.g. yahoo,stooq (the second serves what the first fails)."
+        "\nChoose with --provider or MARKETCACHE_PROVIDER, e.g. yahoo,tiingo (the second serves what the first fails)."
     );
     Ok(ExitCode::SUCCESS)
 }

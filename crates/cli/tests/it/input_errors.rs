@@ -171,6 +171,19 @@ fn an_unknown_provider_is_a_usage_error_naming_the_provider() {
 }
 
 #[test]
+fn a_chain_joining_adjusted_prices_to_raw_ones_is_a_usage_error() {
+    // Stooq's prices are adjusted for splits and dividends: as a fallback of Yahoo's raw prices
+    // it would put a jump in the series where nothing happened.
+    rejects(
+        &["--provider", "yahoo,stooq", "get", "AAPL"],
+        &[
+            "provider 'yahoo,stooq'",
+            "market data adjusted for splits and dividends by the provider",
+        ],
+    );
+}
+
+#[test]
 fn a_database_url_with_an_unknown_scheme_is_a_usage_error() {
     let sandbox = Sandbox::new();
     let run = sandbox.run_bare(&["--database-url", "mysql://localhost/x", "migrate"]);

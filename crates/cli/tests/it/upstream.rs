@@ -245,12 +245,13 @@ fn a_warning_logged_to_a_captured_stderr_carries_no_colour_codes() {
             .command()
             .env_remove("NO_COLOR")
             .env("MARKETCACHE_YAHOO_URL", server.uri())
-            .env("MARKETCACHE_STOOQ_URL", server.uri())
+            .env("MARKETCACHE_POLYGON_URL", server.uri())
+            .env("POLYGON_API_KEY", "pk_test_0123456789")
             .args([
                 "--database-url",
                 &sandbox.db_url(),
                 "--provider",
-                "yahoo,stooq",
+                "yahoo,polygon",
             ])
             .args([
                 "get",

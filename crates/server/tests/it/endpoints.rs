@@ -75,6 +75,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "providers": ["synthetic"],
             "upstream_unavailable": null,
             "clipped_to": null,
+            "basis": "raw",
         })
     );
     let expected = truth(&app, "AAPL", "2020-01-01", "2020-12-31").await;
@@ -108,6 +109,7 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
             "providers": ["synthetic"],
             "upstream_unavailable": null,
             "clipped_to": null,
+            "basis": "raw",
         })
     );
     assert_eq!(app.upstream.count(), 3);

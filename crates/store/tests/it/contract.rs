@@ -63,6 +63,7 @@ fn span(
     CoverageSpan {
         range: days,
         provider: provider.to_string(),
+        basis: marketcache_domain::PriceBasis::Raw,
         fetched_at,
         bars: u32::try_from(bars.len()).unwrap_or(u32::MAX),
         rejected_rows,

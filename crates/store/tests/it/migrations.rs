@@ -26,7 +26,7 @@ async fn migrate_concurrently_then_again(stores: Vec<Arc<dyn BarStore>>) {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             steps.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
         );
         for step in steps {
             *applied_per_version.entry(step.version).or_insert(0) += usize::from(step.applied_now);
@@ -88,6 +88,7 @@ async fn write_answer(store: &dyn BarStore, symbol: &Symbol, provider: &str, day
     let span = CoverageSpan {
         range: DateRange::new(day(*first), day(*last)).unwrap_or_else(|e| panic!("{e}")),
         provider: provider.to_string(),
+        basis: marketcache_domain::PriceBasis::Raw,
         fetched_at: Utc::now(),
         bars: u32::try_from(bars.len()).unwrap_or(u32::MAX),
         rejected_rows: 0,

@@ -85,7 +85,7 @@ pub fn stooq() -> Case {
 }
 
 pub fn polygon() -> Case {
-    let body = fixture("polygon_2005.json");
+    let body = fixture("polygon_2005_raw.json");
     Case {
         kind: ProviderKind::Polygon,
         path: r"^/v2/aggs/ticker/[^/]+/range/1/day/[^/]+/[^/]+$",

@@ -158,3 +158,19 @@ async fn stooq_s_no_data_before_the_listing_is_an_empty_window_naming_the_first_
         "{error:?}"
     );
 }
+
+/// Polygon answers `"adjusted": true` with split-adjusted prices: stored as raw they would be
+/// wrong for good, so such an answer (real recordings) to our `adjusted=false` request is refused.
+#[tokio::test]
+async fn polygon_split_adjusted_answers_to_a_raw_request_are_refused() {
+    for name in [
+        "polygon_aggs_AAPL_2023-01-01_2023-01-10_adjusted_asc.json",
+        "polygon_aggs_GME_2021-12-01_2021-12-02_adjusted_desc.json",
+    ] {
+        let error = outcome(ProviderKind::Polygon, 200, recorded(name), "AAPL").await;
+        assert!(
+            matches!(&error, Err(SourceError::Decode { message, .. }) if message.contains("split-adjusted")),
+            "{name}: {error:?}"
+        );
+    }
+}

@@ -34,7 +34,7 @@ async fn pages_are_followed_through_next_url_on_the_configured_host_with_the_bea
         .and(query_param("sort", "asc"))
         .and(query_param("limit", "50000"))
         .and(query_param_is_missing("cursor"))
-        .respond_with(json(200, fixture("polygon_page1.json")))
+        .respond_with(json(200, fixture("polygon_page1_raw.json")))
         .expect(1)
         .mount(&server)
         .await;
@@ -69,8 +69,8 @@ async fn pages_are_followed_through_next_url_on_the_configured_host_with_the_bea
     assert_eq!(
         rows,
         vec![
-            (date(2020, 1, 2), 135_647_456),
-            (date(2020, 1, 3), 146_535_512),
+            (date(2020, 1, 2), 33_911_864),
+            (date(2020, 1, 3), 36_633_878),
             // Exponent notation on page 2: 1.18387e+08 and 7.0790813e+07.
             (date(2020, 1, 6), 118_387_000),
             (date(2020, 1, 7), 70_790_813),
@@ -94,7 +94,7 @@ async fn pages_are_followed_through_next_url_on_the_configured_host_with_the_bea
 
 #[tokio::test]
 async fn timestamps_at_new_york_midnight_map_to_their_date_in_winter_and_summer() {
-    let server = serve(200, fixture("polygon_2005.json")).await;
+    let server = serve(200, fixture("polygon_2005_raw.json")).await;
     let source = source_for(
         ProviderKind::Polygon,
         &server,
@@ -116,8 +116,8 @@ async fn timestamps_at_new_york_midnight_map_to_their_date_in_winter_and_summer(
     assert_eq!(
         rows,
         vec![
-            (date(2005, 4, 1), 1.5032, 642_646_396),
-            (date(2005, 4, 4), 1.4639, 578_172_308)
+            (date(2005, 4, 1), 42.0896, 22_951_657),
+            (date(2005, 4, 4), 40.9892, 20_649_011)
         ]
     );
 }
@@ -163,7 +163,7 @@ async fn an_empty_window_of_a_ticker_that_trades_is_an_empty_answer() {
     // … and any other, such as the recent weeks, has bars.
     Mock::given(method("GET"))
         .and(path_regex(r"^/v2/aggs/ticker/AAPL/"))
-        .respond_with(json(200, fixture("polygon_2005.json")))
+        .respond_with(json(200, fixture("polygon_2005_raw.json")))
         .mount(&server)
         .await;
     let source = source_for(

@@ -15,7 +15,7 @@ async fn client_side_pacing_spaces_requests_instead_of_failing() {
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_raw(fixture("polygon_2005.json"), "application/json"),
+                .set_body_raw(fixture("polygon_2005_raw.json"), "application/json"),
         )
         .mount(&server)
         .await;
@@ -46,7 +46,7 @@ async fn a_spent_daily_budget_refuses_requests_without_sending_them() {
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_raw(fixture("polygon_2005.json"), "application/json"),
+                .set_body_raw(fixture("polygon_2005_raw.json"), "application/json"),
         )
         .mount(&server)
         .await;
