@@ -44,9 +44,12 @@ impl Ledger {
         (snapshot.version, ledger)
     }
 
-    /// The days of `range` the symbol's market may trade on (its `calendar`) to ask upstream
-    /// at `now`: those neither covered nor held by a recent check that is not due yet for a
-    /// reader accepting `freshness`.
+    /// The parts of `range` to ask upstream at `now`: those neither covered nor held by a
+    /// recent check that is not due yet for a reader accepting `freshness`, and holding a day
+    /// the symbol's market may trade on (its `calendar`). A part keeps its closed edges (the
+    /// weekend before it, say): only the request is trimmed to the trading days, so a bar the
+    /// provider sends for a day our calendar calls closed is kept, and the ledger entry spans
+    /// the weekends between parts rather than stopping at each.
     pub fn plan(
         &self,
         range: DateRange,
@@ -62,7 +65,7 @@ impl Ledger {
         let known = union(self.covered.iter().copied().chain(standing));
         subtract(range, &known)
             .into_iter()
-            .filter_map(|part| calendar.trim(part))
+            .filter(|part| calendar.trim(*part).is_some())
             .collect()
     }
 
@@ -139,14 +142,14 @@ mod tests {
         assert_eq!(raw.foreign, vec![span(1, 4, "").range]);
         assert!(raw.is_foreign(span(2, 2, "").range.start()));
         assert_eq!(raw.providers_in(span(1, 31, "").range), ["yahoo"]);
-        // 2024-01-01..04 are asked again in raw prices (the 1st is New Year's Day).
+        // 2024-01-01..04 are asked again in raw prices, and 21..31, never asked.
         let plan = raw.plan(
             span(1, 31, "").range,
             Utc::now(),
             chrono::Duration::zero(),
             Calendar::Nyse,
         );
-        assert_eq!(plan, vec![span(2, 4, "").range, span(22, 31, "").range]);
+        assert_eq!(plan, vec![span(1, 4, "").range, span(21, 31, "").range]);
         let (_, adjusted) =
             Ledger::from_snapshot(snapshot(entries), PriceBasis::SplitAndDividendAdjusted);
         assert_eq!(adjusted.covered, vec![span(1, 9, "").range]);

@@ -9,9 +9,9 @@ use futures::StreamExt;
 use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::union;
 use marketcache_domain::{
-    Adjustment, Bar, BarStore, ClearReport, Clock, CorporateAction, CoverageReason, CoverageSpan,
-    Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed, PriceBasis,
-    PriceSource, RecentCheck, RecordedAction, SourceError, StoreStats, Symbol, adjust,
+    Adjustment, Bar, BarStore, Calendar, ClearReport, Clock, CorporateAction, CoverageReason,
+    CoverageSpan, Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed,
+    PriceBasis, PriceSource, RecentCheck, RecordedAction, SourceError, StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -381,13 +381,22 @@ impl MarketDataCache {
             || (!options.offline && self.changed_since_read(symbol, &ledger).await);
         let missing = match askable {
             None => Vec::new(),
-            Some(askable) if refresh => calendar.trim(askable).into_iter().collect(),
+            Some(askable) if refresh => calendar
+                .trim(askable)
+                .map(|_| askable)
+                .into_iter()
+                .collect(),
             Some(askable) => ledger.plan(askable, self.clock.now(), self.freshness(), calendar),
         };
         tracing::debug!(%symbol, %range, missing = missing.len(), from_memory = hot.is_some(), "planned a read");
         let mut answered_by = Vec::new();
         match askable {
-            Some(_) if options.offline => report.missing = missing,
+            Some(_) if options.offline => {
+                report.missing = missing
+                    .iter()
+                    .filter_map(|part| calendar.trim(*part))
+                    .collect();
+            }
             Some(askable) if !missing.is_empty() => {
                 let fill = Fill {
                     symbol,
@@ -566,8 +575,9 @@ impl MarketDataCache {
         self.read_and_keep(key, read, version, ledger).await
     }
 
-    /// The trading days of `range` a read would ask upstream for now: neither covered, nor
-    /// checked recently enough that nothing new can exist yet, nor after today.
+    /// The parts of `range` a read would ask upstream for now, each holding a trading day:
+    /// neither covered, nor checked recently enough that nothing new can exist yet, nor after
+    /// today.
     pub async fn missing_ranges(
         &self,
         symbol: &Symbol,
@@ -687,9 +697,10 @@ impl MarketDataCache {
         progress: &dyn FetchProgress,
     ) -> Result<Fetched, CacheError> {
         let limits = self.source.limits();
+        let calendar = Exchange::of(symbol).calendar;
         let mut chunks: Vec<DateRange> = missing
             .iter()
-            .flat_map(|range| range.chunks(limits.max_span_days))
+            .flat_map(|part| chunks_of(*part, limits.max_span_days, calendar))
             .collect();
         progress.planned(chunks.len());
         tracing::info!(%symbol, provider = self.source.name(), requests = chunks.len(), "fetching missing days");
@@ -1143,6 +1154,23 @@ struct Probe<'a> {
     chunk: DateRange,
     served: Served<'a>,
     listed: Option<NaiveDate>,
+}
+
+/// `part` in chunks of at most `max_days` cut from its trading days (so that no request is
+/// spent on a weekend alone), the first and last widened back to the part's closed edges, which
+/// their ledger entries then cover.
+fn chunks_of(part: DateRange, max_days: u32, calendar: Calendar) -> Vec<DateRange> {
+    let Some(trading) = calendar.trim(part) else {
+        return Vec::new();
+    };
+    let mut chunks = trading.chunks(max_days);
+    if let Some(first) = chunks.first_mut() {
+        *first = DateRange::new(part.start(), first.end()).unwrap_or(*first);
+    }
+    if let Some(last) = chunks.last_mut() {
+        *last = DateRange::new(last.start(), part.end()).unwrap_or(*last);
+    }
+    chunks
 }
 
 /// The part of `chunks` from `listed` on, the first cut to start there.

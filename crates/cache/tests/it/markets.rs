@@ -139,7 +139,82 @@ async fn a_currency_pair_keeps_new_year_s_day(backend: Backend) {
     assert_eq!(explained.holidays, 0, "{explained:?}");
 }
 
+/// Sends a bar for every weekday from the day before the window it is asked for, as Yahoo's
+/// answers do when its window starts a day early.
+struct EveryWeekdayFromTheDayBefore;
+
+#[async_trait::async_trait]
+impl PriceSource for EveryWeekdayFromTheDayBefore {
+    fn name(&self) -> &str {
+        "weekdays"
+    }
+
+    fn limits(&self) -> marketcache_domain::SourceLimits {
+        marketcache_domain::SourceLimits::unmetered(366, 1)
+    }
+
+    async fn fetch(
+        &self,
+        _symbol: &Symbol,
+        range: DateRange,
+    ) -> Result<marketcache_domain::FetchedBars, marketcache_domain::SourceError> {
+        let from = range.start().pred_opt().unwrap_or(range.start());
+        let bars = DateRange::new(from, range.end())
+            .map(|window| window.days().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|day| marketcache_domain::Calendar::Weekdays.is_trading_day(*day))
+            .filter_map(|day| Bar::try_new(day, 10.0, 11.0, 9.0, 10.5, 100).ok())
+            .collect();
+        Ok(marketcache_domain::FetchedBars::from_bars(bars))
+    }
+}
+
+/// 2020-01-20 is a NYSE holiday, so AAPL's request starts on the 21st; the bar the provider
+/// sends for the 20th all the same is kept, and the day is never asked for again.
+async fn a_bar_on_a_day_our_calendar_calls_closed_is_kept(backend: Backend) {
+    let clock = Arc::new(FixedClock::new(
+        Utc.with_ymd_and_hms(2021, 6, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    ));
+    let upstream = Arc::new(CountingSource::new(Arc::new(EveryWeekdayFromTheDayBefore)));
+    let cache = MarketDataCache::new(backend.store(), upstream.clone(), clock);
+    let aapl = symbol("AAPL");
+    let week = read(&cache, &aapl, range(date(2020, 1, 18), date(2020, 1, 24))).await;
+    assert_eq!(
+        dates(&week),
+        [
+            "2020-01-20",
+            "2020-01-21",
+            "2020-01-22",
+            "2020-01-23",
+            "2020-01-24"
+        ]
+    );
+    assert_eq!(
+        upstream.requested_ranges(),
+        [range(date(2020, 1, 21), date(2020, 1, 24))],
+        "the request holds trading days only"
+    );
+    upstream.reset();
+    let two_weeks = read(&cache, &aapl, range(date(2020, 1, 11), date(2020, 1, 24))).await;
+    assert_eq!(two_weeks.len(), 10, "{:?}", dates(&two_weeks));
+    assert_eq!(
+        upstream.requested_ranges(),
+        [range(date(2020, 1, 13), date(2020, 1, 17))]
+    );
+    // The ledger runs across the weekend between the two reads: one range, no seam.
+    let covered = cache
+        .explain_coverage(&aapl)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .covered;
+    assert_eq!(covered, [range(date(2020, 1, 11), date(2020, 1, 24))]);
+}
+
 on_both_backends!(
+    a_bar_on_a_day_our_calendar_calls_closed_is_kept,
     a_milan_share_keeps_its_bar_of_a_us_holiday,
     a_crypto_pair_is_served_every_day,
     a_currency_pair_keeps_new_year_s_day,

@@ -40,7 +40,8 @@ fn stats_lists_each_symbol_with_its_bars_and_dates_and_the_bytes_per_bar() {
         assert_eq!(row[2], "2020-01-02", "{row:?}");
         assert_eq!(row[3], "2020-12-31", "{row:?}");
         assert!(
-            row.last().map(String::as_str) == Some("2020-01-02..2020-12-31"),
+            // Covered from the first day asked, New Year's Day, to the last.
+            row.last().map(String::as_str) == Some("2020-01-01..2020-12-31"),
             "covered column of {row:?}"
         );
     }
@@ -81,7 +82,7 @@ fn stats_as_json_parses_and_its_total_matches_the_symbols() {
         assert_eq!(symbol["last_date"], "2020-12-31", "{symbol}");
         assert_eq!(
             symbol["covered"],
-            serde_json::json!([{ "start": "2020-01-02", "end": "2020-12-31" }]),
+            serde_json::json!([{ "start": "2020-01-01", "end": "2020-12-31" }]),
             "{symbol}"
         );
     }
@@ -296,7 +297,7 @@ fn stats_for_one_symbol_explains_the_days_before_its_listing() {
     let run = sandbox.run(&["stats", "--symbol", "arm"]);
     run.expect_code(0);
     assert!(
-        run.stdout.contains("ARM: covered 2023-01-03..2023-12-29"),
+        run.stdout.contains("ARM: covered 2023-01-01..2023-12-31"),
         "{}",
         run.stdout
     );

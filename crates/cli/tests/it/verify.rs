@@ -65,7 +65,7 @@ fn a_lost_bar_a_restated_close_and_a_repeated_ledger_entry_are_found() {
              WHERE symbol = 'AAPL@synthetic' AND date = '2020-06-01';
          INSERT INTO coverage_ledger (symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows)
              SELECT symbol, start_date, end_date, provider, fetched_at, bars, rejected_rows
-             FROM coverage_ledger WHERE symbol = 'AAPL@synthetic' AND start_date = '2020-01-02';",
+             FROM coverage_ledger WHERE symbol = 'AAPL@synthetic' AND start_date = '2020-01-01';",
     );
     let before = sandbox.stats_json();
     let run = sandbox.run(&[

@@ -215,7 +215,7 @@ async fn stats_coverage_and_clear_describe_and_empty_the_cache(backend: Backend)
     assert_eq!(stats["symbols"][0]["last_date"], "2020-12-31");
     assert_eq!(
         stats["symbols"][0]["covered"],
-        json!([{"start": "2020-01-02", "end": "2020-12-31"}])
+        json!([{"start": "2020-01-01", "end": "2020-12-31"}])
     );
 
     let coverage = app.get("/api/cache/coverage/aapl").await;
@@ -237,15 +237,16 @@ async fn stats_coverage_and_clear_describe_and_empty_the_cache(backend: Backend)
     if let Some(object) = coverage.as_object_mut() {
         object.remove("spans");
     }
-    // Covered 2020-01-02..2020-12-31: 8 weekday holidays (MLK, Presidents', Good Friday,
-    // Memorial, Independence observed, Labor, Thanksgiving, Christmas) and 104 weekend days.
+    // Covered 2020-01-01..2020-12-31: 9 weekday holidays (New Year's Day, MLK, Presidents',
+    // Good Friday, Memorial, Independence observed, Labor, Thanksgiving, Christmas) and 104
+    // weekend days.
     assert_eq!(
         coverage,
         json!({
             "symbol": "AAPL",
             "exchange": {"code": "XNYS", "time_zone": "America/New_York", "calendar": "nyse"},
-            "covered": [{"start": "2020-01-02", "end": "2020-12-31"}],
-            "holidays": 8,
+            "covered": [{"start": "2020-01-01", "end": "2020-12-31"}],
+            "holidays": 9,
             "weekend_days": 104,
             "barless": [],
             "actions": [],
