@@ -116,6 +116,8 @@ async fn copy_symbol(
             actions: &[],
             provisional: &ledger.provisional,
             recheck: None,
+            // The market a provider named goes along (recorded as named by the last entry's).
+            exchange: ledger.exchange.as_ref(),
         };
         to.write_fetched(key, &rest, Utc::now()).await?;
         // Each corporate action goes with the provider that reported it.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::range::{subtract, union};
 use marketcache_domain::{
-    Calendar, CoverageSpan, DateRange, LedgerSnapshot, PriceBasis, RecentCheck,
+    Calendar, CoverageSpan, DateRange, Exchange, LedgerSnapshot, PriceBasis, RecentCheck,
 };
 
 /// One symbol's ledger, read once per read and kept with its in-memory series.
@@ -24,6 +24,8 @@ pub struct Ledger {
     /// Days covered only by entries of another price basis: their stored bars are never
     /// served with this basis's, and the days are asked for again.
     pub foreign: Vec<DateRange>,
+    /// The market a provider named for the symbol, if one did.
+    pub exchange: Option<Exchange>,
 }
 
 impl Ledger {
@@ -35,6 +37,7 @@ impl Ledger {
             .into_iter()
             .partition(|span| span.basis == basis);
         let mut ledger = Self::new(own);
+        ledger.exchange = snapshot.exchange;
         ledger.foreign = union(other.iter().map(|span| span.range))
             .into_iter()
             .flat_map(|range| subtract(range, &ledger.covered))
@@ -131,6 +134,7 @@ mod tests {
             coverage,
             provisional: Vec::new(),
             recent_checks: Vec::new(),
+            exchange: None,
         }
     }
 
@@ -188,6 +192,7 @@ mod tests {
                     final_from,
                     live: false,
                 }],
+                exchange: None,
             },
             PriceBasis::Raw,
         );

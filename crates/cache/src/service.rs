@@ -10,8 +10,9 @@ use marketcache_domain::coverage::reason_for_missing_bar;
 use marketcache_domain::range::union;
 use marketcache_domain::{
     Adjustment, Bar, BarStore, Calendar, ClearReport, Clock, CorporateAction, CoverageReason,
-    CoverageSpan, Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim, Packed,
-    PriceBasis, PriceSource, RecentCheck, RecordedAction, SourceError, StoreStats, Symbol, adjust,
+    CoverageSpan, Dataset, DateRange, Exchange, FetchedBars, FetchedWrite, FillClaim,
+    LedgerSnapshot, Packed, PriceBasis, PriceSource, RecentCheck, RecordedAction, SourceError,
+    StoreStats, Symbol, adjust,
 };
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -182,6 +183,9 @@ pub struct MarketDataCache {
     /// this cache at once (a server's requests and jobs, a warm's symbols), not per read.
     upstream_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     hot: Mutex<HotCache>,
+    /// The markets providers named for store keys, as their ledgers last said (see
+    /// [`Self::market`]).
+    markets: Mutex<HashMap<Symbol, Exchange>>,
     /// The last figures of [`Self::stats`]: the change count they were computed at, and when.
     stats_kept: tokio::sync::Mutex<Option<(i64, Instant, StoreStats)>>,
 }
@@ -239,8 +243,36 @@ impl MarketDataCache {
             symbol_locks: Mutex::new(HashMap::new()),
             upstream_slots: Mutex::new(HashMap::new()),
             hot: Mutex::new(HotCache::default()),
+            markets: Mutex::new(HashMap::new()),
             stats_kept: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The market `symbol` trades on: the one a provider named (recorded with the symbol and
+    /// remembered from its ledger), else the one its form names ([`Exchange::of`]).
+    fn market(&self, symbol: &Symbol) -> Exchange {
+        let key = self.key(symbol);
+        let named = match self.markets.lock() {
+            Ok(markets) => markets.get(&key).copied(),
+            Err(poisoned) => poisoned.into_inner().get(&key).copied(),
+        };
+        named.unwrap_or_else(|| Exchange::of(symbol))
+    }
+
+    /// The ledger of the store key `key` in a snapshot, for this cache's price basis; the
+    /// market a provider named there is remembered for [`Self::market`].
+    fn ledger_from(&self, key: &Symbol, snapshot: LedgerSnapshot) -> (i64, Ledger) {
+        let (version, ledger) = Ledger::from_snapshot(snapshot, self.source.basis());
+        if let Some(named) = ledger.exchange {
+            let mut markets = match self.markets.lock() {
+                Ok(markets) => markets,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if markets.get(key) != Some(&named) {
+                markets.insert(key.clone(), named);
+            }
+        }
+        (version, ledger)
     }
 
     /// A cache over `store` that never asks upstream, for the commands that only look after the
@@ -376,7 +408,7 @@ impl MarketDataCache {
             report.clipped_to = Some(today);
         }
         let (version, hot, ledger) = self.snapshot(&key).await?;
-        let calendar = Exchange::of(symbol).calendar;
+        let calendar = self.market(symbol).calendar;
         let refresh = options.force_refresh
             || (!options.offline && self.changed_since_read(symbol, &ledger).await);
         let missing = match askable {
@@ -461,8 +493,7 @@ impl MarketDataCache {
                 return Ok((version, Some(series), ledger));
             }
         }
-        let (version, ledger) =
-            Ledger::from_snapshot(self.store.read_ledger(key).await?, self.source.basis());
+        let (version, ledger) = self.ledger_from(key, self.store.read_ledger(key).await?);
         Ok((version, None, Arc::new(ledger)))
     }
 
@@ -484,13 +515,13 @@ impl MarketDataCache {
                 (fill.missing, false)
             } else {
                 let snapshot = self.store.read_ledger(fill.key).await?;
-                let (version, ledger) = Ledger::from_snapshot(snapshot, self.source.basis());
+                let (version, ledger) = self.ledger_from(fill.key, snapshot);
                 let cold = ledger.covered.is_empty();
                 if version == fill.version {
                     (fill.missing, cold)
                 } else {
                     let now = self.clock.now();
-                    let calendar = Exchange::of(fill.symbol).calendar;
+                    let calendar = self.market(fill.symbol).calendar;
                     let plan = ledger.plan(fill.askable, now, self.freshness(), calendar);
                     (plan, cold)
                 }
@@ -554,8 +585,7 @@ impl MarketDataCache {
         if wrote {
             // The snapshot takes the version first: a write landing after it makes the kept
             // copy look stale, never current.
-            let (version, ledger) =
-                Ledger::from_snapshot(self.store.read_ledger(key).await?, self.source.basis());
+            let (version, ledger) = self.ledger_from(key, self.store.read_ledger(key).await?);
             return self
                 .read_and_keep(key, range, version, Arc::new(ledger))
                 .await;
@@ -586,9 +616,9 @@ impl MarketDataCache {
         let Some(askable) = ending_by(range, self.today()) else {
             return Ok(Vec::new());
         };
-        let snapshot = self.store.read_ledger(&self.key(symbol)).await?;
-        let (_, ledger) = Ledger::from_snapshot(snapshot, self.source.basis());
-        let calendar = Exchange::of(symbol).calendar;
+        let key = self.key(symbol);
+        let (_, ledger) = self.ledger_from(&key, self.store.read_ledger(&key).await?);
+        let calendar = self.market(symbol).calendar;
         Ok(ledger.plan(askable, self.clock.now(), self.freshness(), calendar))
     }
 
@@ -697,7 +727,7 @@ impl MarketDataCache {
         progress: &dyn FetchProgress,
     ) -> Result<Fetched, CacheError> {
         let limits = self.source.limits();
-        let calendar = Exchange::of(symbol).calendar;
+        let calendar = self.market(symbol).calendar;
         let mut chunks: Vec<DateRange> = missing
             .iter()
             .flat_map(|part| chunks_of(*part, limits.max_span_days, calendar))
@@ -806,7 +836,7 @@ impl MarketDataCache {
         symbol: &Symbol,
         chunk: DateRange,
     ) -> Result<Served<'_>, CacheError> {
-        let request = Exchange::of(symbol).calendar.trim(chunk).unwrap_or(chunk);
+        let request = self.market(symbol).calendar.trim(chunk).unwrap_or(chunk);
         self.fetch_with_fallbacks(symbol, request).await
     }
 
@@ -858,7 +888,10 @@ impl MarketDataCache {
         let (provider, basis, mut answer) = (served.provider, served.basis, served.answer);
         answer.bars.retain(|bar| chunk.contains(bar.date));
         let now = self.clock.now();
-        let exchange = Exchange::of(symbol);
+        let exchange = self.market(symbol);
+        // A market the provider names is recorded with the symbol when it is news: it plans
+        // the symbol's next reads in place of what the symbol's form says.
+        let named = answer.exchange.filter(|named| *named != exchange);
         // Provisional: marked so by the provider, or fetched before the bar could be final.
         let provisional: Vec<NaiveDate> = answer
             .bars
@@ -888,6 +921,7 @@ impl MarketDataCache {
             actions: &answer.actions,
             provisional: &provisional,
             recheck: recheck.as_ref(),
+            exchange: named.as_ref(),
         };
         self.store
             .write_fetched(&self.key(symbol), &write, now)
@@ -966,6 +1000,7 @@ impl MarketDataCache {
                         answer.rejected.extend(part_answer.rejected);
                         answer.provisional.extend(part_answer.provisional);
                         answer.first_trade = answer.first_trade.or(part_answer.first_trade);
+                        answer.exchange = answer.exchange.or(part_answer.exchange);
                     }
                     Err(error) => {
                         outcome = Err(error);
@@ -1016,7 +1051,9 @@ impl MarketDataCache {
         symbol: &Symbol,
     ) -> Result<CoverageExplanation, CacheError> {
         let key = self.key(symbol);
-        let spans = self.store.read_coverage(&key).await?;
+        let snapshot = self.store.read_ledger(&key).await?;
+        let exchange = snapshot.exchange.unwrap_or_else(|| Exchange::of(symbol));
+        let spans = snapshot.coverage;
         let covered = union(spans.iter().map(|span| span.range));
         let mut bar_days = std::collections::HashSet::new();
         for range in &covered {
@@ -1029,7 +1066,7 @@ impl MarketDataCache {
             );
         }
         let first_bar = bar_days.iter().min().copied();
-        let calendar = Exchange::of(symbol).calendar;
+        let calendar = exchange.calendar;
         let (mut holidays, mut weekend_days) = (0, 0);
         let mut barless: Vec<BarlessDays> = Vec::new();
         for range in &covered {
@@ -1064,7 +1101,7 @@ impl MarketDataCache {
         }
         Ok(CoverageExplanation {
             symbol: symbol.clone(),
-            exchange: Exchange::of(symbol),
+            exchange,
             spans,
             covered,
             holidays,

@@ -120,8 +120,10 @@ impl MarketDataCache {
     async fn read_stored(&self, key: &Symbol) -> Result<Stored, CacheError> {
         let ledger = self.store.read_ledger(key).await?;
         let covered = union(ledger.coverage.iter().map(|span| span.range));
-        let exchange = Symbol::from_stored_key(key.as_str())
-            .map_or(Exchange::NYSE, |(symbol, _)| Exchange::of(&symbol));
+        let exchange = ledger.exchange.unwrap_or_else(|| {
+            Symbol::from_stored_key(key.as_str())
+                .map_or(Exchange::NYSE, |(symbol, _)| Exchange::of(&symbol))
+        });
         Ok(Stored {
             key: key.as_str().to_string(),
             exchange,

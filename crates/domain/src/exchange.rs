@@ -66,7 +66,23 @@ impl Calendar {
         DateRange::new(first, last).ok()
     }
 
-    /// The name the CLI and the API give the calendar.
+    /// The calendar as stored and as the API sends it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Nyse => "nyse",
+            Self::Weekdays => "weekdays",
+            Self::EveryDay => "every_day",
+        }
+    }
+
+    /// The calendar a stored code names.
+    pub fn from_code(code: &str) -> Option<Calendar> {
+        [Self::Nyse, Self::Weekdays, Self::EveryDay]
+            .into_iter()
+            .find(|calendar| calendar.code() == code)
+    }
+
+    /// The name the CLI gives the calendar.
     pub fn name(self) -> &'static str {
         match self {
             Self::Nyse => "NYSE",
@@ -265,6 +281,32 @@ impl Exchange {
         })
     }
 
+    /// The market a store row names (`code`, `time_zone`, `calendar`, as [`Self::code`],
+    /// the zone's IANA name and [`Calendar::code`] write them); `None` for a row this version
+    /// cannot read.
+    pub fn from_stored(code: &str, time_zone: &str, calendar: &str) -> Option<Exchange> {
+        let time_zone: Tz = time_zone.parse().ok()?;
+        let calendar = Calendar::from_code(calendar)?;
+        let known = [Self::NYSE, Self::CRYPTO, Self::FX, Self::OTHER]
+            .into_iter()
+            .chain(
+                BY_SUFFIX
+                    .iter()
+                    .filter_map(|(suffix, ..)| Self::of_suffix(suffix)),
+            )
+            .chain(
+                SUNDAY_MARKETS
+                    .iter()
+                    .filter_map(|(suffix, ..)| Self::of_suffix(suffix)),
+            )
+            .find(|exchange| exchange.code == code)?;
+        Some(Exchange {
+            time_zone,
+            calendar,
+            ..known
+        })
+    }
+
     fn of_suffix(suffix: &str) -> Option<Exchange> {
         if let Some((_, code, tz)) = SUNDAY_MARKETS.iter().find(|(s, _, _)| *s == suffix) {
             return Some(Exchange {
@@ -384,6 +426,30 @@ mod tests {
         let milan = Exchange::from_provider("MIL", "Europe/Rome");
         assert_eq!(milan.map(|e| e.code), Some("XMIL"));
         assert_eq!(Exchange::from_provider("XYZ", "Not/AZone"), None);
+    }
+
+    #[test]
+    fn a_stored_market_reads_back_as_it_was_written() {
+        for exchange in [
+            Exchange::NYSE,
+            Exchange::CRYPTO,
+            Exchange::FX,
+            Exchange::of(&symbol("UNIR.MI")),
+            Exchange::of(&symbol("TEVA.TA")),
+            Exchange::of(&symbol("^N225")),
+        ] {
+            let stored = Exchange::from_stored(
+                exchange.code,
+                exchange.time_zone.name(),
+                exchange.calendar.code(),
+            );
+            assert_eq!(stored, Some(exchange));
+        }
+        assert_eq!(Exchange::from_stored("XNYS", "Mars/Olympus", "nyse"), None);
+        assert_eq!(
+            Exchange::from_stored("XNYS", "America/New_York", "lunar"),
+            None
+        );
     }
 
     #[test]

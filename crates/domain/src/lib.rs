@@ -1,6 +1,6 @@
 //! The domain of marketcache: what a daily bar, a symbol and a date range are, which market a
-//! symbol trades on and which days that market may trade, the arithmetic of covered and missing ranges, and the ports (traits) that the
-//! storage and upstream adapters implement.
+//! symbol trades on and which days that market may trade, the arithmetic of covered and missing
+//! ranges, and the ports (traits) that the storage and upstream adapters implement.
 //!
 //! This crate must never do I/O: no SQL, no HTTP, no files, no async runtime. Everything that
 //! enters the system from a provider payload, a database row or the command line becomes a

@@ -8,7 +8,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    Bar, CorporateAction, CoverageSpan, Dataset, DateRange, PriceBasis, RecentCheck,
+    Bar, CorporateAction, CoverageSpan, Dataset, DateRange, Exchange, PriceBasis, RecentCheck,
     RecordedAction, Symbol,
 };
 
@@ -59,6 +59,9 @@ pub struct FetchedBars {
     /// The symbol's first trading day, when the answer says (Yahoo's `firstTradeDate`): no
     /// day before it can have a bar, so no request for those days is ever needed.
     pub first_trade: Option<NaiveDate>,
+    /// The market the answer says the symbol trades on (Yahoo's `exchangeName` and
+    /// `exchangeTimezoneName`), when it says one we can use.
+    pub exchange: Option<Exchange>,
 }
 
 impl FetchedBars {
@@ -325,6 +328,8 @@ pub struct FetchedWrite<'a> {
     /// The recent days of the answer that held no final bar yet, and when to ask again;
     /// replaces the symbol's checks it overlaps and those that expired.
     pub recheck: Option<&'a RecentCheck>,
+    /// The market the provider says the symbol trades on, recorded with the symbol.
+    pub exchange: Option<&'a Exchange>,
 }
 
 impl<'a> FetchedWrite<'a> {
@@ -337,6 +342,7 @@ impl<'a> FetchedWrite<'a> {
             actions: &[],
             provisional: &[],
             recheck: None,
+            exchange: None,
         }
     }
 }
@@ -353,6 +359,8 @@ pub struct LedgerSnapshot {
     pub provisional: Vec<NaiveDate>,
     /// The recent checks of the symbol, expired ones included.
     pub recent_checks: Vec<RecentCheck>,
+    /// The market a provider said the symbol trades on, if one did.
+    pub exchange: Option<Exchange>,
 }
 
 /// One schema migration as the migrator saw it.
@@ -462,10 +470,12 @@ pub trait BarStore: Send + Sync {
     async fn read_recent_checks(&self, symbol: &Symbol) -> Result<Vec<RecentCheck>, StoreError>;
 
     /// Everything a read of `symbol` plans with, the version first. Stores answer it in as few
-    /// round trips as they can; this default asks for each part in turn.
+    /// round trips as they can; this default asks for each part in turn, and knows no market
+    /// (a store that records the markets providers name overrides it).
     async fn read_ledger(&self, symbol: &Symbol) -> Result<LedgerSnapshot, StoreError> {
         let version = self.symbol_version(symbol).await?;
         Ok(LedgerSnapshot {
+            exchange: None,
             version,
             coverage: self.read_coverage(symbol).await?,
             provisional: self.read_provisional(symbol).await?,

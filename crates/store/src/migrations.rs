@@ -104,6 +104,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         creates: &["column coverage_ledger.basis (raw or adjusted by the provider)"],
         creates_on_sqlite: None,
     },
+    Migration {
+        version: 10,
+        name: "symbol_markets",
+        sqlite: include_str!("../migrations/sqlite/0010_symbol_markets.sql"),
+        postgres: include_str!("../migrations/postgres/0010_symbol_markets.sql"),
+        creates: &["table symbol_markets (the market a provider named for each symbol)"],
+        creates_on_sqlite: None,
+    },
 ];
 
 /// The `schema_migrations` table, identical on both backends.

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use marketcache_domain::{
-    Allowance, Bar, BarStore, BudgetState, ClearReport, CoverageSpan, DateRange, FetchedWrite,
-    FillClaim, LedgerSnapshot, MigrationStep, Packed, RecentCheck, RecordedAction, StoreError,
-    StoreStats, Symbol, SymbolStats,
+    Allowance, Bar, BarStore, BudgetState, ClearReport, CoverageSpan, DateRange, Exchange,
+    FetchedWrite, FillClaim, LedgerSnapshot, MigrationStep, Packed, RecentCheck, RecordedAction,
+    StoreError, StoreStats, Symbol, SymbolStats,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
@@ -493,16 +493,18 @@ impl BarStore for PostgresStore {
         let version = self.symbol_version(symbol).await?;
         let client = self.client().await?;
         let key = symbol.as_str();
-        let (coverage, provisional, recent_checks) = futures::try_join!(
+        let (coverage, provisional, recent_checks, exchange) = futures::try_join!(
             coverage_of(&client, key),
             provisional_of(&client, key),
             recent_checks_of(&client, key),
+            market_of(&client, key),
         )?;
         Ok(LedgerSnapshot {
             version,
             coverage,
             provisional,
             recent_checks,
+            exchange,
         })
     }
 
@@ -565,6 +567,11 @@ impl BarStore for PostgresStore {
         }
         if let Some(check) = write.recheck {
             record_recent_check(&transaction, key, check)
+                .await
+                .map_err(&failed)?;
+        }
+        if let Some(exchange) = write.exchange {
+            record_market(&transaction, key, exchange, write.provider, written_at)
                 .await
                 .map_err(&failed)?;
         }
@@ -1096,6 +1103,55 @@ async fn record_recent_check(
             &check.checked_at,
             &check.final_from,
             &check.live,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The market a provider named for `key`, if one did and this version can read it.
+async fn market_of(client: &Object, key: &str) -> Result<Option<Exchange>, StoreError> {
+    let failed = pg_error("reading the symbol's market");
+    let statement = client
+        .prepare_cached(
+            "SELECT exchange, time_zone, calendar FROM symbol_markets WHERE symbol = $1",
+        )
+        .await
+        .map_err(&failed)?;
+    let row = client
+        .query_opt(&statement, &[&key])
+        .await
+        .map_err(&failed)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let code: &str = row.try_get(0).map_err(&failed)?;
+    let zone: &str = row.try_get(1).map_err(&failed)?;
+    let calendar: &str = row.try_get(2).map_err(&failed)?;
+    Ok(Exchange::from_stored(code, zone, calendar))
+}
+
+async fn record_market(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    key: &str,
+    exchange: &Exchange,
+    provider: &str,
+    at: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    execute_cached(
+        transaction,
+        "INSERT INTO symbol_markets (symbol, exchange, time_zone, calendar, provider, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (symbol) DO UPDATE SET exchange = excluded.exchange,
+             time_zone = excluded.time_zone, calendar = excluded.calendar,
+             provider = excluded.provider, recorded_at = excluded.recorded_at",
+        &[
+            &key,
+            &exchange.code,
+            &exchange.time_zone.name(),
+            &exchange.calendar.code(),
+            &provider,
+            &at,
         ],
     )
     .await?;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketcache_domain::{
     Allowance, Bar, BarStore, BudgetState, ClearReport, CorporateAction, CoverageSpan, DateRange,
-    FetchedWrite, FillClaim, IsoDate, LedgerSnapshot, MigrationStep, Packed, RecentCheck,
+    Exchange, FetchedWrite, FillClaim, IsoDate, LedgerSnapshot, MigrationStep, Packed, RecentCheck,
     RecordedAction, StoreError, StoreStats, Symbol, SymbolStats,
 };
 use rusqlite::types::ValueRef;
@@ -352,6 +352,52 @@ fn date_range_column(symbol: &str, start: &str, end: &str) -> Result<DateRange, 
     })
 }
 
+/// The market a provider named for `symbol`, if one did and this version can read it.
+fn market_of(connection: &Connection, symbol: &str) -> Result<Option<Exchange>, StoreError> {
+    let failed = query_error("reading the symbol's market");
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT exchange, time_zone, calendar FROM symbol_markets WHERE symbol = ?1",
+        )
+        .map_err(&failed)?;
+    let row = statement
+        .query_row(params![symbol], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .optional()
+        .map_err(&failed)?;
+    Ok(row.and_then(|(code, zone, calendar)| Exchange::from_stored(&code, &zone, &calendar)))
+}
+
+fn record_market(
+    transaction: &rusqlite::Transaction<'_>,
+    symbol: &str,
+    exchange: &Exchange,
+    provider: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    transaction.execute(
+        "INSERT INTO symbol_markets (symbol, exchange, time_zone, calendar, provider, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (symbol) DO UPDATE SET exchange = excluded.exchange,
+             time_zone = excluded.time_zone, calendar = excluded.calendar,
+             provider = excluded.provider, recorded_at = excluded.recorded_at",
+        params![
+            symbol,
+            exchange.code,
+            exchange.time_zone.name(),
+            exchange.calendar.code(),
+            provider,
+            at.timestamp()
+        ],
+    )?;
+    Ok(())
+}
+
 fn coverage_of(connection: &Connection, symbol: &str) -> Result<Vec<CoverageSpan>, StoreError> {
     let failed = query_error("reading coverage");
     let mut statement = connection
@@ -621,6 +667,7 @@ impl BarStore for SqliteStore {
                     coverage: coverage_of(connection, &symbol)?,
                     provisional: provisional_of(connection, &symbol)?,
                     recent_checks: recent_checks_of(connection, &symbol)?,
+                    exchange: market_of(connection, &symbol)?,
                 })
             })();
             connection.execute_batch("COMMIT").map_err(&failed)?;
@@ -682,6 +729,7 @@ impl BarStore for SqliteStore {
         let provisional = write.provisional.to_vec();
         let provider = write.provider.to_string();
         let recheck = write.recheck.cloned();
+        let exchange = write.exchange.copied();
         self.with_writer("writing bars", move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -693,6 +741,9 @@ impl BarStore for SqliteStore {
             }
             if let Some(check) = recheck {
                 record_recent_check(&transaction, &symbol, &check)?;
+            }
+            if let Some(exchange) = exchange {
+                record_market(&transaction, &symbol, &exchange, &provider, written_at)?;
             }
             transaction.execute(
                 "INSERT INTO symbol_versions (symbol, version) VALUES (?1, 1)

@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::America::New_York;
-use marketcache_domain::{DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{
+    DateRange, Exchange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
@@ -137,7 +139,11 @@ impl PriceSource for AlpacaSource {
                         "next_page_token repeats a page already read",
                     ));
                 }
-                None => return Ok(total),
+                // Alpaca's stock bars are of US listings, which keep the NYSE's sessions.
+                None => {
+                    total.exchange = Some(Exchange::NYSE);
+                    return Ok(total);
+                }
             }
         }
         Err(decode_error(

@@ -13,7 +13,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::America::New_York;
-use marketcache_domain::{DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol};
+use marketcache_domain::{
+    DateRange, Exchange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
+};
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
@@ -175,6 +177,8 @@ impl PolygonSource {
                 .map_err(|error| self.http.scrub(error))?;
             merge_page(&mut total, page.fetched);
             let Some(next) = page.next_url else {
+                // Polygon's stock aggregates are of US listings, which keep the NYSE's sessions.
+                total.exchange = Some(Exchange::NYSE);
                 return Ok(total);
             };
             url = self.next_page_url(&next)?;

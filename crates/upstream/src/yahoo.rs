@@ -30,8 +30,8 @@ use chrono::{
 };
 use chrono_tz::Tz;
 use marketcache_domain::{
-    Clock, CorporateAction, CorporateActionKind, DateRange, FetchedBars, PriceSource, SourceError,
-    SourceLimits, Symbol,
+    Clock, CorporateAction, CorporateActionKind, DateRange, Exchange, FetchedBars, PriceSource,
+    SourceError, SourceLimits, Symbol,
 };
 use reqwest::Url;
 use reqwest::header::HeaderMap;
@@ -158,6 +158,8 @@ struct ChartResult {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Meta {
+    #[serde(default)]
+    exchange_name: Option<String>,
     #[serde(default)]
     exchange_timezone_name: Option<String>,
     #[serde(default)]
@@ -461,6 +463,12 @@ fn read_result(
     fetched.actions = actions;
     fetched.first_trade =
         epoch_seconds(result.meta.first_trade_date).and_then(|seconds| zone.trading_date(seconds));
+    fetched.exchange = result
+        .meta
+        .exchange_name
+        .as_deref()
+        .zip(result.meta.exchange_timezone_name.as_deref())
+        .and_then(|(name, zone)| Exchange::from_provider(name, zone));
     Ok(fetched)
 }
 

@@ -213,7 +213,48 @@ async fn a_bar_on_a_day_our_calendar_calls_closed_is_kept(backend: Backend) {
     assert_eq!(covered, [range(date(2020, 1, 11), date(2020, 1, 24))]);
 }
 
+/// A plain ticker is taken for a US listing until the provider names its market: Yahoo's
+/// answer (here the recorded Milan one, asked as `UNIR`) says Milan, which is recorded with the
+/// symbol and plans its next reads, so a US holiday is asked for.
+async fn the_market_a_provider_names_plans_the_next_reads(backend: Backend) {
+    let server = yahoo_replaying("UNIR", "yahoo_chart_UNIR.MI_2020_1d.json").await;
+    let (cache, upstream) = cache_over(&backend, &server);
+    let unir = symbol("UNIR");
+    read(&cache, &unir, range(date(2020, 1, 13), date(2020, 1, 17))).await;
+    upstream.reset();
+    let next_week = read(&cache, &unir, range(date(2020, 1, 20), date(2020, 1, 24))).await;
+    assert_eq!(next_week.len(), 5, "{:?}", dates(&next_week));
+    assert_eq!(
+        upstream.requested_ranges(),
+        [range(date(2020, 1, 20), date(2020, 1, 24))],
+        "Martin Luther King Jr. Day is a trading day in Milan"
+    );
+    let explained = cache
+        .explain_coverage(&unir)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(explained.exchange.code, "XMIL");
+    assert_eq!(explained.exchange.time_zone.name(), "Europe/Rome");
+
+    // Another process (a cache of its own over the same store) reads the market from it.
+    let (other, other_upstream) = cache_over(&backend, &server);
+    let week_after = read(&other, &unir, range(date(2020, 1, 27), date(2020, 1, 31))).await;
+    assert_eq!(week_after.len(), 5);
+    assert_eq!(
+        other_upstream.requested_ranges(),
+        [range(date(2020, 1, 27), date(2020, 1, 31))]
+    );
+    let calendar = other
+        .explain_coverage(&unir)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .exchange
+        .calendar;
+    assert_eq!(calendar, marketcache_domain::Calendar::Weekdays);
+}
+
 on_both_backends!(
+    the_market_a_provider_names_plans_the_next_reads,
     a_bar_on_a_day_our_calendar_calls_closed_is_kept,
     a_milan_share_keeps_its_bar_of_a_us_holiday,
     a_crypto_pair_is_served_every_day,

@@ -102,7 +102,7 @@ impl PriceSource for ScriptedSource {
             actions,
             rejected,
             provisional: Vec::new(),
-            first_trade: None,
+            ..FetchedBars::default()
         })
     }
 }

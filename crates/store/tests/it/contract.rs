@@ -313,6 +313,8 @@ async fn provisional_marks_and_corporate_actions_are_stored_and_read_back(backen
         split(date(2024, 6, 5), 4.0),
         dividend(date(2024, 6, 3), 0.24),
     ];
+    // The market a provider names is kept with the symbol and read back with its ledger.
+    let named = marketcache_domain::Exchange::of(&symbol("UNIR.MI"));
     let live = FetchedWrite {
         provider: "yahoo",
         bars: &bars,
@@ -320,8 +322,14 @@ async fn provisional_marks_and_corporate_actions_are_stored_and_read_back(backen
         actions: &actions,
         provisional: &[friday],
         recheck: None,
+        exchange: Some(&named),
     };
     write(store.as_ref(), "NVDA", live, at(2024, 6, 7, 15)).await;
+    let ledger = store
+        .read_ledger(&symbol("NVDA"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ledger.exchange, Some(named));
     assert_eq!(provisional_of(store.as_ref(), "NVDA").await, vec![friday]);
     assert_eq!(
         actions_of(store.as_ref(), "NVDA").await,
@@ -347,6 +355,7 @@ async fn provisional_marks_and_corporate_actions_are_stored_and_read_back(backen
         actions: &corrected_dividend,
         provisional: &[],
         recheck: None,
+        exchange: None,
     };
     write(store.as_ref(), "NVDA", settled_answer, at(2024, 6, 8, 1)).await;
     assert!(provisional_of(store.as_ref(), "NVDA").await.is_empty());
@@ -536,6 +545,7 @@ async fn write_two_symbols(store: &dyn BarStore) -> (Vec<Bar>, Vec<Bar>) {
         actions: &aapl_split,
         provisional: &last_day,
         recheck: None,
+        exchange: None,
     };
     write(store, "AAPL", spring, at(2024, 7, 1, 12)).await;
     let msft = made_up_bars(2, half);
@@ -989,6 +999,7 @@ async fn recent_checks_replace_those_of_days_up_to_theirs_and_go_with_a_clear(ba
             coverage: Vec::new(),
             provisional: Vec::new(),
             recent_checks: vec![monday.clone()],
+            exchange: None,
         }
     );
     let checks = |name: &'static str| async move {

@@ -26,7 +26,7 @@ async fn migrate_concurrently_then_again(stores: Vec<Arc<dyn BarStore>>) {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             steps.iter().map(|s| s.version).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         );
         for step in steps {
             *applied_per_version.entry(step.version).or_insert(0) += usize::from(step.applied_now);

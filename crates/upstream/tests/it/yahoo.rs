@@ -297,6 +297,10 @@ async fn xetra_bars_map_to_berlin_dates_across_the_dst_change_and_the_live_bar_i
     assert_eq!(fetched.provisional, vec![date(2025, 10, 29)]);
     // meta.firstTradeDate 1112598000 is 09:00 in Berlin on 2005-04-04.
     assert_eq!(fetched.first_trade, Some(date(2005, 4, 4)));
+    // exchangeName GER in Europe/Berlin: a German market, weekdays, Berlin dates.
+    let market = fetched.exchange.expect("Yahoo names the market");
+    assert_eq!(market.time_zone.name(), "Europe/Berlin");
+    assert_eq!(market.calendar, marketcache_domain::Calendar::Weekdays);
 }
 
 #[tokio::test]
