@@ -122,7 +122,7 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
     );
     outln!("\nLedger ({} entries):", explanation.spans.len());
     outln!(
-        "  {:<23}  {:<10}  {:<19}  {:>5}",
+        "  {:<23}  {:<10}  {:<19}  {:>5}  prices",
         "range",
         "provider",
         "fetched at (UTC)",
@@ -130,11 +130,12 @@ pub async fn symbol_coverage(settings: &Settings, symbol: &Symbol, json: bool) -
     );
     for span in &explanation.spans {
         outln!(
-            "  {:<23}  {:<10}  {:<19}  {:>5}",
+            "  {:<23}  {:<10}  {:<19}  {:>5}  {}",
             span.range.to_string(),
             span.provider,
             span.fetched_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            span.bars
+            span.bars,
+            span.basis.describe()
         );
     }
     outln!(

@@ -372,6 +372,8 @@ fn stats_of_a_symbol_lists_its_market_and_the_splits_and_dividends_stored() {
     text.expect_code(0);
     for expected in [
         "Market: XNYS (America/New_York, NYSE calendar)",
+        "yahoo       ",
+        "raw (as traded)",
         "Splits and dividends (2):",
         // Yahoo states the dividend in post-split terms (0.205); it is stored as paid then.
         "2020-08-07  dividend 0.82",
@@ -398,6 +400,7 @@ fn stats_of_a_symbol_lists_its_market_and_the_splits_and_dividends_stored() {
     json.expect_code(0);
     let value = json.stdout_json();
     assert_eq!(value["exchange"]["code"], "XNYS");
+    assert_eq!(value["spans"][0]["basis"], "raw");
     assert_eq!(value["exchange"]["calendar"], "nyse");
     assert_eq!(
         value["actions"],
