@@ -334,11 +334,6 @@ impl Exchange {
         }
     }
 
-    /// Today's date where the market is.
-    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.time_zone).date_naive()
-    }
-
     /// The instant from which the bar of `date` can be final: the session's local close (the
     /// end of the day for round-the-clock markets) plus [`PUBLICATION_LAG_HOURS`]. Early
     /// closes count as full days (later, so never too early).

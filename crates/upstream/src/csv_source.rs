@@ -13,12 +13,10 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use marketcache_domain::{
     Dataset, DateRange, FetchedBars, PriceSource, SourceError, SourceLimits, Symbol,
 };
-
-use crate::rows::{BarBuilder, RawRow, parse_decimal};
 
 const PROVIDER: &str = "csv";
 
@@ -70,104 +68,14 @@ fn file_name(symbol: &Symbol) -> String {
     format!("{}.csv", symbol.as_str())
 }
 
-/// Where each column of interest is in the header.
-struct Columns {
-    date: usize,
-    open: usize,
-    high: usize,
-    low: usize,
-    close: usize,
-    volume: Option<usize>,
-}
-
-impl Columns {
-    /// The columns of a header row, or why it is not one.
-    fn of(header: &csv::StringRecord) -> Result<Columns, String> {
-        let find = |names: &[&str]| {
-            header
-                .iter()
-                .position(|cell| names.iter().any(|name| cell.eq_ignore_ascii_case(name)))
-        };
-        let needed = |name: &str| find(&[name]).ok_or_else(|| format!("no {name} column"));
-        Ok(Columns {
-            // yfinance's newer layout names the price columns in a row starting `Price`, then
-            // has a `Ticker` row and a `Date` row before the data.
-            date: find(&["date", "datetime", "timestamp", "price"]).ok_or("no date column")?,
-            open: needed("open")?,
-            high: needed("high")?,
-            low: needed("low")?,
-            close: needed("close")?,
-            volume: find(&["volume"]),
-        })
-    }
-
-    fn row(&self, record: &csv::StringRecord, date: NaiveDate) -> RawRow {
-        let number = |index: usize| {
-            record
-                .get(index)
-                .filter(|cell| !cell.is_empty())
-                .map(parse_decimal)
-        };
-        RawRow {
-            date,
-            open: number(self.open),
-            high: number(self.high),
-            low: number(self.low),
-            close: number(self.close),
-            volume: self.volume.and_then(number),
-        }
-    }
-}
-
-/// The trading date a cell names: `YYYY-MM-DD`, alone or followed by a time and zone (the
-/// local date of the session, as yfinance writes it), or `YYYYMMDD`.
-fn date_of(cell: &str) -> Option<NaiveDate> {
-    let day = cell.get(..10).unwrap_or(cell);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(cell, "%Y%m%d"))
-        .ok()
-}
-
 /// The rows of `file` (named `shown` in errors) within `range`.
 fn read_file(file: &Path, shown: &str, range: DateRange) -> Result<FetchedBars, SourceError> {
     let decode = |message: String| SourceError::Decode {
         provider: PROVIDER.to_string(),
         message: format!("{shown}: {message}"),
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .map_err(|e| decode(e.to_string()))?;
-    let mut records = reader.records();
-    let columns = match records.next() {
-        None => return Err(decode("no header row".to_string())),
-        Some(Err(error)) => return Err(decode(error.to_string())),
-        Some(Ok(header)) => Columns::of(&header).map_err(|why| decode(format!("line 1: {why}")))?,
-    };
-    let mut builder = BarBuilder::new(range);
-    for record in records {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                builder.reject(None, format!("{shown}: {error}"));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, csv::Position::line);
-        let cell = record.get(columns.date).unwrap_or_default();
-        match date_of(cell) {
-            Some(date) => builder.push(columns.row(&record, date)),
-            // The `Ticker` and `Date` rows under yfinance's newer header hold no bar.
-            None if cell.eq_ignore_ascii_case("ticker") || cell.eq_ignore_ascii_case("date") => {}
-            None => builder.reject(
-                None,
-                format!("{shown} line {line}: date {cell:?} is not a date"),
-            ),
-        }
-    }
-    Ok(builder.finish())
+    let input = std::fs::File::open(file).map_err(|e| decode(e.to_string()))?;
+    crate::csv_rows::read_rows(input, shown, range).map_err(decode)
 }
 
 #[async_trait]
@@ -212,6 +120,7 @@ impl PriceSource for CsvSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()

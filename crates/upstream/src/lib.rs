@@ -19,6 +19,7 @@
 pub mod alpaca;
 pub mod alphavantage;
 pub mod config;
+mod csv_rows;
 mod csv_source;
 pub mod http;
 pub mod polygon;

@@ -20,8 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{ProviderKind, ProviderSettings};
 use crate::http::{HttpClient, snippet};
 use crate::rows::{
-    BarBuilder, RawRow, configuration_error, decode_error, html_error, looks_like_html, not_found,
-    parse_decimal, transport_error,
+    configuration_error, decode_error, html_error, looks_like_html, not_found, transport_error,
 };
 
 const PROVIDER: &str = "stooq";
@@ -236,82 +235,16 @@ fn classify_html(status: u16, html: &str, symbol: &str, key_sent: bool) -> Sourc
     html_error(PROVIDER, status, html.as_bytes())
 }
 
-/// Column positions of a Stooq header line, or `None` when the line is not one.
-struct Columns {
-    date: usize,
-    open: usize,
-    high: usize,
-    low: usize,
-    close: usize,
-    volume: Option<usize>,
-}
-
-impl Columns {
-    fn of(header: &csv::StringRecord) -> Option<Self> {
-        let position = |name: &str| {
-            header
-                .iter()
-                .position(|column| column.trim().eq_ignore_ascii_case(name))
-        };
-        Some(Self {
-            date: position("date")?,
-            open: position("open")?,
-            high: position("high")?,
-            low: position("low")?,
-            close: position("close")?,
-            volume: position("volume"),
-        })
-    }
-}
-
 fn read_rows(text: &str, range: DateRange) -> Result<FetchedBars, SourceError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let columns = reader.headers().ok().and_then(Columns::of).ok_or_else(|| {
+    crate::csv_rows::read_rows(text.as_bytes(), "Stooq's answer", range).map_err(|why| {
         decode_error(
             PROVIDER,
             format!(
-                "expected a Date,Open,High,Low,Close[,Volume] header, got: {}",
+                "expected a Date,Open,High,Low,Close[,Volume] header ({why}), got: {}",
                 snippet(text.as_bytes())
             ),
         )
-    })?;
-    let mut builder = BarBuilder::new(range);
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                builder.reject(None, format!("unreadable CSV row: {error}"));
-                continue;
-            }
-        };
-        let field = |index: usize| record.get(index).filter(|value| !value.is_empty());
-        let Some(date) =
-            field(columns.date).and_then(|value| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
-        else {
-            builder.reject(
-                None,
-                format!(
-                    "unreadable date in row '{}'",
-                    record.iter().collect::<Vec<_>>().join(",")
-                ),
-            );
-            continue;
-        };
-        let number = |index: usize| field(index).map(parse_decimal);
-        builder.push(RawRow {
-            date,
-            open: number(columns.open),
-            high: number(columns.high),
-            low: number(columns.low),
-            close: number(columns.close),
-            volume: columns.volume.and_then(number),
-        });
-    }
-    Ok(builder.finish())
+    })
 }
 
 #[cfg(test)]

@@ -34,13 +34,18 @@ async fn yahoo_replaying(symbol_text: &str, file: &str) -> MockServer {
     server
 }
 
-/// A cache on `backend` whose upstream is Yahoo at `server`, on 2021-06-01.
-fn cache_over(backend: &Backend, server: &MockServer) -> (MarketDataCache, Arc<CountingSource>) {
-    let clock = Arc::new(FixedClock::new(
+/// A clock stopped on 2021-06-01, long after the recorded answers' days.
+fn june_2021() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(
         Utc.with_ymd_and_hms(2021, 6, 1, 12, 0, 0)
             .single()
             .unwrap_or_default(),
-    ));
+    ))
+}
+
+/// A cache on `backend` whose upstream is Yahoo at `server`, on 2021-06-01.
+fn cache_over(backend: &Backend, server: &MockServer) -> (MarketDataCache, Arc<CountingSource>) {
+    let clock = june_2021();
     let uri = server.uri();
     let lookup =
         move |name: &str| (name == ProviderKind::Yahoo.url_variable()).then(|| uri.clone());
@@ -173,11 +178,7 @@ impl PriceSource for EveryWeekdayFromTheDayBefore {
 /// 2020-01-20 is a NYSE holiday, so AAPL's request starts on the 21st; the bar the provider
 /// sends for the 20th all the same is kept, and the day is never asked for again.
 async fn a_bar_on_a_day_our_calendar_calls_closed_is_kept(backend: Backend) {
-    let clock = Arc::new(FixedClock::new(
-        Utc.with_ymd_and_hms(2021, 6, 1, 12, 0, 0)
-            .single()
-            .unwrap_or_default(),
-    ));
+    let clock = june_2021();
     let upstream = Arc::new(CountingSource::new(Arc::new(EveryWeekdayFromTheDayBefore)));
     let cache = MarketDataCache::new(backend.store(), upstream.clone(), clock);
     let aapl = symbol("AAPL");
