@@ -6,6 +6,7 @@
 //! This crate knows the ports only: it never names SQLite, PostgreSQL or an HTTP provider.
 
 pub mod analysis;
+pub mod bar_columns;
 pub mod bar_text;
 mod copy;
 mod error;

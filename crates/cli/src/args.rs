@@ -162,6 +162,8 @@ pub struct ProvidersArgs {
 pub enum Format {
     Csv,
     Json,
+    Parquet,
+    Arrow,
 }
 
 /// Arguments of `get`.
@@ -176,7 +178,8 @@ pub struct GetArgs {
     /// Last day, YYYY-MM-DD [default: today in New York]
     #[arg(long, value_parser = parse_end)]
     pub end: Option<NaiveDate>,
-    /// Output format [default: from the --output file's extension, else csv]
+    /// Output format; parquet and arrow (an Arrow IPC file) are binary [default: from the
+    /// --output file's extension, else csv]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Never ask upstream; serve what is cached and report what is missing
@@ -191,7 +194,7 @@ pub struct GetArgs {
     /// Leave out bars that are not final yet (today's session, the provider's publication lag)
     #[arg(long)]
     pub closed_only: bool,
-    /// Write the bars to this file instead of standard output (.csv or .json)
+    /// Write the bars to this file instead of standard output (.csv, .json, .parquet, .arrow)
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
 }
@@ -202,7 +205,14 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
         }
+    }
+
+    /// Whether the format is binary, never written to a terminal.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Format::Parquet | Format::Arrow)
     }
 
     /// The format of `--format` and `--output` together: a file's extension names its format,
@@ -221,9 +231,12 @@ impl Format {
             None => return Ok(given.unwrap_or(Format::Csv)),
             Some("csv") => Format::Csv,
             Some("json") => Format::Json,
+            Some("parquet" | "pq") => Format::Parquet,
+            Some("arrow" | "feather" | "ipc") => Format::Arrow,
             Some(other) => {
                 return Err(format!(
-                    "output '{}' is invalid: marketcache writes .csv and .json files, not .{other}",
+                    "output '{}' is invalid: marketcache writes .csv, .json, .parquet and .arrow \
+                     files, not .{other}",
                     path.display()
                 ));
             }

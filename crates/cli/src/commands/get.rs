@@ -1,9 +1,10 @@
 //! `marketcache get`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use marketcache_cache::bar_columns::{Described, bars_arrow_ipc, bars_parquet};
 use marketcache_cache::{FetchReport, GetOptions};
 use marketcache_domain::{Dataset, SystemClock};
 
@@ -16,6 +17,13 @@ use crate::wiring::{open_cache, requested_range};
 pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
     let range = requested_range(args.start, args.end, &SystemClock)?;
     let format = Format::resolve(args.format, args.output.as_deref()).map_err(UsageError)?;
+    if format.is_binary() && args.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(UsageError(format!(
+            "format {} is binary: write it to a file with -o, or pipe it",
+            format.name()
+        ))
+        .into());
+    }
     let cache = open_cache(settings).await?;
     let options = GetOptions {
         force_refresh: args.force_refresh,
@@ -24,9 +32,15 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         closed_only: args.closed_only,
     };
     let response = cache.get_bars(&args.symbol, range, options).await?;
+    let described = Described {
+        response: &response,
+        adjust: args.adjust,
+    };
     let text = match format {
         Format::Csv => marketcache_cache::bar_text::bars_csv(&response.bars)?,
         Format::Json => bars_json(&response)?,
+        Format::Parquet => bars_parquet(described)?,
+        Format::Arrow => bars_arrow_ipc(described)?,
     };
     match &args.output {
         Some(path) => std::fs::write(path, text)

@@ -264,7 +264,11 @@ fn the_output_file_extension_chooses_the_format_and_one_we_cannot_write_is_refus
     assert_eq!(value["bars"].as_array().map(Vec::len), Some(253));
 
     for (args, says) in [
-        (&["-o", "aapl.parquet"][..], ".parquet"),
+        (&["-o", "aapl.xlsx"][..], "not .xlsx"),
+        (
+            &["-o", "aapl.parquet", "--format", "arrow"][..],
+            "--format says arrow",
+        ),
         (
             &["-o", "aapl.json", "--format", "csv"][..],
             "--format says csv",
@@ -335,4 +339,90 @@ fn get_of_an_unknown_symbol_fails_naming_the_symbol() {
     assert!(lines[0].contains("ZZTOP"), "{}", run.stderr);
     assert!(lines[0].contains("unknown"), "{}", run.stderr);
     assert!(sandbox.stored_bars("ZZTOP").is_empty());
+}
+
+/// Reads a Parquet or Arrow file the command wrote back into rows of text, as CSV shows them.
+fn columnar_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    use arrow_array::{Array, Date32Array, Float64Array, Int64Array, RecordBatch};
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let batches: Vec<RecordBatch> = if path.extension().is_some_and(|ext| ext == "parquet") {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"))
+    } else {
+        arrow_ipc::reader::FileReader::try_new(file, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let column = |index: usize| batch.column(index).as_any();
+        let dates = column(0).downcast_ref::<Date32Array>();
+        let prices: Vec<Option<&Float64Array>> =
+            (1..5).map(|index| column(index).downcast_ref()).collect();
+        let volumes = column(5).downcast_ref::<Int64Array>();
+        for row in 0..batch.num_rows() {
+            let mut cells = vec![
+                dates
+                    .and_then(|dates| dates.value_as_date(row))
+                    .map(|date| date.to_string())
+                    .unwrap_or_default(),
+            ];
+            for price in &prices {
+                let value = price.map(|price| price.value(row)).unwrap_or(f64::NAN);
+                cells.push(format!("{value:?}"));
+            }
+            cells.push(
+                volumes
+                    .map(|v| v.value(row).to_string())
+                    .unwrap_or_default(),
+            );
+            rows.push(cells);
+        }
+        assert!(dates.is_some_and(|dates| dates.null_count() == 0));
+    }
+    rows
+}
+
+#[test]
+fn parquet_and_arrow_files_hold_exactly_the_bars_of_the_csv() {
+    let sandbox = Sandbox::new();
+    let csv = get_2020(&sandbox, &["--adjust", "none"]);
+    csv.expect_code(0);
+    let expected = csv_rows(&csv.stdout);
+    assert_eq!(expected.len(), 253);
+    for (args, file) in [
+        (&["-o", "aapl.parquet"][..], "aapl.parquet"),
+        (&["-o", "aapl.arrow"][..], "aapl.arrow"),
+        (&["--format", "parquet", "-o", "bars.pq"][..], "bars.pq"),
+    ] {
+        let mut all = vec!["--adjust", "none"];
+        all.extend_from_slice(args);
+        let run = get_2020(&sandbox, &all);
+        run.expect_code(0);
+        assert!(run.stdout.is_empty(), "{file}: {}", run.stdout);
+        let path = sandbox.join(file);
+        let path = if file == "bars.pq" {
+            let renamed = sandbox.join("bars.parquet");
+            std::fs::rename(&path, &renamed).unwrap_or_else(|e| panic!("{e}"));
+            renamed
+        } else {
+            path
+        };
+        assert_eq!(columnar_rows(&path), expected, "{file}");
+    }
+    // Piped, the bytes go to standard output: the Parquet magic at both ends.
+    let mut piped_args = vec!["get"];
+    piped_args.extend_from_slice(&YEAR_2020);
+    piped_args.extend_from_slice(&["--format", "parquet"]);
+    let piped = sandbox.run(&piped_args);
+    piped.expect_code(0);
+    assert!(
+        piped.stdout.starts_with("PAR1"),
+        "{:?}",
+        &piped.stdout.get(..8)
+    );
 }

@@ -9,7 +9,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use marketcache_cache::{GetOptions, SymbolBars, VerifyOptions, VerifyReport, bar_text};
+use marketcache_cache::bar_columns::{Described, bars_arrow_ipc, bars_parquet};
+use marketcache_cache::{
+    FetchReport, GetOptions, SymbolBars, VerifyOptions, VerifyReport, bar_text,
+};
 use marketcache_domain::{
     Adjustment, ClearReport, CoverageSpan, DateRange, Exchange, RecordedAction, Symbol, SymbolStats,
 };
@@ -67,7 +70,9 @@ pub(crate) struct BarsQuery {
     end: Option<String>,
     /// Price adjustment: `none`, `splits` (default) or `all` (splits and dividends)
     adjust: Option<String>,
-    /// `json` (default) or `csv` (header `date,open,high,low,close,volume`)
+    /// `json` (default), `csv` (header `date,open,high,low,close,volume`), `parquet` or
+    /// `arrow` (Arrow IPC file): the columnar forms carry the symbol, basis and adjustment as
+    /// metadata and the report in the `X-*` headers, as CSV does
     format: Option<String>,
     /// Leave out bars that are not final yet (`true`/`false`; present without a value is true)
     closed_only: Option<String>,
@@ -87,10 +92,12 @@ const REPORT_HEADERS: [&str; 4] = [
 #[utoipa::path(get, path = "/api/bars/{symbol}", tag = "bars",
     params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
     responses(
-        (status = 200, description = "The bars and how they were obtained; with format=csv, CSV with the report in X-Cached-Bars, X-Fetched-Bars, X-Upstream-Requests and X-Elapsed-Ms",
+        (status = 200, description = "The bars and how they were obtained; with format=csv, parquet or arrow, the bars alone with the report in X-Cached-Bars, X-Fetched-Bars, X-Upstream-Requests and X-Elapsed-Ms",
             content(
                 (crate::openapi::BarsDoc = "application/json"),
                 (String = "text/csv"),
+                (Vec<u8> = "application/vnd.apache.parquet"),
+                (Vec<u8> = "application/vnd.apache.arrow.file"),
             )),
         (status = 400, description = "Bad symbol, date, range or option", body = ErrorBody),
         (status = 404, description = "The provider does not know the symbol", body = ErrorBody),
@@ -116,10 +123,17 @@ pub(crate) async fn bars(
             .parse()
             .map_err(|message: String| ApiError::invalid("adjust", message))?,
     };
-    let csv = match query.format.as_deref().map(str::trim) {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(ApiError::invalid("format", "format must be json or csv")),
+    let format = match query.format.as_deref().map(str::trim) {
+        None | Some("json") => BarsFormat::Json,
+        Some("csv") => BarsFormat::Csv,
+        Some("parquet") => BarsFormat::Parquet,
+        Some("arrow") => BarsFormat::Arrow,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "format",
+                "format must be json, csv, parquet or arrow",
+            ));
+        }
     };
     let options = GetOptions {
         force_refresh: false,
@@ -128,26 +142,45 @@ pub(crate) async fn bars(
         closed_only: parse_flag("closed_only", query.closed_only.as_deref())?,
     };
     let response = state.cache.get_bars(&symbol, range, options).await?;
-    if csv {
-        Ok(bars_csv(response))
-    } else {
-        let body =
-            bar_text::symbol_bars_json(&response).map_err(|error| ApiError::internal(&error))?;
-        Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response())
-    }
+    let described = Described {
+        response: &response,
+        adjust,
+    };
+    let (media_type, body) = match format {
+        BarsFormat::Csv => return Ok(bars_csv(response)),
+        BarsFormat::Json => (
+            "application/json",
+            bar_text::symbol_bars_json(&response).map_err(|error| ApiError::internal(&error))?,
+        ),
+        BarsFormat::Parquet => (
+            "application/vnd.apache.parquet",
+            bars_parquet(described).map_err(|error| ApiError::internal(&error))?,
+        ),
+        BarsFormat::Arrow => (
+            "application/vnd.apache.arrow.file",
+            bars_arrow_ipc(described).map_err(|error| ApiError::internal(&error))?,
+        ),
+    };
+    let mut headers = match format {
+        // The report is in the body.
+        BarsFormat::Json => HeaderMap::new(),
+        _ => report_headers(&response.report),
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    Ok((headers, body).into_response())
 }
 
-/// The bars as CSV that pandas' `read_csv(url)` reads, the report in headers.
-/// Streamed in pieces of [`CSV_CHUNK_BARS`] bars, each written as it is sent.
-fn bars_csv(response: SymbolBars) -> Response {
-    let report = &response.report;
+/// The forms `GET /api/bars/{symbol}` answers in.
+#[derive(Debug, Clone, Copy)]
+enum BarsFormat {
+    Json,
+    Csv,
+    Parquet,
+    Arrow,
+}
+
+/// The report's counters as the `X-*` headers of the non-JSON forms.
+fn report_headers(report: &FetchReport) -> HeaderMap {
     let values = [
         report.cached_bars.to_string(),
         report.fetched_bars.to_string(),
@@ -155,15 +188,22 @@ fn bars_csv(response: SymbolBars) -> Response {
         format!("{:.3}", report.elapsed.as_secs_f64() * 1000.0),
     ];
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
     for (name, value) in REPORT_HEADERS.iter().zip(values) {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
+    headers
+}
+
+/// The bars as CSV that pandas' `read_csv(url)` reads, the report in headers.
+/// Streamed in pieces of [`CSV_CHUNK_BARS`] bars, each written as it is sent.
+fn bars_csv(response: SymbolBars) -> Response {
+    let mut headers = report_headers(&response.report);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     let bars = Arc::new(response.bars);
     let count = bars.len();
     let header = futures::stream::once(async { Ok(Bytes::from_static(bar_text::CSV_HEADER)) });

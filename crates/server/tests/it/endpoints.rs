@@ -116,6 +116,58 @@ async fn bars_are_fetched_once_then_served_from_the_cache(backend: Backend) {
     app.stop().await;
 }
 
+async fn bars_come_as_parquet_and_arrow_with_their_media_types_and_the_csv_s_values(
+    backend: Backend,
+) {
+    let app = TestApp::start(backend).await;
+    let csv = app.get(&format!("{AAPL_2020}&format=csv")).await;
+    csv.expect(200);
+    let closes: Vec<f64> = csv
+        .text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').nth(4)?.parse().ok())
+        .collect();
+    assert_eq!(closes.len(), 253);
+    for (format, media_type) in [
+        ("parquet", "application/vnd.apache.parquet"),
+        ("arrow", "application/vnd.apache.arrow.file"),
+    ] {
+        let reply = app.get(&format!("{AAPL_2020}&format={format}")).await;
+        reply.expect(200);
+        assert_eq!(reply.header("content-type"), Some(media_type));
+        assert_eq!(reply.header("x-cached-bars"), Some("253"));
+        let batches: Vec<arrow_array::RecordBatch> = if format == "parquet" {
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                axum::body::Bytes::from(reply.bytes.clone()),
+            )
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"))
+        } else {
+            arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(reply.bytes.clone()), None)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let served: Vec<f64> = batches
+            .iter()
+            .flat_map(|batch| {
+                let column = batch
+                    .column_by_name("close")
+                    .and_then(|column| column.as_any().downcast_ref::<arrow_array::Float64Array>())
+                    .map(|closes| closes.values().to_vec());
+                column.unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(served, closes, "{format}");
+    }
+    let refused = app.get(&format!("{AAPL_2020}&format=xlsx")).await;
+    refused.expect_error(400, "invalid_input", Some("format"));
+    app.stop().await;
+}
+
 async fn bars_come_as_csv_with_the_report_in_headers(backend: Backend) {
     let app = TestApp::start(backend).await;
     let reply = app.get(&format!("{AAPL_2020}&format=csv")).await;
@@ -408,6 +460,7 @@ on_both_backends!(
     health_reports_ok_with_the_redacted_database,
     bars_are_fetched_once_then_served_from_the_cache,
     bars_come_as_csv_with_the_report_in_headers,
+    bars_come_as_parquet_and_arrow_with_their_media_types_and_the_csv_s_values,
     offline_reads_report_what_is_missing,
     stats_coverage_and_clear_describe_and_empty_the_cache,
     a_backtest_runs_the_strategy_on_the_cached_bars,

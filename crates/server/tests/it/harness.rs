@@ -23,6 +23,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
+    /// The body as sent, for binary answers.
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -161,11 +163,16 @@ impl TestApp {
     async fn read(response: reqwest::Response) -> Reply {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_else(|e| panic!("{e}"));
+        let bytes = response
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec();
         Reply {
             status,
             headers,
-            text,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 
