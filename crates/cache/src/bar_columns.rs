@@ -2,12 +2,13 @@
 //! command line, the API and every later consumer alike (pandas, polars and pyarrow read both).
 //!
 //! One schema everywhere: `date` (Arrow `Date32`), `open`, `high`, `low`, `close` (`Float64`),
-//! `volume` (`Int64`, the stores' own type), none of them nullable; the symbol, the price basis
+//! `volume` (`Int64`, the stores' own type), none of them nullable, and a leading `symbol`
+//! (`Utf8`) column when several symbols share a file (long form); the symbols, the price basis
 //! and the adjustment travel as schema metadata, so a file says what its prices are.
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use chrono::NaiveDate;
 use marketcache_domain::{Adjustment, Bar};
@@ -27,10 +28,11 @@ pub enum ColumnarError {
     Parquet(#[from] parquet::errors::ParquetError),
 }
 
-/// What the served prices are, as the file's metadata says it.
+/// The responses of one request (one symbol or several), with the adjustment they were read
+/// with, as the file's metadata says it.
 #[derive(Debug, Clone, Copy)]
 pub struct Described<'a> {
-    pub response: &'a SymbolBars,
+    pub responses: &'a [SymbolBars],
     pub adjust: Adjustment,
 }
 
@@ -40,52 +42,85 @@ fn days_since_epoch(date: NaiveDate) -> i32 {
     i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
 }
 
+/// Whether the file holds several symbols, and so a `symbol` column.
+fn long_form(described: Described<'_>) -> bool {
+    described.responses.len() > 1
+}
+
 /// The schema of every file of bars, with `described`'s metadata.
 fn schema(described: Described<'_>) -> Schema {
-    let price = |name: &str| Field::new(name, DataType::Float64, false);
+    let symbols: Vec<&str> = described
+        .responses
+        .iter()
+        .map(|response| response.symbol.as_str())
+        .collect();
+    let basis = described
+        .responses
+        .first()
+        .map_or("raw", |response| response.report.basis.code());
     let metadata: std::collections::HashMap<String, String> = [
-        ("symbol", described.response.symbol.to_string()),
-        ("basis", described.response.report.basis.code().to_string()),
+        ("symbol", symbols.join(",")),
+        ("basis", basis.to_string()),
         ("adjust", described.adjust.to_string()),
     ]
     .into_iter()
     .map(|(key, value)| (format!("marketcache.{key}"), value))
     .collect();
-    Schema::new(vec![
-        Field::new("date", DataType::Date32, false),
-        price("open"),
-        price("high"),
-        price("low"),
-        price("close"),
-        Field::new("volume", DataType::Int64, false),
-    ])
-    .with_metadata(metadata)
+    let price = |name: &str| Field::new(name, DataType::Float64, false);
+    let symbol = long_form(described).then(|| Field::new("symbol", DataType::Utf8, false));
+    let fields: Vec<Field> = symbol
+        .into_iter()
+        .chain([
+            Field::new("date", DataType::Date32, false),
+            price("open"),
+            price("high"),
+            price("low"),
+            price("close"),
+            Field::new("volume", DataType::Int64, false),
+        ])
+        .collect();
+    Schema::new(fields).with_metadata(metadata)
 }
 
 /// The bars as one Arrow record batch, built once, column by column.
 pub fn bars_batch(described: Described<'_>) -> Result<RecordBatch, ArrowError> {
-    let bars: &[Bar] = &described.response.bars;
+    let bars: Vec<&Bar> = described
+        .responses
+        .iter()
+        .flat_map(|response| &response.bars)
+        .collect();
     let prices = |pick: fn(&Bar) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from(
-            bars.iter().map(pick).collect::<Vec<f64>>(),
+            bars.iter().map(|bar| pick(bar)).collect::<Vec<f64>>(),
         ))
     };
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Date32Array::from(
-            bars.iter()
-                .map(|bar| days_since_epoch(bar.date))
-                .collect::<Vec<i32>>(),
-        )),
-        prices(|bar| bar.open),
-        prices(|bar| bar.high),
-        prices(|bar| bar.low),
-        prices(|bar| bar.close),
-        Arc::new(Int64Array::from(
-            bars.iter()
-                .map(|bar| i64::try_from(bar.volume).unwrap_or(i64::MAX))
-                .collect::<Vec<i64>>(),
-        )),
-    ];
+    let symbols = long_form(described).then(|| {
+        let names = described.responses.iter().flat_map(|response| {
+            std::iter::repeat_n(response.symbol.as_str(), response.bars.len())
+        });
+        Arc::new(StringArray::from_iter_values(names)) as ArrayRef
+    });
+    let dates: ArrayRef = Arc::new(Date32Array::from(
+        bars.iter()
+            .map(|bar| days_since_epoch(bar.date))
+            .collect::<Vec<i32>>(),
+    ));
+    let volumes: ArrayRef = Arc::new(Int64Array::from(
+        bars.iter()
+            .map(|bar| i64::try_from(bar.volume).unwrap_or(i64::MAX))
+            .collect::<Vec<i64>>(),
+    ));
+    let columns: Vec<ArrayRef> = symbols
+        .into_iter()
+        .chain([
+            dates,
+            prices(|bar| bar.open),
+            prices(|bar| bar.high),
+            prices(|bar| bar.low),
+            prices(|bar| bar.close),
+            volumes,
+        ])
+        .collect();
     RecordBatch::try_new(Arc::new(schema(described)), columns)
 }
 
@@ -146,7 +181,7 @@ mod tests {
     fn parquet_and_arrow_files_read_back_as_the_bars_with_their_metadata() {
         let response = response();
         let described = Described {
-            response: &response,
+            responses: std::slice::from_ref(&response),
             adjust: Adjustment::Splits,
         };
         let parquet = bars_parquet(described).unwrap_or_else(|e| panic!("{e}"));

@@ -61,6 +61,37 @@ pub fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
     Ok(out)
 }
 
+/// Several symbols' bars as one CSV in long form, `symbol` first: what `pandas.read_csv` then
+/// `pivot` or polars' `partition_by` take.
+pub fn series_csv(responses: &[SymbolBars]) -> Result<Vec<u8>, serde_json::Error> {
+    let bars: usize = responses.iter().map(|response| response.bars.len()).sum();
+    let mut out = Vec::with_capacity((BYTES_PER_BAR + 8) * bars + 64);
+    out.extend_from_slice(b"symbol,");
+    out.extend_from_slice(CSV_HEADER);
+    for response in responses {
+        let rows = csv_rows(&response.bars)?;
+        for line in rows.split_inclusive(|byte| *byte == b'\n') {
+            out.extend_from_slice(response.symbol.as_str().as_bytes());
+            out.push(b',');
+            out.extend_from_slice(line);
+        }
+    }
+    Ok(out)
+}
+
+/// Several symbols' responses as a JSON array of [`symbol_bars_json`] objects, in order.
+pub fn series_json(responses: &[SymbolBars]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = vec![b'['];
+    for (index, response) in responses.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend(symbol_bars_json(response)?);
+    }
+    out.push(b']');
+    Ok(out)
+}
+
 /// The CSV lines of `bars`, without the header.
 pub fn csv_rows(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(BYTES_PER_BAR * bars.len());

@@ -169,9 +169,10 @@ pub enum Format {
 /// Arguments of `get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The symbol, e.g. AAPL
-    #[arg(value_parser = parse_symbol)]
-    pub symbol: Symbol,
+    /// The symbols, e.g. AAPL, or several (AAPL MSFT NVDA: one table in long form with a
+    /// symbol column, or a JSON array of one object per symbol)
+    #[arg(value_name = "SYMBOL", value_parser = parse_symbol, required = true, num_args = 1..)]
+    pub symbols: Vec<Symbol>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
     #[arg(long, value_parser = parse_start)]
     pub start: Option<NaiveDate>,

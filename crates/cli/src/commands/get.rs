@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use marketcache_cache::bar_columns::{Described, bars_arrow_ipc, bars_parquet};
-use marketcache_cache::{FetchReport, GetOptions};
+use marketcache_cache::{FetchReport, GetOptions, SymbolBars};
 use marketcache_domain::{Dataset, SystemClock};
 
 use crate::args::{Format, GetArgs};
@@ -31,30 +31,55 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         adjust: args.adjust,
         closed_only: args.closed_only,
     };
-    let response = cache.get_bars(&args.symbol, range, options).await?;
+    let mut responses: Vec<SymbolBars> = Vec::with_capacity(args.symbols.len());
+    for symbol in &args.symbols {
+        // A symbol named twice is read and written once.
+        if !responses.iter().any(|response| &response.symbol == symbol) {
+            responses.push(cache.get_bars(symbol, range, options).await?);
+        }
+    }
     let described = Described {
-        response: &response,
+        responses: &responses,
         adjust: args.adjust,
     };
-    let text = match format {
-        Format::Csv => marketcache_cache::bar_text::bars_csv(&response.bars)?,
-        Format::Json => bars_json(&response)?,
-        Format::Parquet => bars_parquet(described)?,
-        Format::Arrow => bars_arrow_ipc(described)?,
+    let text = match (format, responses.as_slice()) {
+        (Format::Csv, [one]) => marketcache_cache::bar_text::bars_csv(&one.bars)?,
+        (Format::Json, [one]) => bars_json(one)?,
+        (Format::Csv, several) => marketcache_cache::bar_text::series_csv(several)?,
+        (Format::Json, several) => {
+            let mut text = marketcache_cache::bar_text::series_json(several)?;
+            text.push(b'\n');
+            text
+        }
+        (Format::Parquet, _) => bars_parquet(described)?,
+        (Format::Arrow, _) => bars_arrow_ipc(described)?,
     };
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+    write_out(args.output.as_deref(), &text)?;
+    for response in &responses {
+        eprintln!("{}", summary_line(response, cache.dataset()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to the file at `path`, or to standard output.
+fn write_out(path: Option<&std::path::Path>, text: &[u8]) -> Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
         None => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth reporting.
-            if let Err(error) = stdout.write_all(&text).and_then(|()| stdout.flush())
-                && error.kind() != std::io::ErrorKind::BrokenPipe
-            {
-                return Err(error.into());
+            match stdout.write_all(text).and_then(|()| stdout.flush()) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+                _ => Ok(()),
             }
         }
     }
+}
+
+/// The line on standard error that says how one symbol's bars were obtained.
+fn summary_line(response: &SymbolBars, dataset: Dataset) -> String {
     let report = &response.report;
     let mut summary = format!(
         "{}: {} bars ({} cached, {} fetched) from {}, {} upstream requests, {}",
@@ -62,7 +87,7 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         response.bars.len(),
         report.cached_bars,
         report.fetched_bars,
-        served_by(report, cache.dataset()),
+        served_by(report, dataset),
         report.upstream_requests,
         human_duration(report.elapsed)
     );
@@ -87,8 +112,7 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         let missing: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
         summary.push_str(&format!("; missing (offline): {}", missing.join(", ")));
     }
-    eprintln!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    summary
 }
 
 /// Who served a read's bars, for its summary line: the providers, and what kind of prices

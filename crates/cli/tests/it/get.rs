@@ -426,3 +426,84 @@ fn parquet_and_arrow_files_hold_exactly_the_bars_of_the_csv() {
         &piped.stdout.get(..8)
     );
 }
+
+#[test]
+fn several_symbols_come_in_long_form_with_a_symbol_column_or_as_one_object_each() {
+    let sandbox = Sandbox::new();
+    let range = ["--start", "2020-01-01", "--end", "2020-12-31"];
+    let each: Vec<Vec<Vec<String>>> = ["AAPL", "MSFT"]
+        .iter()
+        .map(|symbol| {
+            let mut args = vec!["get", symbol];
+            args.extend_from_slice(&range);
+            let run = sandbox.run(&args);
+            run.expect_code(0);
+            csv_rows(&run.stdout)
+        })
+        .collect();
+
+    let mut args = vec!["get", "AAPL", "MSFT", "aapl"];
+    args.extend_from_slice(&range);
+    let long = sandbox.run(&args);
+    long.expect_code(0);
+    assert!(
+        long.stdout
+            .starts_with("symbol,date,open,high,low,close,volume\n"),
+        "{}",
+        &long.stdout[..80]
+    );
+    let rows: Vec<Vec<String>> = long
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 253 * 2, "AAPL given twice is read once");
+    assert!(rows.iter().all(|row| row.len() == 7), "{rows:?}");
+    for (index, symbol) in ["AAPL", "MSFT"].iter().enumerate() {
+        let own: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|row| row[0] == *symbol)
+            .map(|row| row[1..].to_vec())
+            .collect();
+        assert_eq!(own, each[index], "{symbol}");
+    }
+    assert_eq!(long.stderr.lines().count(), 2, "{}", long.stderr);
+
+    args.extend_from_slice(&["--format", "json"]);
+    let json = sandbox.run(&args);
+    json.expect_code(0);
+    let value = json.stdout_json();
+    let objects = value.as_array().cloned().unwrap_or_default();
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[1]["symbol"], "MSFT");
+    assert_eq!(objects[1]["bars"].as_array().map(Vec::len), Some(253));
+    assert_eq!(objects[1]["report"]["cached_bars"], 253);
+
+    let mut parquet = vec!["get", "AAPL", "MSFT", "-o", "both.parquet"];
+    parquet.extend_from_slice(&range);
+    sandbox.run(&parquet).expect_code(0);
+    let file = std::fs::File::open(sandbox.join("both.parquet")).unwrap_or_else(|e| panic!("{e}"));
+    let batches: Vec<arrow_array::RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+    let symbols: Vec<String> = batches
+        .iter()
+        .flat_map(|batch| {
+            let column = batch.column_by_name("symbol").map(|column| {
+                use arrow_array::Array;
+                column
+                    .as_any()
+                    .downcast_ref::<arrow_array::StringArray>()
+                    .map(|names| names.iter().flatten().map(str::to_string).collect())
+                    .unwrap_or_default()
+            });
+            column.unwrap_or_else(Vec::new)
+        })
+        .collect();
+    assert_eq!(symbols.len(), 506);
+    assert_eq!(symbols.iter().filter(|name| *name == "MSFT").count(), 253);
+}

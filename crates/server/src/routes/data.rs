@@ -143,7 +143,7 @@ pub(crate) async fn bars(
     };
     let response = state.cache.get_bars(&symbol, range, options).await?;
     let described = Described {
-        response: &response,
+        responses: std::slice::from_ref(&response),
         adjust,
     };
     let (media_type, body) = match format {
