@@ -13,25 +13,21 @@ Standard library only; `psql` for the scratch PostgreSQL database. Prints a Mark
 """
 
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(__file__), "..", "target"))
-BIN = os.path.join(TARGET, "release", "marketcache")
+from common import BIN, start_table, synthetic_env
+
 SYMBOLS = [f"S{n:04d}" for n in range(1, 1001)]
 
-
-def env():
-    return dict(os.environ, MARKETCACHE_PROVIDER="synthetic")
 
 
 def run(url, *args):
     started = time.perf_counter()
-    result = subprocess.run([BIN, "--database-url", url, *args], capture_output=True, text=True, env=env())
+    result = subprocess.run([BIN, "--database-url", url, *args], capture_output=True, text=True, env=synthetic_env())
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{args[0]} failed: {result.stderr[-2000:]}")
@@ -87,11 +83,7 @@ def postgres_rows():
 
 
 def main():
-    if not os.path.exists(BIN):
-        sys.exit("build first: cargo build --release")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
-    print("| measure | result | target |")
-    print("|---|---|---|")
+    start_table()
     with tempfile.TemporaryDirectory() as folder:
         for row in figures(f"sqlite://{folder}/scale.sqlite", "SQLite"):
             print(row, flush=True)

@@ -11,7 +11,6 @@ Standard library only. Prints a Markdown table with the machine it ran on.
 
 import concurrent.futures
 import os
-import platform
 import resource
 import socket
 import statistics
@@ -21,14 +20,11 @@ import tempfile
 import time
 import urllib.request
 
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(__file__), "..", "target"))
-BIN = os.path.join(TARGET, "release", "marketcache")
+from common import BIN, start_table, synthetic_env
+
 PORT = 18431
 BASE = f"http://127.0.0.1:{PORT}"
 
-
-def env():
-    return dict(os.environ, MARKETCACHE_PROVIDER="synthetic")
 
 
 def warm(database):
@@ -36,7 +32,7 @@ def warm(database):
     subprocess.run(
         [BIN, "--database-url", f"sqlite://{database}", "warm", *symbols,
          "--start", "1990-01-01", "--end", "2025-12-31"],
-        check=True, capture_output=True, env=env(),
+        check=True, capture_output=True, env=synthetic_env(),
     )
 
 
@@ -46,7 +42,7 @@ def serve(database, descriptors=None):
             resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
     server = subprocess.Popen(
         [BIN, "--database-url", f"sqlite://{database}", "serve", "--bind", f"127.0.0.1:{PORT}"],
-        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit,
+        env=synthetic_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit,
     )
     for _ in range(200):
         try:
@@ -115,11 +111,7 @@ def slowloris(database, descriptors=None):
 
 
 def main():
-    if not os.path.exists(BIN):
-        sys.exit("build first: cargo build --release")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
-    print("| measure | result | target |")
-    print("|---|---|---|")
+    start_table()
     with tempfile.TemporaryDirectory() as folder:
         database = os.path.join(folder, "abuse.sqlite")
         warm(database)

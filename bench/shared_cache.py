@@ -15,7 +15,6 @@ python3 bench/shared_cache.py from the repository root.
 """
 
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -23,16 +22,11 @@ import tempfile
 import time
 import uuid
 
-BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "marketcache")
+from common import BIN, start_table, synthetic_env
+
 GET_2000S = ["get", "MSFT", "--start", "2000-01-01", "--end", "2009-12-31"]
 CHUNKS_2000S = 21
 
-
-def env():
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MARKETCACHE_")}
-    clean.pop("RUST_LOG", None)
-    clean["MARKETCACHE_PROVIDER"] = "synthetic"
-    return clean
 
 
 def requests_of(stderr):
@@ -48,7 +42,7 @@ def race(url, count):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env=env(),
+            env=synthetic_env(),
         )
         for _ in range(count)
     ]
@@ -81,7 +75,7 @@ def racing_rows(folder):
         for count in (20, 60):
             admin, name = postgres_database()
             url = admin.rsplit("/", 1)[0] + "/" + name
-            subprocess.run([BIN, "--database-url", url, "migrate"], capture_output=True, env=env())
+            subprocess.run([BIN, "--database-url", url, "migrate"], capture_output=True, env=synthetic_env())
             elapsed, failures, requests = race(url, count)
             drop(admin, name)
             rows.append((f"PostgreSQL: {count} racing cold `get` processes", elapsed, failures, requests))
@@ -105,7 +99,7 @@ def open_end_rows(folder):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=env(),
+        env=synthetic_env(),
     )
     try:
         base = re.search(r"http://[\d.:]+", server.stdout.readline()).group(0)
@@ -129,7 +123,7 @@ def warm_row(folder):
     result = subprocess.run(
         [BIN, "--database-url", url, "--latency-ms", "200", "--concurrency", "4",
          "warm", "--start", "1990-01-01", "--end", "2025-12-31"],
-        capture_output=True, text=True, env=env(),
+        capture_output=True, text=True, env=synthetic_env(),
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
@@ -148,11 +142,7 @@ def warm_row(folder):
 
 
 def main():
-    if not os.path.exists(BIN):
-        sys.exit("build first: cargo build --release")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
-    print("| measure | result | target |")
-    print("|---|---|---|")
+    start_table()
     with tempfile.TemporaryDirectory() as folder:
         for row in open_end_rows(folder) + racing_rows(folder) + warm_row(folder):
             print(row, flush=True)

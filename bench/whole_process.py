@@ -22,7 +22,8 @@ import tempfile
 import time
 import uuid
 
-BIN = os.path.join("target", "release", "marketcache")
+from common import BIN, synthetic_env
+
 RANGE = ["--start", "1990-01-01", "--end", "2025-12-31"]
 
 
@@ -43,16 +44,9 @@ def peak_rss_mb(args, env):
     return int(result.stdout.strip()) / 1024
 
 
-def clean_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETCACHE_") and k != "DATABASE_URL"}
-    env["MARKETCACHE_SYNTHETIC_LATENCY_MS"] = "0"
-    # Offline and reproducible: made-up bars (stored under SYMBOL@synthetic keys).
-    env["MARKETCACHE_PROVIDER"] = "synthetic"
-    return env
-
-
 def main():
-    env = clean_env()
+    # Offline and reproducible: made-up bars (stored under SYMBOL@synthetic keys).
+    env = synthetic_env(MARKETCACHE_SYNTHETIC_LATENCY_MS="0")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         warm_times = []
