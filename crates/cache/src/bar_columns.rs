@@ -2,9 +2,11 @@
 //! command line, the API and every later consumer alike (pandas, polars and pyarrow read both).
 //!
 //! One schema everywhere: `date` (Arrow `Date32`), `open`, `high`, `low`, `close` (`Float64`),
-//! `volume` (`Int64`, the stores' own type), none of them nullable, and a leading `symbol`
-//! (`Utf8`) column when several symbols share a file (long form); the symbols, the price basis
-//! and the adjustment travel as schema metadata, so a file says what its prices are.
+//! `volume` (`Int64`, the stores' own type), none of them nullable, an `adj_close` column
+//! (`Float64`, the close adjusted for splits and dividends) after `close` when the read asked for
+//! it, and a leading `symbol` (`Utf8`) column when several symbols share a file (long form); the
+//! symbols, the price basis and the adjustment travel as schema metadata, so a file says what
+//! its prices are.
 
 use std::sync::Arc;
 
@@ -34,6 +36,15 @@ pub enum ColumnarError {
 pub struct Described<'a> {
     pub responses: &'a [SymbolBars],
     pub adjust: Adjustment,
+}
+
+/// Whether every response carries its adjusted closes, and so the file an `adj_close` column.
+fn with_adj_close(described: Described<'_>) -> bool {
+    !described.responses.is_empty()
+        && described
+            .responses
+            .iter()
+            .all(|response| response.adj_close.is_some())
 }
 
 /// Days from 1970-01-01, Arrow's `Date32`.
@@ -76,8 +87,9 @@ fn schema(described: Described<'_>) -> Schema {
             price("high"),
             price("low"),
             price("close"),
-            Field::new("volume", DataType::Int64, false),
         ])
+        .chain(with_adj_close(described).then(|| price("adj_close")))
+        .chain([Field::new("volume", DataType::Int64, false)])
         .collect();
     Schema::new(fields).with_metadata(metadata)
 }
@@ -100,11 +112,13 @@ pub fn bars_batch(described: Described<'_>) -> Result<RecordBatch, ArrowError> {
         });
         Arc::new(StringArray::from_iter_values(names)) as ArrayRef
     });
-    let dates: ArrayRef = Arc::new(Date32Array::from(
-        bars.iter()
-            .map(|bar| days_since_epoch(bar.date))
-            .collect::<Vec<i32>>(),
-    ));
+    let adj_close = with_adj_close(described).then(|| {
+        let closes = described
+            .responses
+            .iter()
+            .flat_map(|response| response.adj_close.iter().flatten().copied());
+        Arc::new(Float64Array::from_iter_values(closes)) as ArrayRef
+    });
     let volumes: ArrayRef = Arc::new(Int64Array::from(
         bars.iter()
             .map(|bar| i64::try_from(bar.volume).unwrap_or(i64::MAX))
@@ -113,13 +127,16 @@ pub fn bars_batch(described: Described<'_>) -> Result<RecordBatch, ArrowError> {
     let columns: Vec<ArrayRef> = symbols
         .into_iter()
         .chain([
-            dates,
+            Arc::new(Date32Array::from_iter_values(
+                bars.iter().map(|bar| days_since_epoch(bar.date)),
+            )) as ArrayRef,
             prices(|bar| bar.open),
             prices(|bar| bar.high),
             prices(|bar| bar.low),
             prices(|bar| bar.close),
-            volumes,
         ])
+        .chain(adj_close)
+        .chain([volumes])
         .collect();
     RecordBatch::try_new(Arc::new(schema(described)), columns)
 }
@@ -174,6 +191,7 @@ mod tests {
             symbol: Symbol::parse("AAPL").unwrap_or_else(|e| panic!("{e}")),
             bars: vec![bar(2, 185.64, 82_488_700), bar(3, 184.25, 58_414_500)],
             report: FetchReport::default(),
+            adj_close: None,
         }
     }
 
@@ -228,5 +246,46 @@ mod tests {
             .map(|dates| dates.value_as_date(0));
         assert_eq!(dates.flatten(), NaiveDate::from_ymd_opt(2024, 1, 2));
         assert_eq!(batch.column(5).len(), 2);
+    }
+
+    #[test]
+    fn adjusted_closes_are_a_column_after_close_when_every_response_has_them() {
+        let mut response = response();
+        response.adj_close = Some(vec![180.5, 184.25]);
+        let one = Described {
+            responses: std::slice::from_ref(&response),
+            adjust: Adjustment::Splits,
+        };
+        let batch = bars_batch(one).unwrap_or_else(|e| panic!("{e}"));
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "date",
+                "open",
+                "high",
+                "low",
+                "close",
+                "adj_close",
+                "volume"
+            ]
+        );
+        let adjusted = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .map(|column| column.values().to_vec());
+        assert_eq!(adjusted, Some(vec![180.5, 184.25]));
+        // A column only some symbols could fill would be half empty: all or none have it.
+        let mut other = self::response();
+        other.symbol = Symbol::parse("MSFT").unwrap_or_else(|e| panic!("{e}"));
+        let both = [response, other];
+        let mixed = Described {
+            responses: &both,
+            adjust: Adjustment::Splits,
+        };
+        let batch = bars_batch(mixed).unwrap_or_else(|e| panic!("{e}"));
+        assert!(batch.schema().field_with_name("adj_close").is_err());
     }
 }

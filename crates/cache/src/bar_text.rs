@@ -25,7 +25,8 @@ pub fn symbol_bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Er
         if index > 0 {
             out.push(b',');
         }
-        push_bar_json(&mut out, bar)?;
+        let adj_close = response.adj_close.as_ref().and_then(|all| all.get(index));
+        push_bar_json(&mut out, bar, adj_close.copied())?;
     }
     out.extend_from_slice(b"],\"report\":");
     serde_json::to_writer(&mut out, &response.report)?;
@@ -33,7 +34,11 @@ pub fn symbol_bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Er
     Ok(out)
 }
 
-fn push_bar_json(out: &mut Vec<u8>, bar: &Bar) -> Result<(), serde_json::Error> {
+fn push_bar_json(
+    out: &mut Vec<u8>,
+    bar: &Bar,
+    adj_close: Option<f64>,
+) -> Result<(), serde_json::Error> {
     out.extend_from_slice(b"{\"date\":\"");
     push_date(out, bar.date);
     for (key, price) in [
@@ -45,19 +50,29 @@ fn push_bar_json(out: &mut Vec<u8>, bar: &Bar) -> Result<(), serde_json::Error> 
         out.extend_from_slice(key);
         serde_json::to_writer(&mut *out, &price)?;
     }
+    if let Some(adj_close) = adj_close {
+        out.extend_from_slice(b",\"adj_close\":");
+        serde_json::to_writer(&mut *out, &adj_close)?;
+    }
     out.extend_from_slice(b",\"volume\":");
     serde_json::to_writer(&mut *out, &bar.volume)?;
     out.push(b'}');
     Ok(())
 }
 
-/// The first line of the CSV form.
-pub const CSV_HEADER: &[u8] = b"date,open,high,low,close,volume\n";
+/// The first line of the CSV form, with the `adj_close` column when the rows have it.
+pub fn csv_header(adj_close: bool) -> &'static [u8] {
+    if adj_close {
+        b"date,open,high,low,close,adj_close,volume\n"
+    } else {
+        b"date,open,high,low,close,volume\n"
+    }
+}
 
-/// The bars as CSV with the header [`CSV_HEADER`]; numbers as in the JSON.
-pub fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = CSV_HEADER.to_vec();
-    out.extend(csv_rows(bars)?);
+/// One response's bars as CSV under [`csv_header`]; numbers as in the JSON.
+pub fn response_csv(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = csv_header(response.adj_close.is_some()).to_vec();
+    out.extend(csv_rows(&response.bars, response.adj_close.as_deref())?);
     Ok(out)
 }
 
@@ -66,10 +81,15 @@ pub fn bars_csv(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
 pub fn series_csv(responses: &[SymbolBars]) -> Result<Vec<u8>, serde_json::Error> {
     let bars: usize = responses.iter().map(|response| response.bars.len()).sum();
     let mut out = Vec::with_capacity((BYTES_PER_BAR + 8) * bars + 64);
+    // A column only some symbols could fill would be half empty: all or none have it.
+    let adj_close = responses
+        .iter()
+        .all(|response| response.adj_close.is_some());
     out.extend_from_slice(b"symbol,");
-    out.extend_from_slice(CSV_HEADER);
+    out.extend_from_slice(csv_header(adj_close));
     for response in responses {
-        let rows = csv_rows(&response.bars)?;
+        let adjusted = response.adj_close.as_deref().filter(|_| adj_close);
+        let rows = csv_rows(&response.bars, adjusted)?;
         for line in rows.split_inclusive(|byte| *byte == b'\n') {
             out.extend_from_slice(response.symbol.as_str().as_bytes());
             out.push(b',');
@@ -92,14 +112,19 @@ pub fn series_json(responses: &[SymbolBars]) -> Result<Vec<u8>, serde_json::Erro
     Ok(out)
 }
 
-/// The CSV lines of `bars`, without the header.
-pub fn csv_rows(bars: &[Bar]) -> Result<Vec<u8>, serde_json::Error> {
+/// The CSV lines of `bars`, without the header; with `adj_close` (one per bar), that column
+/// after `close`.
+pub fn csv_rows(bars: &[Bar], adj_close: Option<&[f64]>) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(BYTES_PER_BAR * bars.len());
-    for bar in bars {
+    for (index, bar) in bars.iter().enumerate() {
         push_date(&mut out, bar.date);
         for price in [bar.open, bar.high, bar.low, bar.close] {
             out.push(b',');
             serde_json::to_writer(&mut out, &price)?;
+        }
+        if let Some(adjusted) = adj_close.and_then(|all| all.get(index)) {
+            out.push(b',');
+            serde_json::to_writer(&mut out, adjusted)?;
         }
         out.push(b',');
         serde_json::to_writer(&mut out, &bar.volume)?;
@@ -174,6 +199,7 @@ mod tests {
                 clipped_to: None,
                 basis: marketcache_domain::PriceBasis::Raw,
             },
+            adj_close: None,
         }
     }
 
@@ -199,7 +225,7 @@ mod tests {
     #[test]
     fn csv_rows_read_back_to_the_same_bars() {
         let response = sample();
-        let text = String::from_utf8(bars_csv(&response.bars).unwrap_or_else(|e| panic!("{e}")))
+        let text = String::from_utf8(response_csv(&response).unwrap_or_else(|e| panic!("{e}")))
             .unwrap_or_else(|e| panic!("{e}"));
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("date,open,high,low,close,volume"));
@@ -221,5 +247,44 @@ mod tests {
         assert_eq!(parsed, response.bars);
         assert!(text.contains("\n2020-12-31,125.0,"), "{text}");
         assert!(text.contains("\n0005-06-07,"), "{text}");
+    }
+
+    #[test]
+    fn adjusted_closes_are_a_column_after_close_in_csv_and_json() {
+        let mut response = sample();
+        let adjusted: Vec<f64> = (0..response.bars.len()).map(|i| 0.5 + i as f64).collect();
+        response.adj_close = Some(adjusted.clone());
+        let csv = String::from_utf8(response_csv(&response).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("date,open,high,low,close,adj_close,volume")
+        );
+        let sixth: Vec<f64> = lines
+            .map(|line| {
+                let fields: Vec<&str> = line.split(',').collect();
+                assert_eq!(fields.len(), 7, "{line}");
+                fields[5].parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+            })
+            .collect();
+        assert_eq!(sixth, adjusted);
+
+        let json = symbol_bars_json(&response).unwrap_or_else(|e| panic!("{e}"));
+        let value: serde_json::Value =
+            serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
+        let from_json: Vec<f64> = value["bars"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|bar| bar["adj_close"].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        assert_eq!(from_json, adjusted);
+
+        // Long form: all symbols have the column, or none does.
+        let both = series_csv(&[response.clone(), sample()]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(both.starts_with(b"symbol,date,open,high,low,close,volume\n"));
+        let two = series_csv(&[response.clone(), response]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(two.starts_with(b"symbol,date,open,high,low,close,adj_close,volume\n"));
     }
 }

@@ -47,6 +47,9 @@ pub struct GetOptions {
     pub adjust: Adjustment,
     /// Leave out bars that are not final yet.
     pub closed_only: bool,
+    /// Also give each bar's close adjusted for splits and dividends ([`SymbolBars::adj_close`]),
+    /// as yfinance's `Adj Close`, whatever `adjust` is.
+    pub adj_close: bool,
 }
 
 impl Default for GetOptions {
@@ -62,6 +65,7 @@ impl GetOptions {
         offline: false,
         adjust: Adjustment::Splits,
         closed_only: false,
+        adj_close: false,
     };
 }
 
@@ -106,6 +110,10 @@ pub struct SymbolBars {
     pub symbol: Symbol,
     pub bars: Vec<Bar>,
     pub report: FetchReport,
+    /// Each bar's close adjusted for splits and dividends, when [`GetOptions::adj_close`]
+    /// asked for it: one per bar, in the same order.
+    #[serde(skip)]
+    pub adj_close: Option<Vec<f64>>,
 }
 
 /// Receives progress of the upstream requests of one `get_bars` call.
@@ -463,6 +471,14 @@ impl MarketDataCache {
             bars.retain(|bar| provisional.binary_search(&bar.date).is_err());
             report.provisional_bars = 0;
         }
+        let adj_close = if options.adj_close {
+            let mut total_return = bars.clone();
+            self.adjust(&key, &mut total_return, &series.actions, Adjustment::All)
+                .await?;
+            Some(total_return.iter().map(|bar| bar.close).collect())
+        } else {
+            None
+        };
         self.adjust(&key, &mut bars, &series.actions, options.adjust)
             .await?;
         report.cached_bars = bars.len().saturating_sub(report.fetched_bars);
@@ -477,6 +493,7 @@ impl MarketDataCache {
             symbol: symbol.clone(),
             bars,
             report,
+            adj_close,
         })
     }
 

@@ -56,6 +56,22 @@ pub struct GlobalOptions {
     pub verbose: u8,
 }
 
+impl GlobalOptions {
+    /// What these flags choose over the environment and the config file.
+    pub fn overrides(&self) -> marketcache_config::Overrides {
+        marketcache_config::Overrides {
+            database_url: self.database_url.clone(),
+            provider: self.provider.clone(),
+            csv_dir: self.csv_dir.clone(),
+            latency_ms: self.latency_ms,
+            max_span_days: self.max_span_days,
+            concurrency: self.concurrency,
+            pool_size: self.pool_size.clone(),
+            freshness: self.freshness.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for GlobalOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GlobalOptions")
@@ -195,6 +211,10 @@ pub struct GetArgs {
     /// Leave out bars that are not final yet (today's session, the provider's publication lag)
     #[arg(long)]
     pub closed_only: bool,
+    /// Add an adj_close column: each close adjusted for splits and dividends (yfinance's
+    /// "Adj Close"), after close, whatever --adjust is
+    #[arg(long)]
+    pub adj_close: bool,
     /// Write the bars to this file instead of standard output (.csv, .json, .parquet, .arrow)
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,

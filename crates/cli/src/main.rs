@@ -6,17 +6,12 @@ mod output;
 mod args;
 mod command_line;
 mod commands;
-mod dotenv;
 mod progress;
-mod settings;
-mod text_position;
-mod usage;
-mod wiring;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use usage::UsageError;
+use marketcache_config::{OpenError, UsageError, dotenv, settings, usage, wiring};
 
 fn init_tracing(verbosity: u8) {
     let default_level = match verbosity {
@@ -56,7 +51,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<UsageError>().is_some() {
+            let opening_usage =
+                matches!(error.downcast_ref::<OpenError>(), Some(OpenError::Usage(_)));
+            if opening_usage || error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

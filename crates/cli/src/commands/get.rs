@@ -30,6 +30,7 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         offline: args.offline,
         adjust: args.adjust,
         closed_only: args.closed_only,
+        adj_close: args.adj_close,
     };
     let mut responses: Vec<SymbolBars> = Vec::with_capacity(args.symbols.len());
     for symbol in &args.symbols {
@@ -43,7 +44,7 @@ pub async fn get(settings: &Settings, args: GetArgs) -> Result<ExitCode> {
         adjust: args.adjust,
     };
     let text = match (format, responses.as_slice()) {
-        (Format::Csv, [one]) => marketcache_cache::bar_text::bars_csv(&one.bars)?,
+        (Format::Csv, [one]) => marketcache_cache::bar_text::response_csv(one)?,
         (Format::Json, [one]) => bars_json(one)?,
         (Format::Csv, several) => marketcache_cache::bar_text::series_csv(several)?,
         (Format::Json, several) => {

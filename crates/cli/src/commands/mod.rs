@@ -45,7 +45,7 @@ fn with_offline_hint(error: anyhow::Error) -> anyhow::Error {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let settings = Settings::resolve(&cli.global)?;
+    let settings = Settings::resolve(&cli.global.overrides())?;
     match cli.command {
         Command::Migrate => migrate::migrate(&settings).await,
         Command::Warm(args) => warm::warm(&settings, args).await,

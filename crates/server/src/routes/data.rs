@@ -78,6 +78,9 @@ pub(crate) struct BarsQuery {
     closed_only: Option<String>,
     /// Never ask upstream; the report lists what is missing
     offline: Option<String>,
+    /// Add `adj_close`, each close adjusted for splits and dividends (yfinance's `Adj Close`),
+    /// after `close` in every format (`true`/`false`; present without a value is true)
+    adj_close: Option<String>,
 }
 
 /// The report's counters as response headers of the CSV form.
@@ -140,6 +143,7 @@ pub(crate) async fn bars(
         offline: parse_flag("offline", query.offline.as_deref())? || !caller.may_fetch,
         adjust,
         closed_only: parse_flag("closed_only", query.closed_only.as_deref())?,
+        adj_close: parse_flag("adj_close", query.adj_close.as_deref())?,
     };
     let response = state.cache.get_bars(&symbol, range, options).await?;
     let described = Described {
@@ -204,12 +208,15 @@ fn bars_csv(response: SymbolBars) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
+    let header_line = bar_text::csv_header(response.adj_close.is_some());
     let bars = Arc::new(response.bars);
+    let adj_close = Arc::new(response.adj_close);
     let count = bars.len();
-    let header = futures::stream::once(async { Ok(Bytes::from_static(bar_text::CSV_HEADER)) });
+    let header = futures::stream::once(async move { Ok(Bytes::from_static(header_line)) });
     let rows = futures::stream::iter((0..count).step_by(CSV_CHUNK_BARS)).map(move |start| {
         let end = (start + CSV_CHUNK_BARS).min(count);
-        bar_text::csv_rows(&bars[start..end])
+        let adjusted = adj_close.as_deref().and_then(|all| all.get(start..end));
+        bar_text::csv_rows(&bars[start..end], adjusted)
             .map(Bytes::from)
             .map_err(std::io::Error::other)
     });

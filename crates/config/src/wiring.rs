@@ -3,15 +3,30 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
 use chrono::NaiveDate;
 use marketcache_cache::{LateGate, MarketDataCache, StoreGate};
-use marketcache_domain::{BarStore, Clock, DateRange, PriceSource, RequestGate, SystemClock};
+use marketcache_domain::{
+    BarStore, Clock, DateRange, PriceSource, RequestGate, StoreError, SystemClock,
+};
 use marketcache_store::ConnectOptions;
 use marketcache_upstream::{CsvSource, SyntheticSource};
 
 use crate::settings::{ProviderChoice, Settings};
 use crate::usage::UsageError;
+
+/// Why the store, a provider or the cache could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A setting the user has to change (a missing key, a folder that is not there).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The database could not be opened or brought up to date.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What opening returns.
+pub type Result<T, E = OpenError> = std::result::Result<T, E>;
 
 /// `start..=end`, with the defaults filled in; an inverted range is a usage error.
 pub fn requested_range(

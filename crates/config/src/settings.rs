@@ -9,9 +9,52 @@ use marketcache_upstream::ProviderKind;
 use marketcache_upstream::SyntheticConfig;
 use serde::Deserialize;
 
-use crate::args::GlobalOptions;
 use crate::text_position::line_and_column;
 use crate::usage::UsageError;
+
+/// What a caller chose over the environment and the config file: the CLI's global flags, the
+/// Python package's `Cache(...)` arguments. `None` leaves the setting to the environment, the
+/// file and the defaults. `Debug` hides the database password.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    /// sqlite://PATH or postgres://USER@HOST/DB.
+    pub database_url: Option<String>,
+    /// A provider name, or a list with fallbacks (`yahoo,tiingo`).
+    pub provider: Option<String>,
+    /// Folder of SYMBOL.csv files for the csv provider.
+    pub csv_dir: Option<PathBuf>,
+    /// Synthetic provider: latency of each request, in milliseconds.
+    pub latency_ms: Option<u64>,
+    /// Synthetic provider: most calendar days per request.
+    pub max_span_days: Option<u32>,
+    /// Synthetic provider: most requests in flight.
+    pub concurrency: Option<u16>,
+    /// Most pooled PostgreSQL connections, as typed (checked when resolved).
+    pub pool_size: Option<String>,
+    /// How long a live or late recent bar is served before asking again, as typed (`15m`).
+    pub freshness: Option<String>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(marketcache_store::redact_url),
+            )
+            .field("provider", &self.provider)
+            .field("csv_dir", &self.csv_dir)
+            .field("latency_ms", &self.latency_ms)
+            .field("max_span_days", &self.max_span_days)
+            .field("concurrency", &self.concurrency)
+            .field("pool_size", &self.pool_size)
+            .field("freshness", &self.freshness)
+            .finish()
+    }
+}
 
 /// The tickers `warm` warms when given none and marketcache.toml lists none.
 pub const DEFAULT_TICKERS: [&str; 9] = [
@@ -232,7 +275,7 @@ impl Settings {
     }
 
     /// Resolves every setting; the `.env` file must already be loaded into the environment.
-    pub fn resolve(flags: &GlobalOptions) -> Result<Self, UsageError> {
+    pub fn resolve(flags: &Overrides) -> Result<Self, UsageError> {
         let config_file = config_file_path();
         let file = match &config_file {
             Some(path) => read_config(path)?,
@@ -277,7 +320,7 @@ impl Settings {
 
 /// The database URL: the flag, `DATABASE_URL`, the config file, else the default SQLite file.
 fn resolve_database_url(
-    flags: &GlobalOptions,
+    flags: &Overrides,
     from_file: Option<String>,
 ) -> Result<String, UsageError> {
     let database_url = flags
@@ -297,7 +340,7 @@ fn resolve_database_url(
 /// The primary provider and its fallbacks: "yahoo,tiingo" names the primary first, then the
 /// others in the order they are tried.
 fn resolve_providers(
-    flags: &GlobalOptions,
+    flags: &Overrides,
     from_file: Option<String>,
 ) -> Result<(ProviderChoice, Vec<ProviderChoice>), UsageError> {
     let provider_name = flags
@@ -326,7 +369,7 @@ fn resolve_providers(
 
 /// The synthetic provider's settings, and whether its latency was configured anywhere.
 fn resolve_synthetic(
-    flags: &GlobalOptions,
+    flags: &Overrides,
     section: SyntheticSection,
 ) -> Result<(SyntheticConfig, bool), UsageError> {
     let defaults = SyntheticConfig::default();
@@ -368,10 +411,7 @@ fn resolve_synthetic(
 
 /// How long a live or late recent bar is served as it is: the flag, `MARKETCACHE_FRESHNESS`,
 /// the config file, else the cache's default.
-fn resolve_freshness(
-    flags: &GlobalOptions,
-    from_file: Option<String>,
-) -> Result<Duration, UsageError> {
+fn resolve_freshness(flags: &Overrides, from_file: Option<String>) -> Result<Duration, UsageError> {
     let Some(text) = flags
         .freshness
         .clone()
@@ -406,7 +446,7 @@ fn resolve_upstream_timeout(from_file: Option<String>) -> Result<Duration, Usage
 /// Most pooled PostgreSQL connections: the flag, `MARKETCACHE_POOL_SIZE`, the config file;
 /// `None` leaves the choice to the command.
 fn resolve_pool_size(
-    flags: &GlobalOptions,
+    flags: &Overrides,
     from_file: Option<u32>,
 ) -> Result<Option<usize>, UsageError> {
     let text = flags
