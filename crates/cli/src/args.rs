@@ -73,22 +73,11 @@ impl GlobalOptions {
 }
 
 impl std::fmt::Debug for GlobalOptions {
+    /// As [`marketcache_config::Overrides`] shows them (the database password hidden), with the
+    /// verbosity.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GlobalOptions")
-            .field(
-                "database_url",
-                &self
-                    .database_url
-                    .as_deref()
-                    .map(marketcache_store::redact_url),
-            )
-            .field("provider", &self.provider)
-            .field("csv_dir", &self.csv_dir)
-            .field("latency_ms", &self.latency_ms)
-            .field("max_span_days", &self.max_span_days)
-            .field("concurrency", &self.concurrency)
-            .field("freshness", &self.freshness)
-            .field("pool_size", &self.pool_size)
+            .field("overrides", &self.overrides())
             .field("verbose", &self.verbose)
             .finish()
     }

@@ -509,4 +509,17 @@ mod tests {
         assert!(shown.contains("POLYGON_API_KEY"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/cache"), "{shown}");
     }
+
+    #[test]
+    fn overrides_never_show_the_database_password_either() {
+        let overrides = Overrides {
+            database_url: Some("postgres://app:s3cret@db/cache".to_string()),
+            provider: Some("tiingo".to_string()),
+            ..Overrides::default()
+        };
+        let shown = format!("{overrides:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/cache"), "{shown}");
+        assert!(shown.contains("tiingo"), "{shown}");
+    }
 }
