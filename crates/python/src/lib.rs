@@ -30,6 +30,12 @@ use tokio::runtime::Runtime;
 
 use crate::errors::{Kind, Raised};
 
+/// The Rust side's allocator: mimalloc keeps freed memory for the next read, where the C
+/// library's malloc gave the top of its heap back after every read and faulted it in again on
+/// the next (a cached 35-year read into pandas took 0.44 ms instead of 0.22 ms that way).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A marketcache cache, opened once and shared by every thread of the process.
 #[pyclass(frozen, module = "marketcache._native")]
 struct NativeCache {

@@ -289,7 +289,7 @@ class Cache:
         batch, report = self._read(
             symbol, start, end, adjust, offline, closed_only, adj_close, force_refresh, False
         )
-        frame = pl.from_arrow(batch)
+        frame = pl.DataFrame(batch)  # through the Arrow PyCapsule interface, without a copy
         return (frame, FetchReport.from_json(report)) if with_report else frame
 
     def get_bars_arrow(
