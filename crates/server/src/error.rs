@@ -89,10 +89,21 @@ impl ApiError {
 
     /// Too many jobs running at once.
     pub fn too_many_jobs(limit: usize) -> Self {
-        Self::new(
+        let mut busy = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_jobs",
             format!("{limit} jobs are already running; wait for one to finish"),
+        );
+        busy.retry_after_seconds = Some(JOB_RETRY_AFTER_SECONDS);
+        busy
+    }
+
+    /// A method the endpoint does not take: 405 in the JSON error shape (axum adds `Allow`).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take that method; the Allow header lists those it takes",
         )
     }
 
@@ -227,7 +238,10 @@ impl From<SourceError> for ApiError {
             }
             SourceError::RateLimited { retry_after, .. } => {
                 let mut limited = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-                limited.retry_after_seconds = retry_after.map(|wait| wait.as_secs().max(1));
+                // Without the provider's own hint, a minute: the window of per-minute budgets.
+                limited.retry_after_seconds = Some(
+                    retry_after.map_or(UPSTREAM_RETRY_AFTER_SECONDS, |wait| wait.as_secs().max(1)),
+                );
                 limited
             }
             SourceError::BudgetSpent { resets_at, .. } => {
@@ -294,6 +308,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// When a client refused for too many running jobs may ask again: jobs take seconds.
+const JOB_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// When a client may ask again after the provider throttled us without saying for how long.
+const UPSTREAM_RETRY_AFTER_SECONDS: u64 = 60;
+
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -310,4 +330,39 @@ pub enum ServeError {
     /// The store could not start what a long-running server needs of it.
     #[error(transparent)]
     Store(#[from] marketcache_cache::CacheError),
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    fn retry_after(error: ApiError) -> Option<String> {
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn every_429_says_when_to_ask_again() {
+        assert_eq!(
+            retry_after(ApiError::too_many_jobs(4)).as_deref(),
+            Some("5")
+        );
+        let unsaid = SourceError::RateLimited {
+            provider: "yahoo".to_string(),
+            retry_after: None,
+        };
+        assert_eq!(retry_after(unsaid.into()).as_deref(), Some("60"));
+        let said = SourceError::RateLimited {
+            provider: "yahoo".to_string(),
+            retry_after: Some(std::time::Duration::from_secs(7)),
+        };
+        assert_eq!(retry_after(said.into()).as_deref(), Some("7"));
+    }
 }

@@ -70,9 +70,10 @@ pub(crate) struct BarsQuery {
     end: Option<String>,
     /// Price adjustment: `none`, `splits` (default) or `all` (splits and dividends)
     adjust: Option<String>,
-    /// `json` (default), `csv` (header `date,open,high,low,close,volume`), `parquet` or
-    /// `arrow` (Arrow IPC file): the columnar forms carry the symbol, basis and adjustment as
-    /// metadata and the report in the `X-*` headers, as CSV does
+    /// `json`, `csv` (header `date,open,high,low,close,volume`), `parquet` or `arrow` (Arrow
+    /// IPC file); without it, the `Accept` header chooses (`text/csv`, …), else JSON. The
+    /// columnar forms carry the symbol, basis and adjustment as metadata and the report in the
+    /// `X-*` headers, as CSV does
     format: Option<String>,
     /// Leave out bars that are not final yet (`true`/`false`; present without a value is true)
     closed_only: Option<String>,
@@ -82,6 +83,9 @@ pub(crate) struct BarsQuery {
     /// after `close` in every format (`true`/`false`; present without a value is true)
     adj_close: Option<String>,
 }
+
+/// The headers a browser on another origin may read when CORS is enabled: the report's.
+pub(crate) const EXPOSED_HEADERS: [&str; 4] = REPORT_HEADERS;
 
 /// The report's counters as response headers of the CSV form.
 const REPORT_HEADERS: [&str; 4] = [
@@ -110,6 +114,7 @@ const REPORT_HEADERS: [&str; 4] = [
     ))]
 pub(crate) async fn bars(
     caller: Caller,
+    request_headers: HeaderMap,
     State(state): State<AppState>,
     ApiPath(symbol): ApiPath<String>,
     ApiQuery(query): ApiQuery<BarsQuery>,
@@ -127,7 +132,8 @@ pub(crate) async fn bars(
             .map_err(|message: String| ApiError::invalid("adjust", message))?,
     };
     let format = match query.format.as_deref().map(str::trim) {
-        None | Some("json") => BarsFormat::Json,
+        None => BarsFormat::accepted(&request_headers),
+        Some("json") => BarsFormat::Json,
         Some("csv") => BarsFormat::Csv,
         Some("parquet") => BarsFormat::Parquet,
         Some("arrow") => BarsFormat::Arrow,
@@ -181,6 +187,44 @@ enum BarsFormat {
     Csv,
     Parquet,
     Arrow,
+}
+
+impl BarsFormat {
+    const MEDIA_TYPES: [(&'static str, BarsFormat); 4] = [
+        ("application/json", Self::Json),
+        ("text/csv", Self::Csv),
+        ("application/vnd.apache.parquet", Self::Parquet),
+        ("application/vnd.apache.arrow.file", Self::Arrow),
+    ];
+
+    /// The form the `Accept` header prefers (highest `q`, then first listed) among those we
+    /// answer in; JSON without one, or when it names none of ours (`format` wins over both).
+    fn accepted(headers: &HeaderMap) -> Self {
+        let mut best: Option<(f32, Self)> = None;
+        let accept = headers.get_all(header::ACCEPT).iter();
+        for entry in accept
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let mut parts = entry.split(';').map(str::trim);
+            let media_type = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|parameter| parameter.strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let known = Self::MEDIA_TYPES
+                .iter()
+                .find(|(name, _)| *name == media_type)
+                .map(|(_, format)| *format);
+            if let Some(format) = known
+                && quality > 0.0
+                && best.is_none_or(|(best_quality, _)| quality > best_quality)
+            {
+                best = Some((quality, format));
+            }
+        }
+        best.map_or(Self::Json, |(_, format)| format)
+    }
 }
 
 /// The report's counters as the `X-*` headers of the non-JSON forms.

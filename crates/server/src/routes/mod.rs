@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{HeaderName, Method, header};
 use axum::routing::{delete, get, post};
 use chrono::NaiveDate;
 use marketcache_cache::MarketDataCache;
@@ -91,6 +91,10 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api/optimize", post(backtest::optimize))
         .route("/api/strategies", get(backtest::strategies))
         .route("/api/openapi.json", get(crate::openapi::document))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/dashboard") }),
+        )
         .route("/dashboard", get(crate::dashboard::index))
         .route("/dashboard/", get(crate::dashboard::index))
         .route(
@@ -100,6 +104,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/dashboard/cache", get(crate::dashboard::cache_page))
         .route("/assets/{name}", get(crate::dashboard::asset))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::guard::check_host_and_origin,
@@ -109,16 +114,33 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             config.body_read_timeout,
         ))
+        .layer(compression())
         .with_state(state);
     match &config.cors_origin {
         Some(origin) => router.layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(origin.clone())
                 .allow_methods([Method::GET, Method::POST, Method::DELETE])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .expose_headers(crate::routes::data::EXPOSED_HEADERS.map(HeaderName::from_static)),
         ),
         None => router,
     }
+}
+
+/// gzip or brotli, as the client accepts, for JSON, CSV, HTML, the OpenAPI document and the
+/// assets (35 years of bars as JSON: 939 KB, 256 KB with gzip, 175 KB with brotli). Parquet is
+/// compressed already; server-sent events and tiny bodies are left as they are.
+fn compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate + Clone> {
+    use tower_http::compression::Predicate;
+    use tower_http::compression::predicate::{DefaultPredicate, NotForContentType};
+    tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .br(true)
+        .compress_when(
+            DefaultPredicate::new().and(NotForContentType::new("application/vnd.apache.parquet")),
+        )
 }
 
 /// Proof that the request carried the API token, when one is configured. Mutating handlers

@@ -9,6 +9,7 @@ mod dashboard;
 mod endpoints;
 mod errors;
 mod failures;
+mod http;
 mod jobs;
 mod openapi;
 mod properties;

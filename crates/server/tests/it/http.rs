@@ -1,0 +1,182 @@
+//! HTTP as clients and caches expect it: compressed bodies, the form the `Accept` header asks
+//! for, 405 in the JSON error shape, `/` leading to the dashboard, `Retry-After` on every 429,
+//! and CORS letting a page read the report headers.
+
+use std::io::Read;
+
+use crate::harness::{Backend, Options, TestApp};
+
+const BARS: &str = "/api/bars/AAPL?start=2015-01-01&end=2020-12-31";
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("not gzip: {e}"));
+    out
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli_decompressor::Decompressor::new(bytes, 4096)
+        .read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("not brotli: {e}"));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_come_compressed_as_the_client_accepts_and_decode_to_the_same_bars() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let plain = app.get(BARS).await;
+    plain.expect(200);
+    assert_eq!(plain.header("content-encoding"), None);
+    for (encoding, decode) in [("gzip", gunzip as fn(&[u8]) -> Vec<u8>), ("br", unbrotli)] {
+        let reply = app
+            .send(
+                app.client
+                    .get(app.url(BARS))
+                    .header("accept-encoding", encoding),
+            )
+            .await;
+        reply.expect(200);
+        assert_eq!(reply.header("content-encoding"), Some(encoding));
+        assert!(
+            reply.bytes.len() * 3 < plain.bytes.len(),
+            "{encoding}: {} of {} bytes",
+            reply.bytes.len(),
+            plain.bytes.len()
+        );
+        let decoded: serde_json::Value = serde_json::from_slice(&decode(&reply.bytes))
+            .unwrap_or_else(|e| panic!("{encoding}: {e}"));
+        assert_eq!(decoded["bars"], plain.json()["bars"], "{encoding}");
+        // CSV, the OpenAPI document and the dashboard's scripts too.
+        for path in [
+            "/api/bars/AAPL?start=2015-01-01&end=2020-12-31&format=csv",
+            "/api/openapi.json",
+            "/dashboard/optimizer",
+        ] {
+            let reply = app
+                .send(
+                    app.client
+                        .get(app.url(path))
+                        .header("accept-encoding", encoding),
+                )
+                .await;
+            reply.expect(200);
+            assert_eq!(reply.header("content-encoding"), Some(encoding), "{path}");
+            assert!(!decode(&reply.bytes).is_empty(), "{path}");
+        }
+    }
+    // Parquet is compressed inside already: sent as it is.
+    let parquet = app
+        .send(
+            app.client
+                .get(app.url(&format!("{BARS}&format=parquet")))
+                .header("accept-encoding", "gzip, br"),
+        )
+        .await;
+    parquet.expect(200);
+    assert_eq!(parquet.header("content-encoding"), None);
+    assert_eq!(&parquet.bytes[..4], b"PAR1");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accept_header_chooses_the_form_unless_format_does() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let ask = |accept: &'static str, path: &'static str| {
+        app.send(app.client.get(app.url(path)).header("accept", accept))
+    };
+    let csv = ask("text/csv", BARS).await;
+    csv.expect(200);
+    assert!(
+        csv.header("content-type")
+            .is_some_and(|t| t.starts_with("text/csv"))
+    );
+    assert!(
+        csv.text.starts_with("date,open,high,low,close,volume\n"),
+        "{}",
+        &csv.text[..60]
+    );
+    let preferred = ask("application/json;q=0.5, text/csv;q=0.9", BARS).await;
+    assert!(preferred.text.starts_with("date,"));
+    let parquet = ask("application/vnd.apache.parquet", BARS).await;
+    assert_eq!(&parquet.bytes[..4], b"PAR1");
+    let arrow = ask("application/vnd.apache.arrow.file", BARS).await;
+    assert_eq!(&arrow.bytes[..6], b"ARROW1");
+    for accept in ["*/*", "text/html", "text/csv;q=0"] {
+        let json = ask(accept, BARS).await;
+        assert!(json.text.starts_with("{\"symbol\""), "{accept}");
+    }
+    let explicit = app
+        .send(
+            app.client
+                .get(app.url(&format!("{BARS}&format=json")))
+                .header("accept", "text/csv"),
+        )
+        .await;
+    assert!(explicit.text.starts_with("{\"symbol\""));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_405_in_the_error_shape_and_the_root_leads_to_the_dashboard() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let reply = app.send(app.client.put(app.url("/api/bars/AAPL"))).await;
+    reply.expect_error(405, "method_not_allowed", None);
+    assert!(
+        reply
+            .header("allow")
+            .is_some_and(|allow| allow.contains("GET")),
+        "{:?}",
+        reply.headers
+    );
+    let reply = app.post_json("/api/health", &serde_json::json!({})).await;
+    reply.expect_error(405, "method_not_allowed", None);
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let root = app.send(no_redirects.get(app.url("/"))).await;
+    assert!((300..400).contains(&root.status), "{}", root.status);
+    assert_eq!(root.header("location"), Some("/dashboard"));
+    let followed = app.get("/").await;
+    followed.expect(200);
+    assert!(
+        followed.text.contains("<html"),
+        "{}",
+        &followed.text[..80.min(followed.text.len())]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_lets_the_allowed_origin_read_the_report_headers() {
+    let options = Options {
+        cors_origin: Some("http://dashboard.example"),
+        ..Options::default()
+    };
+    let app = TestApp::start_with(Backend::sqlite().await, options).await;
+    let reply = app
+        .send(
+            app.client
+                .get(app.url(&format!("{BARS}&format=csv")))
+                .header("origin", "http://dashboard.example"),
+        )
+        .await;
+    reply.expect(200);
+    let exposed = reply
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for name in [
+        "x-cached-bars",
+        "x-fetched-bars",
+        "x-upstream-requests",
+        "x-elapsed-ms",
+    ] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+    app.stop().await;
+}
