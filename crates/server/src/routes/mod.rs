@@ -132,7 +132,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
 /// assets (35 years of bars as JSON: 939 KB, 256 KB with gzip, 175 KB with brotli). Parquet is
 /// compressed already; server-sent events and tiny bodies are left as they are.
 fn compression()
--> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate + Clone> {
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::Predicate;
     use tower_http::compression::predicate::{DefaultPredicate, NotForContentType};
     tower_http::compression::CompressionLayer::new()
