@@ -17,6 +17,15 @@ const BYTES_PER_BAR: usize = 120;
 
 /// `response` as the JSON object `{"symbol", "bars": [{"date", "open", …}], "report"}`.
 pub fn symbol_bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Error> {
+    symbol_bars_json_timed(response, true)
+}
+
+/// [`symbol_bars_json`] with the report's `elapsed_ms` left out (`timed` false), so the same
+/// data is always the same bytes: what the API sends, with the time in a header.
+pub fn symbol_bars_json_timed(
+    response: &SymbolBars,
+    timed: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(BYTES_PER_BAR * response.bars.len() + 512);
     out.extend_from_slice(b"{\"symbol\":");
     serde_json::to_writer(&mut out, &response.symbol)?;
@@ -29,7 +38,15 @@ pub fn symbol_bars_json(response: &SymbolBars) -> Result<Vec<u8>, serde_json::Er
         push_bar_json(&mut out, bar, adj_close.copied())?;
     }
     out.extend_from_slice(b"],\"report\":");
-    serde_json::to_writer(&mut out, &response.report)?;
+    if timed {
+        serde_json::to_writer(&mut out, &response.report)?;
+    } else {
+        let mut report = serde_json::to_value(&response.report)?;
+        if let Some(fields) = report.as_object_mut() {
+            fields.remove("elapsed_ms");
+        }
+        serde_json::to_writer(&mut out, &report)?;
+    }
     out.push(b'}');
     Ok(out)
 }

@@ -346,6 +346,13 @@ impl MarketDataCache {
         self.store.describe()
     }
 
+    /// The version of `symbol`'s stored series in this cache's data set: it changes with every
+    /// write and clear of the symbol, by any process, so equal versions mean equal data (what
+    /// the API's `ETag` is made of).
+    pub async fn version_of(&self, symbol: &Symbol) -> Result<i64, CacheError> {
+        Ok(self.store.symbol_version(&self.key(symbol)).await?)
+    }
+
     /// Answers if the database can be reached (a real query, never a memory).
     pub async fn ping(&self) -> Result<(), CacheError> {
         Ok(self.store.ping().await?)

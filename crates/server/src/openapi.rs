@@ -112,7 +112,9 @@ pub struct FetchReportDoc {
     fetched_bars: u64,
     /// Requests made upstream by this request.
     upstream_requests: u64,
-    elapsed_ms: f64,
+    /// How long the read took; absent from `/api/bars` answers, which give it in the
+    /// `X-Elapsed-Ms` header so that their bodies stay the same for the same data.
+    elapsed_ms: Option<f64>,
     /// Ranges with trading days neither stored nor known to be empty (offline only).
     missing: Vec<DateRangeDoc>,
     /// Upstream rows that failed the bar checks and were dropped.

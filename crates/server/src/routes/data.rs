@@ -84,8 +84,15 @@ pub(crate) struct BarsQuery {
     adj_close: Option<String>,
 }
 
-/// The headers a browser on another origin may read when CORS is enabled: the report's.
-pub(crate) const EXPOSED_HEADERS: [&str; 4] = REPORT_HEADERS;
+/// The headers a browser on another origin may read when CORS is enabled: the report's and
+/// the validator.
+pub(crate) const EXPOSED_HEADERS: [&str; 5] = [
+    REPORT_HEADERS[0],
+    REPORT_HEADERS[1],
+    REPORT_HEADERS[2],
+    REPORT_HEADERS[3],
+    "etag",
+];
 
 /// The report's counters as response headers of the CSV form.
 const REPORT_HEADERS: [&str; 4] = [
@@ -99,13 +106,14 @@ const REPORT_HEADERS: [&str; 4] = [
 #[utoipa::path(get, path = "/api/bars/{symbol}", tag = "bars",
     params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
     responses(
-        (status = 200, description = "The bars and how they were obtained; with format=csv, parquet or arrow, the bars alone with the report in X-Cached-Bars, X-Fetched-Bars, X-Upstream-Requests and X-Elapsed-Ms",
+        (status = 200, description = "The bars and how they were obtained (the form chosen by format, else by Accept); the report's counters also in X-Cached-Bars, X-Fetched-Bars, X-Upstream-Requests, and its time only in X-Elapsed-Ms, so the same data is the same bytes. ETag (weak: the symbol's version and the request) and Cache-Control: no-cache",
             content(
                 (crate::openapi::BarsDoc = "application/json"),
                 (String = "text/csv"),
                 (Vec<u8> = "application/vnd.apache.parquet"),
                 (Vec<u8> = "application/vnd.apache.arrow.file"),
             )),
+        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
         (status = 400, description = "Bad symbol, date, range or option", body = ErrorBody),
         (status = 404, description = "The provider does not know the symbol", body = ErrorBody),
         (status = 429, description = "The provider is rate limiting us", body = ErrorBody),
@@ -151,16 +159,30 @@ pub(crate) async fn bars(
         closed_only: parse_flag("closed_only", query.closed_only.as_deref())?,
         adj_close: parse_flag("adj_close", query.adj_close.as_deref())?,
     };
+    // The version before and after the read: when equal, the body is that version's data.
+    let before = state.cache.version_of(&symbol).await?;
     let response = state.cache.get_bars(&symbol, range, options).await?;
+    let after = state.cache.version_of(&symbol).await?;
+    let request = format!("{range}|{adjust}|{format:?}|{options:?}");
+    let validator = (before == after).then(|| entity_tag(after, &request));
+    let mut headers = report_headers(&response.report);
+    caching_headers(&mut headers, validator.as_ref());
+    if validator
+        .as_ref()
+        .is_some_and(|tag| if_none_match(&request_headers, tag))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
     let described = Described {
         responses: std::slice::from_ref(&response),
         adjust,
     };
     let (media_type, body) = match format {
-        BarsFormat::Csv => return Ok(bars_csv(response)),
+        BarsFormat::Csv => return Ok(bars_csv(response, headers)),
         BarsFormat::Json => (
             "application/json",
-            bar_text::symbol_bars_json(&response).map_err(|error| ApiError::internal(&error))?,
+            bar_text::symbol_bars_json_timed(&response, false)
+                .map_err(|error| ApiError::internal(&error))?,
         ),
         BarsFormat::Parquet => (
             "application/vnd.apache.parquet",
@@ -171,13 +193,42 @@ pub(crate) async fn bars(
             bars_arrow_ipc(described).map_err(|error| ApiError::internal(&error))?,
         ),
     };
-    let mut headers = match format {
-        // The report is in the body.
-        BarsFormat::Json => HeaderMap::new(),
-        _ => report_headers(&response.report),
-    };
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     Ok((headers, body).into_response())
+}
+
+/// A weak validator of a bars answer: the symbol's version and the request as resolved (range,
+/// adjustment, form and options), so it changes whenever the data or the question does. Weak,
+/// because the report's counters differ between the read that fetched and later ones.
+fn entity_tag(version: i64, request: &str) -> HeaderValue {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request.hash(&mut hasher);
+    HeaderValue::from_str(&format!("W/\"{version}-{:016x}\"", hasher.finish()))
+        .unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
+}
+
+/// `ETag` (when the data held still during the read), `Cache-Control: no-cache` (keep it, but
+/// ask whether it changed: a range ending today gains bars) and `Vary: Accept` (the form may
+/// come from that header).
+fn caching_headers(headers: &mut HeaderMap, validator: Option<&HeaderValue>) {
+    if let Some(tag) = validator {
+        headers.insert(header::ETAG, tag.clone());
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("accept"));
+}
+
+/// Whether the client's `If-None-Match` names `tag` (weak comparison, `*` for any).
+fn if_none_match(request_headers: &HeaderMap, tag: &HeaderValue) -> bool {
+    let opaque = |text: &str| text.trim().trim_start_matches("W/").to_owned();
+    let ours = tag.to_str().map(opaque).unwrap_or_default();
+    request_headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|candidate| candidate.trim() == "*" || opaque(candidate) == ours)
 }
 
 /// The forms `GET /api/bars/{symbol}` answers in.
@@ -246,8 +297,7 @@ fn report_headers(report: &FetchReport) -> HeaderMap {
 
 /// The bars as CSV that pandas' `read_csv(url)` reads, the report in headers.
 /// Streamed in pieces of [`CSV_CHUNK_BARS`] bars, each written as it is sent.
-fn bars_csv(response: SymbolBars) -> Response {
-    let mut headers = report_headers(&response.report);
+fn bars_csv(response: SymbolBars, mut headers: HeaderMap) -> Response {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),

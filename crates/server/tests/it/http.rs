@@ -180,3 +180,48 @@ async fn cors_lets_the_allowed_origin_read_the_report_headers() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bars_carry_a_validator_and_the_same_data_is_the_same_bytes() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    app.get(BARS).await.expect(200);
+    let second = app.get(BARS).await;
+    second.expect(200);
+    let tag = second
+        .header("etag")
+        .unwrap_or_else(|| panic!("no ETag: {:?}", second.headers));
+    assert!(tag.starts_with("W/\""), "{tag}");
+    assert_eq!(second.header("cache-control"), Some("no-cache"));
+    assert!(second.header("x-elapsed-ms").is_some());
+    let third = app.get(BARS).await;
+    assert_eq!(third.bytes, second.bytes, "the same data, the same bytes");
+    assert_eq!(third.header("etag"), Some(tag));
+
+    let revalidate = |path: String, tag: String| {
+        app.send(app.client.get(app.url(&path)).header("if-none-match", tag))
+    };
+    let unchanged = revalidate(BARS.to_string(), tag.to_string()).await;
+    assert_eq!(unchanged.status, 304);
+    assert!(unchanged.bytes.is_empty());
+    assert_eq!(unchanged.header("etag"), Some(tag));
+    let listed = revalidate(BARS.to_string(), format!("\"other\", {tag}")).await;
+    assert_eq!(listed.status, 304);
+    // Another question about the same data is another answer.
+    for other in [
+        format!("{BARS}&format=csv"),
+        format!("{BARS}&adjust=all"),
+        "/api/bars/AAPL?start=2016-01-01&end=2020-12-31".to_string(),
+    ] {
+        let reply = revalidate(other.clone(), tag.to_string()).await;
+        assert_eq!(reply.status, 200, "{other}");
+        assert_ne!(reply.header("etag"), Some(tag), "{other}");
+    }
+    // Changed data is a new answer.
+    app.delete("/api/cache?symbol=AAPL&before=2016-01-01")
+        .await
+        .expect(200);
+    let changed = revalidate(BARS.to_string(), tag.to_string()).await;
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.header("etag"), Some(tag));
+    app.stop().await;
+}
