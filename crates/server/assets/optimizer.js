@@ -68,7 +68,7 @@ function optimizeRequest() {
     ranges,
     metric: $("metric").value,
     top: Number($("top").value),
-    heatmap: $("heatmap").checked,
+    heatmap: $("with-heatmap").checked,
   };
   if ($("start").value) request.start = $("start").value;
   if ($("end").value) request.end = $("end").value;
@@ -278,7 +278,23 @@ function drawTrades(trades) {
   container.setAttribute("aria-label", `Candlestick chart of ${page.result.symbol} with ${trades.length} trades marked`);
 }
 
-/** The heat map as SVG: one rectangle per pair, coloured from worst (red) to best (green). */
+/** The colour of a metric value: worst red, middle yellow, best green (grey: no combination). */
+function heatColour(t) {
+  if (t === null) return "#e4e7ec";
+  const hue = Math.round(Math.max(0, Math.min(1, t)) * 130);
+  return `hsl(${hue}, 70%, ${42 + (1 - Math.abs(t - 0.5) * 2) * 10}%)`;
+}
+
+/** Every `step`-th label, so labels of `size` pixels never overlap along `length` pixels. */
+function labelStep(count, length, size) {
+  return Math.max(1, Math.ceil(count / Math.max(1, Math.floor(length / size))));
+}
+
+/**
+ * The heat map on a canvas (10,000 cells and more draw at once): one cell per pair of the first
+ * two parameters, larger second-parameter values at the top, readable axes, a colour scale with
+ * its metric, the value under the pointer, and a click charting that pair.
+ */
 function renderHeatmap(heatmap) {
   const panel = $("heatmap-panel");
   if (!heatmap) { panel.hidden = true; return; }
@@ -286,55 +302,88 @@ function renderHeatmap(heatmap) {
   const values = heatmap.values.flat().filter((v) => v !== null);
   const low = Math.min(...values);
   const high = Math.max(...values);
-  const colour = (value) => {
-    if (value === null) return "#eceef2";
-    const t = high > low ? (value - low) / (high - low) : 0.5;
-    const hue = Math.round(t * 130); // red (0) to green (130)
-    return `hsl(${hue}, 65%, ${45 + (1 - Math.abs(t - 0.5) * 2) * 12}%)`;
-  };
-  const svgNs = "http://www.w3.org/2000/svg";
-  const cell = 12, left = 46, bottom = 30, top = 6;
-  const width = left + heatmap.x.length * cell + 8;
-  const height = top + heatmap.y.length * cell + bottom;
-  const svg = document.createElementNS(svgNs, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `${heatmap.metric} by ${heatmap.x_parameter} (across) and ${heatmap.y_parameter} (down), best ${formatNumber(high)}`);
-  const twoParameters = Object.keys(page.result.ranges).length === 2;
+  const scale = (value) => (value === null ? null : high > low ? (value - low) / (high - low) : 0.5);
+  const canvas = $("heatmap-canvas");
+  const columns = heatmap.x.length, rows = heatmap.y.length;
+  const font = 12, left = 52, bottom = 40, top = 8, right = 8;
+  const width = Math.max(240, $("heatmap").clientWidth || 600);
+  const cellWidth = Math.max(1, (width - left - right) / columns);
+  const cellHeight = Math.max(3, Math.min(cellWidth, 18, 420 / rows));
+  const height = top + rows * cellHeight + bottom;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  canvas.style.height = `${height}px`;
+  const context = canvas.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  context.clearRect(0, 0, width, height);
   heatmap.values.forEach((row, rowIndex) => {
-    // Larger y values at the top, as on a chart.
-    const y = top + (heatmap.y.length - 1 - rowIndex) * cell;
+    const y = top + (rows - 1 - rowIndex) * cellHeight;
     row.forEach((value, columnIndex) => {
-      const rect = document.createElementNS(svgNs, "rect");
-      rect.setAttribute("class", "cell");
-      rect.setAttribute("x", left + columnIndex * cell);
-      rect.setAttribute("y", y);
-      rect.setAttribute("width", cell);
-      rect.setAttribute("height", cell);
-      rect.setAttribute("fill", colour(value));
-      const title = document.createElementNS(svgNs, "title");
-      title.textContent = `${heatmap.x_parameter}=${heatmap.x[columnIndex]} ${heatmap.y_parameter}=${heatmap.y[rowIndex]}: ${value === null ? "none" : formatNumber(value, 3)}`;
-      rect.append(title);
-      if (value !== null && twoParameters) {
-        rect.style.cursor = "pointer";
-        rect.addEventListener("click", () => select(-1, { [heatmap.x_parameter]: heatmap.x[columnIndex], [heatmap.y_parameter]: heatmap.y[rowIndex] }));
-      }
-      svg.append(rect);
+      context.fillStyle = heatColour(scale(value));
+      context.fillRect(left + columnIndex * cellWidth, y, Math.ceil(cellWidth), Math.ceil(cellHeight));
     });
   });
-  const label = (x, y, text, anchor) => {
-    const node = document.createElementNS(svgNs, "text");
-    node.setAttribute("x", x); node.setAttribute("y", y); node.setAttribute("font-size", "8"); node.setAttribute("text-anchor", anchor);
-    node.textContent = text;
-    svg.append(node);
+  context.fillStyle = "#1d2330";
+  context.font = `${font}px system-ui, sans-serif`;
+  context.textAlign = "center";
+  context.textBaseline = "top";
+  const xStep = labelStep(columns, width - left - right, 44);
+  heatmap.x.forEach((value, index) => {
+    if (index % xStep === 0) context.fillText(String(value), left + (index + 0.5) * cellWidth, top + rows * cellHeight + 4);
+  });
+  context.fillText(heatmap.x_parameter, left + (columns * cellWidth) / 2, top + rows * cellHeight + 4 + font + 6);
+  context.textAlign = "right";
+  context.textBaseline = "middle";
+  const yStep = labelStep(rows, rows * cellHeight, font + 6);
+  heatmap.y.forEach((value, index) => {
+    if (index % yStep === 0) context.fillText(String(value), left - 6, top + (rows - 1 - index + 0.5) * cellHeight);
+  });
+  context.save();
+  context.translate(12, top + (rows * cellHeight) / 2);
+  context.rotate(-Math.PI / 2);
+  context.textAlign = "center";
+  context.fillText(heatmap.y_parameter, 0, 0);
+  context.restore();
+
+  // Where each cell is, for the pointer (and for tests that click a cell).
+  Object.assign(canvas.dataset, { columns, rows, cells: values.length, left, top, cellWidth, cellHeight });
+  const twoParameters = Object.keys(page.result.ranges).length === 2;
+  const cellAt = (event) => {
+    const box = canvas.getBoundingClientRect();
+    const column = Math.floor((event.clientX - box.left - left) / cellWidth);
+    const row = rows - 1 - Math.floor((event.clientY - box.top - top) / cellHeight);
+    if (column < 0 || column >= columns || row < 0 || row >= rows) return null;
+    return { column, row, value: heatmap.values[row][column], x: event.clientX - box.left, y: event.clientY - box.top };
   };
-  const every = (count) => Math.max(1, Math.ceil(count / 12));
-  heatmap.x.forEach((value, index) => { if (index % every(heatmap.x.length) === 0) label(left + index * cell + cell / 2, top + heatmap.y.length * cell + 10, value, "middle"); });
-  heatmap.y.forEach((value, index) => { if (index % every(heatmap.y.length) === 0) label(left - 4, top + (heatmap.y.length - 1 - index) * cell + cell - 3, value, "end"); });
-  label(left + (heatmap.x.length * cell) / 2, height - 4, heatmap.x_parameter, "middle");
-  label(10, top + 8, heatmap.y_parameter, "start");
-  $("heatmap").replaceChildren(svg);
-  $("heatmap-hint").textContent = `${heatmap.metric} from ${formatNumber(low, 3)} (red) to ${formatNumber(high, 3)} (green); best over the other parameters; grey: no combination.${twoParameters ? " Click a cell to chart it." : ""}`;
+  const describe = (cell) => `${heatmap.x_parameter}=${heatmap.x[cell.column]} ${heatmap.y_parameter}=${heatmap.y[cell.row]}: ${heatmap.metric} ${cell.value === null ? "none" : formatNumber(cell.value, 3)}`;
+  const tip = $("heatmap-tip");
+  canvas.onmousemove = (event) => {
+    const cell = cellAt(event);
+    tip.hidden = !cell;
+    if (!cell) return;
+    tip.textContent = describe(cell);
+    tip.style.left = `${Math.min(cell.x + 12, width - tip.offsetWidth - 4)}px`;
+    tip.style.top = `${Math.max(0, cell.y - 28)}px`;
+    canvas.style.cursor = cell.value !== null && twoParameters ? "pointer" : "crosshair";
+  };
+  canvas.onmouseleave = () => { tip.hidden = true; };
+  canvas.onclick = (event) => {
+    const cell = cellAt(event);
+    if (!cell || cell.value === null || !twoParameters) return;
+    select(-1, { [heatmap.x_parameter]: heatmap.x[cell.column], [heatmap.y_parameter]: heatmap.y[cell.row] });
+  };
+  canvas.setAttribute("aria-label", `${heatmap.metric} by ${heatmap.x_parameter} (across) and ${heatmap.y_parameter} (up), from ${formatNumber(low, 3)} to ${formatNumber(high, 3)}`);
+
+  const legend = $("heatmap-legend").getContext("2d");
+  const gradient = legend.createLinearGradient(0, 0, 240, 0);
+  for (let stop = 0; stop <= 10; stop += 1) gradient.addColorStop(stop / 10, heatColour(stop / 10));
+  legend.fillStyle = gradient;
+  legend.fillRect(0, 0, 240, 12);
+  $("heatmap-low").textContent = formatNumber(low, 3);
+  $("heatmap-high").textContent = formatNumber(high, 3);
+  $("heatmap-metric").textContent = `${heatmap.metric}, the best over the other parameters; grey: no combination`;
+  $("heatmap-hint").textContent = twoParameters ? "Point at a cell for its value; click it to chart that combination." : "Point at a cell for its value.";
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -172,6 +172,94 @@ async fn click_at(client: &Client, locator: Locator<'_>) {
         .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
 }
 
+/// The heat map of a 4 × 4 grid is drawn where a person sees it: a canvas of real size inside
+/// its panel, each cell painted; a click on the canvas charts the pair under the pointer.
+async fn check_the_heat_map_draws_and_charts_a_clicked_cell(client: &Client) {
+    let drawn = client
+        .execute(
+            r#"
+            const canvas = document.getElementById("heatmap-canvas");
+            const panel = document.getElementById("heatmap-panel").getBoundingClientRect();
+            const box = canvas.getBoundingClientRect();
+            const d = canvas.dataset;
+            const ratio = window.devicePixelRatio || 1;
+            const context = canvas.getContext("2d");
+            const pixel = (x, y) => Array.from(context.getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data);
+            const painted = [];
+            for (let column = 0; column < Number(d.columns); column += 1) {
+              for (let row = 0; row < Number(d.rows); row += 1) {
+                const x = Number(d.left) + (column + 0.5) * Number(d.cellWidth);
+                const y = Number(d.top) + (row + 0.5) * Number(d.cellHeight);
+                painted.push(pixel(x, y)[3] === 255);
+              }
+            }
+            const heatmap = page.result.heatmap;
+            const column = Math.floor((box.width / 2 - Number(d.left)) / Number(d.cellWidth));
+            const row = Number(d.rows) - 1 - Math.floor((box.height / 2 - Number(d.top)) / Number(d.cellHeight));
+            return {
+              width: box.width, height: box.height,
+              inside: box.left >= panel.left && box.right <= panel.right + 0.5 && box.top >= panel.top && box.bottom <= panel.bottom + 0.5,
+              columns: Number(d.columns), rows: Number(d.rows), cells: Number(d.cells),
+              painted: painted.filter(Boolean).length,
+              corner: pixel(1, 1)[3],
+              centre: heatmap.x_parameter + "=" + heatmap.x[column] + " " + heatmap.y_parameter + "=" + heatmap.y[row],
+              scale: document.getElementById("heatmap-metric").textContent,
+            };
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (drawn["columns"].as_u64(), drawn["rows"].as_u64()),
+        (Some(4), Some(4)),
+        "{drawn}"
+    );
+    assert_eq!(drawn["cells"].as_u64(), Some(16), "{drawn}");
+    assert_eq!(
+        drawn["painted"].as_u64(),
+        Some(16),
+        "every cell is painted: {drawn}"
+    );
+    assert_eq!(
+        drawn["corner"].as_u64(),
+        Some(0),
+        "outside the cells stays blank: {drawn}"
+    );
+    assert!(
+        drawn["width"].as_f64().unwrap_or_default() > 200.0,
+        "{drawn}"
+    );
+    assert!(
+        drawn["height"].as_f64().unwrap_or_default() > 60.0,
+        "{drawn}"
+    );
+    assert_eq!(
+        drawn["inside"], true,
+        "the heat map lies within its panel: {drawn}"
+    );
+    assert!(
+        drawn["scale"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("sharpe"),
+        "{drawn}"
+    );
+    let expected = drawn["centre"].as_str().unwrap_or_default().to_string();
+    client
+        .find(Locator::Id("heatmap-canvas"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually(20, "the clicked cell's equity curve", || async {
+        let charted = attribute(client, "#equity-chart", "data-params").await?;
+        (charted == expected).then_some(())
+    })
+    .await;
+}
+
 fn screenshot_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -281,11 +369,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows.len(), 5);
-    let cells = client
-        .find_all(Locator::Css("#heatmap svg rect.cell"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cells.len(), 16, "a 4 × 4 heat map");
+    check_the_heat_map_draws_and_charts_a_clicked_cell(&client).await;
     let canvases = client
         .find_all(Locator::Css("#price-chart canvas"))
         .await
