@@ -159,7 +159,7 @@ pub struct CoverageExplanation {
     pub exchange: Exchange,
     /// Ledger entries in start order.
     pub spans: Vec<CoverageSpan>,
-    /// Their union.
+    /// Their union, joined across the market's closed days between them.
     pub covered: Vec<DateRange>,
     /// Covered weekdays the exchange was closed (holidays and closures).
     pub holidays: usize,
@@ -1127,7 +1127,8 @@ impl MarketDataCache {
             symbol: symbol.clone(),
             exchange,
             spans,
-            covered,
+            // Weekends and holidays between ledger entries are no gaps to show.
+            covered: calendar.join_closed_gaps(&covered),
             holidays,
             weekend_days,
             barless,
@@ -1149,9 +1150,22 @@ impl MarketDataCache {
         {
             return Ok(stats.clone());
         }
-        let stats = self.store.stats().await?;
+        let mut stats = self.store.stats().await?;
+        for symbol in &mut stats.symbols {
+            symbol.covered = self.joined_across_closed_days(&symbol.symbol, &symbol.covered);
+        }
         *kept = Some((changes, Instant::now(), stats.clone()));
         Ok(stats)
+    }
+
+    /// The covered ranges of the store key `key` as a person reads them: joined across the
+    /// weekends and holidays of the symbol's market between them, which are no gaps.
+    fn joined_across_closed_days(&self, key: &str, covered: &[DateRange]) -> Vec<DateRange> {
+        let calendar = match Symbol::from_stored_key(key) {
+            Some((ticker, _)) => self.market(&ticker).calendar,
+            None => Calendar::Weekdays,
+        };
+        calendar.join_closed_gaps(covered)
     }
 
     /// Rewrites the store's tables with full pages (see [`BarStore::compact`]).

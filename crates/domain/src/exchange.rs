@@ -66,6 +66,30 @@ impl Calendar {
         DateRange::new(first, last).ok()
     }
 
+    /// `ranges` (in order, disjoint) with neighbours joined when the days between them hold no
+    /// trading day: a weekend or a holiday between two covered ranges is no gap to show.
+    pub fn join_closed_gaps(self, ranges: &[DateRange]) -> Vec<DateRange> {
+        let mut joined: Vec<DateRange> = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            if let Some(last) = joined.last_mut() {
+                let between = last
+                    .end()
+                    .succ_opt()
+                    .zip(range.start().pred_opt())
+                    .and_then(|(first, end)| DateRange::new(first, end).ok());
+                let nothing_trades = between.is_none_or(|gap| self.trim(gap).is_none());
+                if nothing_trades {
+                    if let Ok(wider) = DateRange::new(last.start(), range.end().max(last.end())) {
+                        *last = wider;
+                    }
+                    continue;
+                }
+            }
+            joined.push(*range);
+        }
+        joined
+    }
+
     /// The calendar as stored and as the API sends it.
     pub fn code(self) -> &'static str {
         match self {
@@ -487,5 +511,26 @@ mod tests {
             Calendar::EveryDay.trim(range).map(|r| r.start()),
             Some(date(2020, 1, 18))
         );
+    }
+
+    #[test]
+    fn a_weekend_or_holiday_between_covered_ranges_is_no_gap() {
+        let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2020, m, d).unwrap_or_default();
+        let range =
+            |a: NaiveDate, b: NaiveDate| DateRange::new(a, b).unwrap_or_else(|e| panic!("{e}"));
+        let covered = [
+            range(day(1, 1), day(1, 10)),  // to Friday
+            range(day(1, 13), day(1, 17)), // from Monday, to the Friday before Martin Luther King Day
+            range(day(1, 21), day(1, 24)), // from the Tuesday after it
+            range(day(1, 28), day(1, 31)), // Monday the 27th was a trading day
+        ];
+        assert_eq!(
+            Calendar::Nyse.join_closed_gaps(&covered),
+            [range(day(1, 1), day(1, 24)), range(day(1, 28), day(1, 31))]
+        );
+        // Where no holiday calendar is known, the Monday holiday is a gap; crypto trades daily.
+        assert_eq!(Calendar::Weekdays.join_closed_gaps(&covered).len(), 3);
+        assert_eq!(Calendar::EveryDay.join_closed_gaps(&covered).len(), 4);
+        assert!(Calendar::Nyse.join_closed_gaps(&[]).is_empty());
     }
 }
