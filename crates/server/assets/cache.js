@@ -8,14 +8,16 @@ async function loadStats() {
   try {
     const stats = await api("/api/cache/stats");
     $("totals").textContent = `${stats.total_bars.toLocaleString()} bars in ${stats.symbols.length} symbols; ${(stats.bytes_on_disk / 1048576).toFixed(1)} MiB on disk (${stats.database}).`;
-    const rows = stats.symbols.map(symbolRow);
+    const axis = sharedAxis(stats.symbols);
+    $("coverage-heading").textContent = axis ? `Coverage ${isoDay(axis.start)} → ${isoDay(axis.end - 1)}` : "Coverage";
+    const rows = stats.symbols.map((entry) => symbolRow(entry, axis));
     $("symbols-body").replaceChildren(...(rows.length ? rows : [element("tr", {}, element("td", { colspan: "7" }, "Nothing cached yet: add symbols above."))]));
   } catch (error) {
     showError($("error"), error);
   }
 }
 
-function symbolRow(entry) {
+function symbolRow(entry, axis) {
   const warm = element("button", { type: "button", class: "secondary", "aria-label": `Warm ${entry.symbol}` }, "Warm");
   warm.addEventListener("click", () => warmSymbols([entry.symbol], {}));
   const clear = element("button", { type: "button", class: "danger", "aria-label": `Clear ${entry.symbol}` }, "Clear");
@@ -27,27 +29,44 @@ function symbolRow(entry) {
     element("td", {}, entry.first_date || "–"),
     element("td", {}, entry.last_date || "–"),
     element("td", {}, updated),
-    element("td", { class: "coverage" }, coverageStrip(entry.covered)),
+    element("td", { class: "coverage" }, coverageStrip(entry.covered, axis)),
     element("td", { class: "actions" }, warm, clear));
 }
 
 const DAY = 86400000;
 const day = (text) => Date.parse(`${text}T00:00:00Z`) / DAY;
 
-/** Covered ranges (green) and the gaps between them (grey) over the symbol's covered span. */
-function coverageStrip(covered) {
+const isoDay = (days) => new Date(days * DAY).toISOString().slice(0, 10);
+
+/** One time axis for every symbol: from the earliest covered day to today (or the latest
+ * covered day, if later), so strips compare at a glance. */
+function sharedAxis(symbols) {
+  const withCoverage = symbols.filter((entry) => entry.covered.length);
+  if (!withCoverage.length) return null;
+  const start = Math.min(...withCoverage.map((entry) => day(entry.covered[0].start)));
+  const lastCovered = Math.max(...withCoverage.map((entry) => day(entry.covered[entry.covered.length - 1].end) + 1));
+  const today = Math.floor(Date.now() / DAY) + 1;
+  return { start, end: Math.max(today, lastCovered) };
+}
+
+/**
+ * A symbol's coverage on the shared axis: before its first covered day (pale), covered ranges
+ * (green), gaps between them (grey: missing), and after its last covered day up to today
+ * (amber: not asked since). Weekends and holidays between ranges are joined by the API.
+ */
+function coverageStrip(covered, axis) {
   const svgNs = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(svgNs, "svg");
   svg.setAttribute("viewBox", "0 0 1000 10");
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
-  if (!covered.length) { svg.setAttribute("aria-label", "no coverage"); return svg; }
-  const first = day(covered[0].start);
-  const last = day(covered[covered.length - 1].end) + 1;
-  const span = Math.max(1, last - first);
-  const rect = (from, to, fill, label) => {
+  if (!covered.length || !axis) { svg.setAttribute("aria-label", "no coverage"); return svg; }
+  const span = Math.max(1, axis.end - axis.start);
+  const rect = (from, to, kind, fill, label) => {
+    if (to <= from) return;
     const node = document.createElementNS(svgNs, "rect");
-    node.setAttribute("x", ((from - first) / span) * 1000);
+    node.setAttribute("class", kind);
+    node.setAttribute("x", ((from - axis.start) / span) * 1000);
     node.setAttribute("width", Math.max(1, ((to - from) / span) * 1000));
     node.setAttribute("y", 0); node.setAttribute("height", 10); node.setAttribute("fill", fill);
     const title = document.createElementNS(svgNs, "title");
@@ -55,13 +74,19 @@ function coverageStrip(covered) {
     node.append(title);
     svg.append(node);
   };
-  rect(first, last, "#d5d9e0", "missing");
+  const first = day(covered[0].start);
+  const last = day(covered[covered.length - 1].end) + 1;
+  rect(axis.start, first, "before", "#eef0f4", `before ${covered[0].start}: never covered`);
   const gaps = [];
   covered.forEach((range, index) => {
-    rect(day(range.start), day(range.end) + 1, "#1a7f4b", `covered ${range.start} to ${range.end}`);
+    rect(day(range.start), day(range.end) + 1, "covered", "#1a7f4b", `covered ${range.start} to ${range.end}`);
     const next = covered[index + 1];
-    if (next && day(next.start) > day(range.end) + 1) gaps.push(`${range.end} to ${next.start}`);
+    if (next && day(next.start) > day(range.end) + 1) {
+      gaps.push(`${range.end} to ${next.start}`);
+      rect(day(range.end) + 1, day(next.start), "missing", "#b8bec9", `missing ${isoDay(day(range.end) + 1)} to ${isoDay(day(next.start) - 1)}`);
+    }
   });
+  rect(last, axis.end, "stale", "#e8b04a", `not asked after ${covered[covered.length - 1].end}`);
   svg.setAttribute("aria-label", `covered ${covered[0].start} to ${covered[covered.length - 1].end}${gaps.length ? `, ${gaps.length} gaps` : ", no gaps"}`);
   return svg;
 }

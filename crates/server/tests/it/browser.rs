@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use chrono::NaiveDate;
+
 use crate::harness::{Backend, TestApp};
 
 /// The first of `names` found on `PATH`.
@@ -260,11 +262,97 @@ async fn check_the_heat_map_draws_and_charts_a_clicked_cell(client: &Client) {
     .await;
 }
 
-fn screenshot_path() -> PathBuf {
+/// Every symbol's strip spans the same axis, from the earliest covered day to today: AAPL,
+/// covered 2015-2020, is green over that share of its strip's width (element geometry), and
+/// MSFT's half year is a narrow green band.
+async fn check_coverage_strips_share_one_axis(app: &TestApp, client: &Client) {
+    let stats = app.get("/api/cache/stats").await.json();
+    let covered = |symbol: &str| -> Vec<(NaiveDate, NaiveDate)> {
+        stats["symbols"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["symbol"] == symbol)
+            .flat_map(|entry| entry["covered"].as_array().cloned().unwrap_or_default())
+            .map(|range| {
+                let day = |key: &str| {
+                    range[key]
+                        .as_str()
+                        .and_then(|text| text.parse().ok())
+                        .unwrap_or_else(|| panic!("{range}"))
+                };
+                (day("start"), day("end"))
+            })
+            .collect()
+    };
+    let (aapl, msft) = (covered("AAPL"), covered("MSFT"));
+    let start = aapl
+        .iter()
+        .chain(&msft)
+        .map(|range| range.0)
+        .min()
+        .unwrap_or_default();
+    let end = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    let share = |ranges: &[(NaiveDate, NaiveDate)]| {
+        let days: i64 = ranges.iter().map(|(a, b)| (*b - *a).num_days() + 1).sum();
+        days as f64 / (end - start).num_days() as f64
+    };
+    let measured = client
+        .execute(
+            r#"
+            const green = (symbol) => {
+              const svg = document.querySelector(`tr[data-symbol='${symbol}'] td.coverage svg`);
+              const box = svg.getBoundingClientRect();
+              const width = [...svg.querySelectorAll("rect.covered")].reduce((sum, rect) => sum + rect.getBoundingClientRect().width, 0);
+              return { width: box.width, height: box.height, share: width / box.width };
+            };
+            return { aapl: green("AAPL"), msft: green("MSFT") };
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (symbol, ranges) in [("aapl", &aapl), ("msft", &msft)] {
+        let strip = &measured[symbol];
+        assert!(
+            strip["width"].as_f64().unwrap_or_default() > 100.0,
+            "{measured}"
+        );
+        assert!(
+            strip["height"].as_f64().unwrap_or_default() >= 8.0,
+            "{measured}"
+        );
+        let shown = strip["share"].as_f64().unwrap_or_default();
+        let expected = share(ranges);
+        assert!(
+            (shown - expected).abs() < 0.02,
+            "{symbol}: {shown} shown, {expected} covered: {measured}"
+        );
+    }
+    // AAPL's 2015-2020 is about half of 2015 to today; MSFT's half year far less.
+    assert!(
+        share(&aapl) > 0.4 && share(&msft) < 0.1,
+        "{aapl:?} {msft:?}"
+    );
+}
+
+/// Where CI keeps a page's screenshot: `target/dashboard-<page>.png`.
+fn screenshot_path(page: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("dashboard-optimizer.png")
+    target.join(format!("dashboard-{page}.png"))
+}
+
+/// Saves what the browser shows as `target/dashboard-<page>.png`.
+async fn save_screenshot(client: &Client, page: &str) {
+    let png = client.screenshot().await.unwrap_or_else(|e| panic!("{e}"));
+    let path = screenshot_path(page);
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(&path, &png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    eprintln!("screenshot: {}", path.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,13 +510,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
     })
     .await;
 
-    let png = client.screenshot().await.unwrap_or_else(|e| panic!("{e}"));
-    let path = screenshot_path();
-    if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder).unwrap_or_else(|e| panic!("{e}"));
-    }
-    std::fs::write(&path, &png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    eprintln!("screenshot: {}", path.display());
+    save_screenshot(&client, "optimizer").await;
 
     // The cache page lists AAPL; warming MSFT through the form adds it.
     client
@@ -468,6 +550,8 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
     .await;
     // 2020-01-02 to 2020-06-30: 125 NYSE sessions.
     assert_eq!(bars, "125");
+    check_coverage_strips_share_one_axis(&app, &client).await;
+    save_screenshot(&client, "cache").await;
     let status = text_of(&client, "status").await;
     assert!(status.starts_with("Warmed 1 of 1"), "{status}");
 
