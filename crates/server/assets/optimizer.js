@@ -12,12 +12,14 @@ const page = {
   selected: -1,
   charts: {},
   selectToken: 0,     // ignores answers to superseded selections
+  job: null,          // the running search's job id, for Cancel
 };
 
 const $ = (id) => document.getElementById(id);
 
 function fieldElements() {
-  const fields = { symbol: $("symbol"), start: $("start"), end: $("end"), ranges: $("ranges"), top: $("top"), metric: $("metric"), strategy: $("strategy") };
+  const fields = { symbol: $("symbol"), start: $("start"), end: $("end"), ranges: $("ranges"), top: $("top"), metric: $("metric"), strategy: $("strategy"),
+    initial_cash: $("initial-cash"), fees: $("fees"), slippage: $("slippage"), train_until: $("train-until") };
   for (const input of document.querySelectorAll("input[id^='range-']")) {
     fields[`ranges.${input.id.slice("range-".length)}`] = input;
   }
@@ -72,10 +74,20 @@ function optimizeRequest() {
   };
   if ($("start").value) request.start = $("start").value;
   if ($("end").value) request.end = $("end").value;
+  Object.assign(request, tradingSettings());
+  if ($("train-until").value) request.train_until = $("train-until").value;
   return request;
 }
 
+/** Cash, fees and slippage as the API takes them (fractions; the form shows percent). */
+function tradingSettings() {
+  const percent = (id) => Number($(id).value || 0) / 100;
+  return { initial_cash: Number($("initial-cash").value || 10000), fees: percent("fees"), slippage: percent("slippage") };
+}
+
 function setBusy(busy) {
+  $("cancel").hidden = !busy;
+  $("cancel").disabled = false;
   $("analyze").disabled = busy;
   $("analyze").textContent = busy ? "Analyzing…" : "Analyze";
   document.body.setAttribute("aria-busy", busy ? "true" : "false");
@@ -90,6 +102,7 @@ async function analyze(event) {
   $("status").textContent = "Starting the search…";
   try {
     const accepted = await api("/api/optimize", { method: "POST", body: request });
+    page.job = accepted.job_id;
     progress.hidden = false;
     progress.value = 0;
     const snapshot = await followJob(accepted.job_id, (job) => {
@@ -97,6 +110,10 @@ async function analyze(event) {
       progress.value = fraction;
       $("status").textContent = `Searching: ${text} combinations`;
     });
+    if (snapshot.state === "cancelled") {
+      $("status").textContent = "Cancelled: nothing was ranked.";
+      return;
+    }
     if (snapshot.state !== "succeeded") {
       const detail = snapshot.error || { message: `The search ended: ${snapshot.state}` };
       throw new ApiFailure(0, detail.message, detail.field, detail.code);
@@ -109,8 +126,21 @@ async function analyze(event) {
     $("status").textContent = "";
     showError($("error"), error, fieldElements());
   } finally {
+    page.job = null;
     progress.hidden = true;
     setBusy(false);
+  }
+}
+
+/** Cancels the running search (the server stops ranking at once). */
+async function cancelSearch() {
+  if (page.job === null || page.job === undefined) return;
+  $("cancel").disabled = true;
+  $("status").textContent = "Cancelling…";
+  try {
+    await api(`/api/jobs/${page.job}`, { method: "DELETE" });
+  } catch (error) {
+    showError($("error"), error);
   }
 }
 
@@ -125,7 +155,7 @@ async function showResult(request, result) {
   const range = [request.start ? `start=${request.start}` : "", request.end ? `end=${request.end}` : ""].filter(Boolean).join("&");
   const [bars, baseline] = await Promise.all([
     api(`/api/bars/${encodeURIComponent(result.symbol)}?${range}`),
-    api("/api/backtest", { method: "POST", body: { symbol: request.symbol, strategy: "buy-and-hold", start: request.start, end: request.end } }),
+    api("/api/backtest", { method: "POST", body: { symbol: request.symbol, strategy: "buy-and-hold", start: request.start, end: request.end, initial_cash: request.initial_cash, fees: request.fees, slippage: request.slippage } }),
   ]);
   page.bars = bars.bars;
   page.baseline = baseline;
@@ -164,6 +194,13 @@ function renderTable(result) {
     ["Trades", (m) => m.trades],
     ["Win rate", (m) => formatPercent(m.win_rate)],
   ];
+  // With a split, the same run on the later bars, beside the ranked ones.
+  if (result.top.some((row) => row.out_of_sample)) {
+    columns.push(
+      ["Sharpe (test)", (m, row) => formatNumber(row.out_of_sample && row.out_of_sample.sharpe, 3)],
+      ["Return (test)", (m, row) => (row.out_of_sample ? formatPercent(row.out_of_sample.total_return) : "–")],
+    );
+  }
   const head = element("thead", {}, element("tr", {},
     element("th", { scope: "col" }, "#"),
     ...names.map((name) => element("th", { scope: "col" }, name)),
@@ -172,7 +209,7 @@ function renderTable(result) {
     const tr = element("tr", { tabindex: "0", "aria-selected": "false", "data-index": String(index), "data-params": parameterText(row.parameters) },
       element("td", {}, index + 1),
       ...names.map((name) => element("td", {}, row.parameters[name])),
-      ...columns.map(([, cell]) => element("td", {}, cell(row.metrics))));
+      ...columns.map(([, cell]) => element("td", {}, cell(row.metrics, row))));
     tr.addEventListener("click", () => select(index));
     tr.addEventListener("keydown", (event) => {
       if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(index); }
@@ -199,7 +236,8 @@ async function select(index, parameters) {
   try {
     const backtest = await api("/api/backtest", {
       method: "POST",
-      body: { symbol: page.request.symbol, strategy: page.result.strategy, params: chosen, start: page.request.start, end: page.request.end },
+      body: { symbol: page.request.symbol, strategy: page.result.strategy, params: chosen, start: page.request.start, end: page.request.end,
+        initial_cash: page.request.initial_cash, fees: page.request.fees, slippage: page.request.slippage },
     });
     if (token !== page.selectToken) return;
     drawEquity(backtest, label);
@@ -389,5 +427,6 @@ function renderHeatmap(heatmap) {
 document.addEventListener("DOMContentLoaded", () => {
   $("strategy").addEventListener("change", renderRangeInputs);
   $("optimize-form").addEventListener("submit", analyze);
+  $("cancel").addEventListener("click", cancelSearch);
   loadStrategies();
 });

@@ -415,7 +415,15 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
             .is_err()
     );
 
-    fill(&client, &[("range-fast", "5..20:5")]).await;
+    fill(
+        &client,
+        &[
+            ("range-fast", "5..20:5"),
+            ("fees", "0.1"),
+            ("train-until", "2019-12-31"),
+        ],
+    )
+    .await;
     click(&client, "analyze").await;
 
     // The first row is selected and its equity curve and trades are drawn.
@@ -440,7 +448,8 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
             "/api/optimize",
             &json!({"symbol": "AAPL", "strategy": "sma-cross",
                 "ranges": {"fast": "5..20:5", "slow": "30..60:10"},
-                "start": "2015-01-01", "end": "2020-12-31", "top": 5}),
+                "start": "2015-01-01", "end": "2020-12-31", "top": 5,
+                "fees": 0.001, "train_until": "2019-12-31"}),
         )
         .await;
     started.expect(202);
@@ -457,6 +466,29 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows.len(), 5);
+    // The split's test results sit beside the ranked ones, as the API computed them.
+    let headers = client
+        .find(Locator::Css("#top-table thead"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(headers.contains("Sharpe (test)"), "{headers}");
+    let first_test_sharpe = client
+        .execute(
+            "return document.querySelector('#top-table tbody tr').lastElementChild.previousElementSibling.textContent;",
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let api_test_sharpe = job["result"]["top"][0]["out_of_sample"]["sharpe"]
+        .as_f64()
+        .map(|sharpe| format!("{sharpe:.3}"));
+    assert_eq!(
+        first_test_sharpe.as_str().map(str::to_owned),
+        api_test_sharpe
+    );
     check_the_heat_map_draws_and_charts_a_clicked_cell(&client).await;
     let canvases = client
         .find_all(Locator::Css("#price-chart canvas"))
