@@ -23,14 +23,58 @@ function symbolRow(entry, axis) {
   const clear = element("button", { type: "button", class: "danger", "aria-label": `Clear ${entry.symbol}` }, "Clear");
   clear.addEventListener("click", () => confirmClear(entry.symbol));
   const updated = entry.last_update ? new Date(entry.last_update).toLocaleString() : "–";
-  return element("tr", { "data-symbol": entry.symbol },
-    element("th", { scope: "row" }, entry.symbol),
+  const ticker = entry.symbol.split("@")[0];
+  const open = element("button", { type: "button", class: "link", "aria-expanded": "false", "aria-controls": `details-${ticker}`, title: "Show the ledger, days without bars and corporate actions" }, entry.symbol);
+  const row = element("tr", { "data-symbol": entry.symbol },
+    element("th", { scope: "row" }, open),
     element("td", {}, entry.bars.toLocaleString()),
     element("td", {}, entry.first_date || "–"),
     element("td", {}, entry.last_date || "–"),
     element("td", {}, updated),
     element("td", { class: "coverage" }, coverageStrip(entry.covered, axis)),
     element("td", { class: "actions" }, warm, clear));
+  open.addEventListener("click", () => toggleDetails(row, open, ticker, entry));
+  return row;
+}
+
+/** Opens (or closes) a symbol's drill-down under its row: its market, every ledger entry, the
+ * covered days without a bar and why, provisional bars and the corporate actions stored. */
+async function toggleDetails(row, button, ticker, entry) {
+  const shown = row.nextElementSibling && row.nextElementSibling.classList.contains("details") ? row.nextElementSibling : null;
+  if (shown) { shown.remove(); button.setAttribute("aria-expanded", "false"); return; }
+  showError($("error"), null);
+  try {
+    const coverage = await api(`/api/cache/coverage/${encodeURIComponent(ticker)}`);
+    row.after(element("tr", { class: "details", id: `details-${ticker}` }, element("td", { colspan: "7" }, ...detailsOf(coverage, entry))));
+    button.setAttribute("aria-expanded", "true");
+  } catch (error) {
+    showError($("error"), error);
+  }
+}
+
+function detailsOf(coverage, entry) {
+  const market = coverage.exchange;
+  const ledger = element("table", { class: "ledger" },
+    element("caption", {}, `Ledger entries (${coverage.spans.length})`),
+    element("thead", {}, element("tr", {}, ...["Range", "Provider", "Prices", "Fetched at", "Bars", "Rejected rows"].map((title) => element("th", { scope: "col" }, title)))),
+    element("tbody", {}, ...coverage.spans.map((span) => element("tr", {},
+      element("td", {}, `${span.range.start} → ${span.range.end}`),
+      element("td", {}, span.provider),
+      element("td", {}, span.basis),
+      element("td", {}, new Date(span.fetched_at).toLocaleString()),
+      element("td", {}, span.bars.toLocaleString()),
+      element("td", {}, span.rejected_rows.toLocaleString())))));
+  const barless = coverage.barless.length
+    ? coverage.barless.map((group) => `${group.range.start} → ${group.range.end}: ${group.reason}`).join("; ")
+    : "none";
+  const actions = coverage.actions.length
+    ? coverage.actions.map((action) => `${action.ex_date} ${action.kind === "split" ? `split ${action.ratio}:1` : `dividend ${action.cash}`} (${action.provider})`).join("; ")
+    : "none";
+  return [
+    element("p", {}, `Market ${market.code} (${market.time_zone}, ${market.calendar} calendar). Covered days without a bar: ${coverage.weekend_days} weekend days, ${coverage.holidays} holidays; trading days without a bar: ${barless}. Provisional bars: ${entry.provisional_bars}.`),
+    ledger,
+    element("p", {}, `Splits and dividends: ${actions}`),
+  ];
 }
 
 const DAY = 86400000;
@@ -130,6 +174,8 @@ function confirmClear(symbol) {
   $("confirm-symbol").textContent = symbol;
   dialog.onclose = async () => {
     if (dialog.returnValue !== "clear") return;
+    showError($("error"), null);
+    $("status").textContent = `Clearing ${symbol}…`;
     try {
       const cleared = await api(`/api/cache?symbol=${encodeURIComponent(symbol)}`, { method: "DELETE" });
       $("status").textContent = `Cleared ${symbol}: ${cleared.bars_deleted.toLocaleString()} bars deleted.`;

@@ -336,6 +336,42 @@ async fn check_coverage_strips_share_one_axis(app: &TestApp, client: &Client) {
     );
 }
 
+/// Clicking a symbol opens its drill-down: the market and one row per ledger entry, as the
+/// coverage endpoint lists them.
+async fn check_a_symbol_opens_its_ledger(app: &TestApp, client: &Client) {
+    let coverage = app.get("/api/cache/coverage/AAPL").await.json();
+    let spans = coverage["spans"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    assert!(spans > 0, "{coverage}");
+    click_css(client, "tr[data-symbol='AAPL'] th button").await;
+    let rows = eventually(15, "AAPL's ledger", || async {
+        let rows = client
+            .find_all(Locator::Css("#details-AAPL table.ledger tbody tr"))
+            .await
+            .ok()?;
+        (!rows.is_empty()).then_some(rows.len())
+    })
+    .await;
+    assert_eq!(rows, spans);
+    let text = client
+        .find(Locator::Id("details-AAPL"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(text.contains("Market XNYS"), "{text}");
+    let first = &coverage["spans"][0]["range"];
+    let range = format!(
+        "{} → {}",
+        first["start"].as_str().unwrap_or_default(),
+        first["end"].as_str().unwrap_or_default()
+    );
+    assert!(text.contains(&range), "{range} not in {text}");
+}
+
 /// Where CI keeps a page's screenshot: `target/dashboard-<page>.png`.
 fn screenshot_path(page: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -583,6 +619,7 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
     // 2020-01-02 to 2020-06-30: 125 NYSE sessions.
     assert_eq!(bars, "125");
     check_coverage_strips_share_one_axis(&app, &client).await;
+    check_a_symbol_opens_its_ledger(&app, &client).await;
     save_screenshot(&client, "cache").await;
     let status = text_of(&client, "status").await;
     assert!(status.starts_with("Warmed 1 of 1"), "{status}");
