@@ -118,6 +118,15 @@ impl ApiError {
     }
 
     /// An error with any status, as an extractor's rejection reports it.
+    /// A query string that does not fit the endpoint's parameters (an unknown name, a
+    /// repeated one): 400, worded as axum words it.
+    pub fn invalid_query(error: &dyn std::fmt::Display) -> Self {
+        Self::with_status(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to deserialize query string: {error}"),
+        )
+    }
+
     pub fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",

@@ -141,6 +141,7 @@ pub(crate) struct BacktestResponse {
         (status = 400, description = "Bad symbol, date, strategy, parameter or setting", body = ErrorBody),
         (status = 404, description = "Unknown symbol, or no bars in the range", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as application/json", body = ErrorBody),
         (status = 429, description = "The provider is rate limiting us", body = ErrorBody),
         (status = 502, description = "The provider failed", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
@@ -246,6 +247,7 @@ const MAX_TOP: u32 = 1_000;
         (status = 400, description = "Bad symbol, date, strategy, range, metric, or a grid above the limit", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as application/json", body = ErrorBody),
         (status = 429, description = "Too many jobs are running", body = ErrorBody),
     ))]
 pub(crate) async fn optimize(

@@ -76,11 +76,14 @@ pub(crate) struct BarsQuery {
     /// `X-*` headers, as CSV does
     format: Option<String>,
     /// Leave out bars that are not final yet (`true`/`false`; present without a value is true)
+    #[param(value_type = Option<bool>)]
     closed_only: Option<String>,
     /// Never ask upstream; the report lists what is missing
+    #[param(value_type = Option<bool>)]
     offline: Option<String>,
     /// Add `adj_close`, each close adjusted for splits and dividends (yfinance's `Adj Close`),
     /// after `close` in every format (`true`/`false`; present without a value is true)
+    #[param(value_type = Option<bool>)]
     adj_close: Option<String>,
 }
 
@@ -104,7 +107,7 @@ const REPORT_HEADERS: [&str; 4] = [
 
 /// The daily bars of one symbol, read through the cache.
 #[utoipa::path(get, path = "/api/bars/{symbol}", tag = "bars",
-    params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
+    params(("symbol" = String, Path, description = "Ticker, e.g. AAPL", pattern = "^[A-Za-z0-9.^=-]{1,20}$"), BarsQuery),
     responses(
         (status = 200, description = "The bars and how they were obtained (the form chosen by format, else by Accept); the report's counters also in X-Cached-Bars, X-Fetched-Bars, X-Upstream-Requests, and its time only in X-Elapsed-Ms, so the same data is the same bytes. ETag (weak: the symbol's version and the request) and Cache-Control: no-cache",
             content(
@@ -392,7 +395,7 @@ pub(crate) struct BarlessDoc {
 
 /// Which days of a symbol the cache has asked upstream for, and why covered days have no bar.
 #[utoipa::path(get, path = "/api/cache/coverage/{symbol}", tag = "cache",
-    params(("symbol" = String, Path, description = "Ticker, e.g. AAPL")),
+    params(("symbol" = String, Path, description = "Ticker, e.g. AAPL", pattern = "^[A-Za-z0-9.^=-]{1,20}$")),
     responses(
         (status = 200, description = "The ledger and the barless days", body = CoverageResponse),
         (status = 400, description = "Bad symbol", body = ErrorBody),
@@ -518,6 +521,7 @@ pub(crate) struct ClearQuery {
     /// Only bars before this day, YYYY-MM-DD
     before: Option<String>,
     /// Needed to clear every symbol (no `symbol`), so a bare DELETE never empties the cache
+    #[param(value_type = Option<bool>)]
     all: Option<String>,
 }
 

@@ -27,6 +27,7 @@ const MAX_WARM_SYMBOLS: usize = 1_000;
 #[serde(deny_unknown_fields)]
 pub(crate) struct WarmRequest {
     /// Symbols to warm, e.g. ["AAPL", "MSFT"].
+    #[schema(min_items = 1, max_items = 1000)]
     symbols: Vec<String>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
     start: Option<String>,
@@ -57,6 +58,7 @@ pub(crate) fn accepted(job_id: u64) -> Response {
         (status = 400, description = "Bad symbol or date", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as application/json", body = ErrorBody),
         (status = 429, description = "Too many jobs are running", body = ErrorBody),
     ))]
 pub(crate) async fn warm(

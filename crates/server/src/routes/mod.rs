@@ -8,7 +8,7 @@ pub(crate) mod jobs;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, Method, header};
@@ -220,16 +220,25 @@ pub(crate) struct ApiQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(query_rejection(rejection)),
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = without_empty_values(parts.uri.query().unwrap_or_default());
+        serde_urlencoded::from_str::<T>(&query)
+            .map(Self)
+            .map_err(|error| ApiError::invalid_query(&error))
     }
 }
 
-fn query_rejection(rejection: QueryRejection) -> ApiError {
-    ApiError::with_status(rejection.status(), rejection.body_text())
+/// Query parameters whose presence alone means true (`?offline`), so an empty value counts.
+const PRESENCE_FLAGS: [&str; 4] = ["adj_close", "all", "closed_only", "offline"];
+
+/// The query without its empty parameters (`?end=&adjust=` is no end and no adjustment, as
+/// HTML forms and generated clients send them), presence flags apart.
+fn without_empty_values(query: &str) -> String {
+    let kept = form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, value)| !value.is_empty() || PRESENCE_FLAGS.contains(&name.as_ref()));
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish()
 }
 
 /// `Path`, with its rejections (bad percent-encoding) as JSON errors.

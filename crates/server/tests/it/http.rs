@@ -225,3 +225,23 @@ async fn bars_carry_a_validator_and_the_same_data_is_the_same_bytes() {
     assert_ne!(changed.header("etag"), Some(tag));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_query_parameters_are_absent_but_a_bare_flag_is_set() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let plain = app.get(BARS).await;
+    plain.expect(200);
+    let empty = app.get(&format!("{BARS}&adjust=&format=&offline=")).await;
+    empty.expect(200);
+    assert_eq!(empty.json()["bars"], plain.json()["bars"]);
+    // `offline=` is a flag: present, so set; the range is cached, so nothing is missing.
+    assert_eq!(empty.json()["report"]["upstream_requests"], 0);
+    let dates = app.get("/api/bars/AAPL?start=&end=2020-01-10").await;
+    dates.expect(200);
+    assert_eq!(dates.json()["bars"][0]["date"], "1990-01-02");
+    // An unknown parameter with a value is still refused (a typo must not go unnoticed).
+    app.get(&format!("{BARS}&bogus=1"))
+        .await
+        .expect_error(400, "invalid_input", None);
+    app.stop().await;
+}
