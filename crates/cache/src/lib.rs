@@ -22,7 +22,7 @@ pub use error::CacheError;
 pub use gate::{LateGate, MAX_BUDGET_WAIT, StoreGate};
 pub use service::{
     BarlessDays, CoverageExplanation, DEFAULT_FRESHNESS, FetchProgress, FetchReport, GetOptions,
-    MarketDataCache, NoProgress, SETTLING_DAYS, STATS_KEPT_FOR, SymbolBars,
+    MarketDataCache, NoProgress, ReadTotals, SETTLING_DAYS, STATS_KEPT_FOR, SymbolBars,
 };
 pub use verify::{CLOSE_TOLERANCE, Problem, VOLUME_TOLERANCE, VerifyOptions, VerifyReport};
 pub use warm::{WarmOutcome, WarmProgress, Warmed, WarmedBars};

@@ -1,6 +1,7 @@
 //! Read-through access to bars: plan what is missing, fetch it in chunks, record it, serve it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,6 +197,45 @@ pub struct MarketDataCache {
     markets: Mutex<HashMap<Symbol, Exchange>>,
     /// The last figures of [`Self::stats`]: the change count they were computed at, and when.
     stats_kept: tokio::sync::Mutex<Option<(i64, Instant, StoreStats)>>,
+    /// What the reads of this cache served since it was opened.
+    served: ReadCounters,
+}
+
+/// Counters of every read's report, summed.
+#[derive(Debug, Default)]
+struct ReadCounters {
+    reads: AtomicU64,
+    cached_bars: AtomicU64,
+    fetched_bars: AtomicU64,
+    upstream_requests: AtomicU64,
+}
+
+impl ReadCounters {
+    fn add(&self, report: &FetchReport) {
+        let count = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.cached_bars
+            .fetch_add(count(report.cached_bars), Ordering::Relaxed);
+        self.fetched_bars
+            .fetch_add(count(report.fetched_bars), Ordering::Relaxed);
+        self.upstream_requests
+            .fetch_add(count(report.upstream_requests), Ordering::Relaxed);
+    }
+}
+
+/// What a cache's reads served since it was opened: the dashboard's and the API's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ReadTotals {
+    /// Reads answered (each symbol of each request, backtest, search and warm).
+    pub reads: u64,
+    /// Bars served from the store.
+    pub cached_bars: u64,
+    /// Bars fetched from upstream to answer them.
+    pub fetched_bars: u64,
+    /// Requests made upstream.
+    pub upstream_requests: u64,
+    /// `cached_bars / (cached_bars + fetched_bars)`; `None` before any bar was served.
+    pub hit_ratio: Option<f64>,
 }
 
 /// Deletes the bars and coverage of `symbol` in every data set (all symbols when `None`),
@@ -253,6 +293,24 @@ impl MarketDataCache {
             hot: Mutex::new(HotCache::default()),
             markets: Mutex::new(HashMap::new()),
             stats_kept: tokio::sync::Mutex::new(None),
+            served: ReadCounters::default(),
+        }
+    }
+
+    /// What this cache's reads served since it was opened.
+    pub fn read_totals(&self) -> ReadTotals {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (cached_bars, fetched_bars) = (
+            load(&self.served.cached_bars),
+            load(&self.served.fetched_bars),
+        );
+        let served = cached_bars + fetched_bars;
+        ReadTotals {
+            reads: load(&self.served.reads),
+            cached_bars,
+            fetched_bars,
+            upstream_requests: load(&self.served.upstream_requests),
+            hit_ratio: (served > 0).then(|| cached_bars as f64 / served as f64),
         }
     }
 
@@ -496,6 +554,7 @@ impl MarketDataCache {
             }
         }
         report.elapsed = started.elapsed();
+        self.served.add(&report);
         Ok(SymbolBars {
             symbol: symbol.clone(),
             bars,

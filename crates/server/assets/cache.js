@@ -7,7 +7,9 @@ const $ = (id) => document.getElementById(id);
 async function loadStats() {
   try {
     const stats = await api("/api/cache/stats");
-    $("totals").textContent = `${stats.total_bars.toLocaleString()} bars in ${stats.symbols.length} symbols; ${(stats.bytes_on_disk / 1048576).toFixed(1)} MiB on disk (${stats.database}).`;
+    const served = stats.since_start;
+    const ratio = served.hit_ratio === null ? "–" : `${(served.hit_ratio * 100).toFixed(1)}%`;
+    $("totals").textContent = `${stats.total_bars.toLocaleString()} bars in ${stats.symbols.length} symbols, ${stats.bytes_per_bar.toFixed(1)} bytes per bar; ${(stats.bytes_on_disk / 1048576).toFixed(1)} MiB on disk (${stats.database}). Since the server started: ${served.reads.toLocaleString()} reads, ${ratio} of their bars from the cache, ${served.upstream_requests.toLocaleString()} upstream requests.`;
     const axis = sharedAxis(stats.symbols);
     $("coverage-heading").textContent = axis ? `Coverage ${isoDay(axis.start)} → ${isoDay(axis.end - 1)}` : "Coverage";
     const rows = stats.symbols.map((entry) => symbolRow(entry, axis));

@@ -36,7 +36,7 @@ use crate::routes;
         document,
     ),
     components(schemas(
-        BarsDoc, BarDoc, DateRangeDoc, FetchReportDoc, CoverageSpanDoc, SymbolStatsDoc,
+        BarsDoc, BarDoc, DateRangeDoc, FetchReportDoc, ReadTotalsDoc, CoverageSpanDoc, SymbolStatsDoc,
         ClearReportDoc, VerifyReportDoc, ProblemDoc, SettingsDoc, MetricsDoc, TradeDoc, EquityPointDoc,
         DataFingerprintDoc, HeatMapDoc, ExchangeDoc, RecordedActionDoc, crate::error::ErrorBody,
         crate::jobs::JobSnapshot,
@@ -100,6 +100,22 @@ pub struct BarDoc {
 pub struct DateRangeDoc {
     start: NaiveDate,
     end: NaiveDate,
+}
+
+/// What a server's reads served since it started.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ReadTotalsDoc {
+    /// Reads answered (each symbol of each request, backtest, search and warm).
+    reads: u64,
+    /// Bars served from the store.
+    cached_bars: u64,
+    /// Bars fetched from upstream to answer them.
+    fetched_bars: u64,
+    /// Requests made upstream.
+    upstream_requests: u64,
+    /// `cached_bars / (cached_bars + fetched_bars)`; null before any bar was served.
+    hit_ratio: Option<f64>,
 }
 
 /// Where a response's bars came from and what it cost.

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use marketcache_cache::bar_columns::{Described, bars_arrow_ipc, bars_parquet};
 use marketcache_cache::{
-    FetchReport, GetOptions, SymbolBars, VerifyOptions, VerifyReport, bar_text,
+    FetchReport, GetOptions, ReadTotals, SymbolBars, VerifyOptions, VerifyReport, bar_text,
 };
 use marketcache_domain::{
     Adjustment, ClearReport, CoverageSpan, DateRange, Exchange, RecordedAction, Symbol, SymbolStats,
@@ -337,6 +337,10 @@ pub(crate) struct StatsResponse {
     bar_table_bytes: u64,
     /// `bar_table_bytes / total_bars`, to one decimal.
     bytes_per_bar: f64,
+    /// What this server's reads served since it started: reads, bars from the store and from
+    /// upstream, upstream requests, and the share of bars served from the store.
+    #[schema(value_type = crate::openapi::ReadTotalsDoc)]
+    since_start: ReadTotals,
 }
 
 /// What the cache holds: per symbol and in all.
@@ -354,6 +358,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> Result<Json<StatsRes
         total_bars: stats.total_bars,
         bytes_on_disk: stats.bytes_on_disk,
         bar_table_bytes: stats.bar_table_bytes,
+        since_start: state.cache.read_totals(),
     }))
 }
 

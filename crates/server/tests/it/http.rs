@@ -245,3 +245,26 @@ async fn empty_query_parameters_are_absent_but_a_bare_flag_is_set() {
         .expect_error(400, "invalid_input", None);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_say_what_the_server_served_since_it_started() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let before = app.get("/api/cache/stats").await.json();
+    assert_eq!(before["since_start"]["reads"], 0);
+    assert!(before["since_start"]["hit_ratio"].is_null());
+    let cold = app.get(BARS).await.json();
+    let warm = app.get(BARS).await.json();
+    let bars = cold["bars"].as_array().map(Vec::len).unwrap_or_default() as u64;
+    let after = app.get("/api/cache/stats").await.json();
+    let totals = &after["since_start"];
+    assert_eq!(totals["reads"], 2, "{totals}");
+    assert_eq!(totals["fetched_bars"].as_u64(), Some(bars));
+    assert_eq!(totals["cached_bars"].as_u64(), Some(bars));
+    assert_eq!(
+        totals["upstream_requests"],
+        cold["report"]["upstream_requests"]
+    );
+    assert_eq!(warm["report"]["upstream_requests"], 0);
+    assert_eq!(totals["hit_ratio"].as_f64(), Some(0.5));
+    app.stop().await;
+}

@@ -71,6 +71,7 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
     assert_eq!(keys(&bars["report"]), report_keys);
     let stats = app.get("/api/cache/stats").await.json();
     assert_eq!(keys(&stats), schema("StatsResponse"));
+    assert_eq!(keys(&stats["since_start"]), schema("ReadTotalsDoc"));
     assert_eq!(keys(&stats["symbols"][0]), schema("SymbolStatsDoc"));
     let coverage = app.get("/api/cache/coverage/MSFT").await.json();
     assert_eq!(keys(&coverage), schema("CoverageResponse"));
