@@ -48,7 +48,7 @@ fn with_adj_close(described: Described<'_>) -> bool {
 }
 
 /// Days from 1970-01-01, Arrow's `Date32`.
-fn days_since_epoch(date: NaiveDate) -> i32 {
+pub fn days_since_epoch(date: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
 }

@@ -11,7 +11,7 @@ use marketcache_backtest::{
     BacktestError, BacktestOutcome, BacktestReport, Metrics, ParamKind, ParamValue, Search,
     SearchOutcome, SearchPlan, catalog,
 };
-use marketcache_cache::bar_columns::{Described, bars_batch};
+use marketcache_cache::bar_columns::{Described, bars_batch, days_since_epoch};
 use marketcache_cache::{FetchReport, SymbolBars, Warmed};
 use marketcache_domain::error::error_chain;
 use marketcache_domain::{Adjustment, Bar, Symbol};
@@ -55,7 +55,7 @@ pub fn bars_numpy<'py>(py: Python<'py>, response: &SymbolBars) -> PyResult<Bound
     let columns = PyDict::new(py);
     let dates: Vec<i64> = bars
         .iter()
-        .map(|bar| i64::from(epoch_days(bar.date)) * NANOS_PER_DAY)
+        .map(|bar| i64::from(days_since_epoch(bar.date)) * NANOS_PER_DAY)
         .collect();
     columns.set_item("date", PyArray1::from_vec(py, dates))?;
     columns.set_item("open", PyArray1::from_vec(py, prices(|bar| bar.open)))?;
@@ -73,12 +73,6 @@ pub fn bars_numpy<'py>(py: Python<'py>, response: &SymbolBars) -> PyResult<Bound
     Ok(columns)
 }
 
-/// Days from 1970-01-01 (Arrow's `Date32`).
-fn epoch_days(bar_date: chrono::NaiveDate) -> i32 {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    i32::try_from((bar_date - epoch).num_days()).unwrap_or(i32::MAX)
-}
-
 /// A backtest's account at every bar: `date`, `equity`, `cash`, `shares`.
 pub fn equity<'py>(py: Python<'py>, report: &BacktestReport) -> PyResult<Bound<'py, PyAny>> {
     let points = &report.equity_curve;
@@ -87,7 +81,7 @@ pub fn equity<'py>(py: Python<'py>, report: &BacktestReport) -> PyResult<Bound<'
     };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Date32Array::from_iter_values(
-            points.iter().map(|point| epoch_days(point.date)),
+            points.iter().map(|point| days_since_epoch(point.date)),
         )),
         floats(|point| point.equity),
         floats(|point| point.cash),

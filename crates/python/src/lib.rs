@@ -22,7 +22,7 @@ use marketcache_backtest::{
     run_against_buy_and_hold,
 };
 use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
-use marketcache_cache::{GetOptions, MarketDataCache, NoProgress};
+use marketcache_cache::{GetOptions, MarketDataCache, NoProgress, SymbolBars};
 use marketcache_config::{Overrides, Settings, dotenv, wiring};
 use marketcache_domain::{Adjustment, DateRange, Symbol, parse_date};
 use pyo3::prelude::*;
@@ -71,6 +71,14 @@ fn symbols(names: &[String]) -> Result<Vec<Symbol>, Raised> {
     Ok(symbols)
 }
 
+/// `(name, text)` pairs as the backtest crate's parsers take them.
+fn as_pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+    owned
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect()
+}
+
 fn adjustment(text: &str) -> Result<Adjustment, Raised> {
     text.parse()
         .map_err(|rule: String| Raised::new(Kind::InvalidInput, rule))
@@ -98,8 +106,22 @@ impl NativeCache {
         Ok(py.detach(|| self.runtime.block_on(work))?)
     }
 
-    fn policy(offline: bool, strict: bool) -> BarsPolicy {
-        BarsPolicy { offline, strict }
+    /// The bars a backtest or a search runs on: the read every analysis makes
+    /// (`bars_for_analysis`), as the CLI's `backtest` and `optimize` make it.
+    fn analysis_bars(
+        &self,
+        py: Python<'_>,
+        symbol: &Symbol,
+        range: DateRange,
+        offline: bool,
+        strict: bool,
+    ) -> PyResult<SymbolBars> {
+        let policy = BarsPolicy { offline, strict };
+        self.run(py, async {
+            bars_for_analysis(&self.cache, symbol, range, policy)
+                .await
+                .map_err(Raised::from)
+        })
     }
 }
 
@@ -298,19 +320,10 @@ impl NativeCache {
     ) -> PyResult<(String, Bound<'py, PyAny>)> {
         let symbol = Symbol::parse(symbol).map_err(|e| Raised::invalid("symbol", e))?;
         let range = requested(start, end, self.cache.today())?;
-        let pairs: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let pairs = as_pairs(&params);
         let strategy = build_strategy(strategy, &pairs).map_err(Raised::from)?;
         let money = trading(initial_cash, fees, slippage)?;
-        let cache = &self.cache;
-        let policy = Self::policy(offline, strict);
-        let response = self.run(py, async {
-            bars_for_analysis(cache, &symbol, range, policy)
-                .await
-                .map_err(Raised::from)
-        })?;
+        let response = self.analysis_bars(py, &symbol, range, offline, strict)?;
         let outcome = py
             .detach(|| run_against_buy_and_hold(&response.bars, strategy.as_ref(), &money))
             .map_err(Raised::from)?;
@@ -342,10 +355,7 @@ impl NativeCache {
         let symbol = Symbol::parse(symbol).map_err(|e| Raised::invalid("symbol", e))?;
         let range = requested(start, end, self.cache.today())?;
         let info = find_strategy(strategy).map_err(Raised::from)?;
-        let given: Vec<(&str, &str)> = ranges
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let given = as_pairs(&ranges);
         let plan = SearchPlan::new(
             info,
             info.parse_ranges(&given).map_err(Raised::from)?,
@@ -361,13 +371,7 @@ impl NativeCache {
                 .transpose()
                 .map_err(Raised::from)?,
         };
-        let cache = &self.cache;
-        let policy = Self::policy(offline, strict);
-        let response = self.run(py, async {
-            bars_for_analysis(cache, &symbol, range, policy)
-                .await
-                .map_err(Raised::from)
-        })?;
+        let response = self.analysis_bars(py, &symbol, range, offline, strict)?;
         let (grid, outcome) =
             py.detach(|| columns::every_combination(&plan, &response.bars, &search))?;
         let table = columns::grid(py, grid)?;

@@ -18,19 +18,18 @@ PRICE_ORDER = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
 
 PERIOD_DAYS = {"1d": 1, "5d": 5, "1mo": 30, "3mo": 91, "6mo": 182, "1y": 365, "2y": 730, "5y": 1826, "10y": 3652}
 
-_SHARED: dict[str, Cache] = {}
+_SHARED: tuple[int, Cache] | None = None
+"""The process's default cache and the process that opened it (a cache does not cross a fork)."""
 
 
 def _default_cache() -> Cache:
     """One cache per process, from the settings (environment, ``.env``, ``marketcache.toml``)."""
     import os
 
-    cache = _SHARED.get("cache")
-    if cache is None or _SHARED.get("pid") != os.getpid():  # type: ignore[comparison-overlap]
-        cache = Cache()
-        _SHARED["cache"] = cache
-        _SHARED["pid"] = os.getpid()  # type: ignore[assignment]
-    return cache
+    global _SHARED
+    if _SHARED is None or _SHARED[0] != os.getpid():
+        _SHARED = (os.getpid(), Cache())
+    return _SHARED[1]
 
 
 def _ticker_list(tickers: str | Sequence[str]) -> list[str]:
