@@ -66,6 +66,9 @@ pub struct SmaCrossGrid {
     combinations: Vec<(u32, u32)>,
     /// Set by the caller to stop a ranking early (see [`Self::stop_when`]).
     stop: StopFlag,
+    /// Combinations with fewer trades are evaluated but never ranked (see
+    /// [`Self::min_trades`]).
+    min_trades: usize,
 }
 
 impl SmaCrossGrid {
@@ -121,6 +124,7 @@ impl SmaCrossGrid {
             averages,
             combinations,
             stop: StopFlag::default(),
+            min_trades: 0,
         })
     }
 
@@ -172,6 +176,13 @@ impl SmaCrossGrid {
         self
     }
 
+    /// Leaves combinations with fewer than `trades` trades out of rankings: a Sharpe ratio
+    /// earned on two trades is luck, and would otherwise top the table.
+    pub fn min_trades(mut self, trades: usize) -> Self {
+        self.min_trades = trades;
+        self
+    }
+
     /// Evaluates every combination on all cores and keeps the best `top` by `metric`.
     ///
     /// Memory stays at `top` entries and one equity buffer per worker, whatever the size of
@@ -194,7 +205,7 @@ impl SmaCrossGrid {
             .combinations
             .par_iter()
             .fold(
-                || (Leaders::new(metric, top), vec![0.0; bars]),
+                || (Leaders::new(metric, top, self.min_trades), vec![0.0; bars]),
                 |(mut leaders, mut equity), (fast_slot, slow_slot)| {
                     if self.stop.is_raised() {
                         return (leaders, equity);
@@ -212,7 +223,7 @@ impl SmaCrossGrid {
             )
             .map(|(leaders, _)| leaders)
             .reduce(
-                || Leaders::new(metric, top),
+                || Leaders::new(metric, top, self.min_trades),
                 |mut leaders, other| {
                     other
                         .into_entries()
@@ -282,19 +293,25 @@ impl Ranked for GridEntry {
 pub(crate) struct Leaders<E> {
     metric: RankMetric,
     capacity: usize,
+    /// Entries with fewer trades are refused.
+    min_trades: usize,
     entries: Vec<E>,
 }
 
 impl<E: Ranked> Leaders<E> {
-    pub(crate) fn new(metric: RankMetric, capacity: usize) -> Self {
+    pub(crate) fn new(metric: RankMetric, capacity: usize, min_trades: usize) -> Self {
         Self {
             metric,
             capacity,
+            min_trades,
             entries: Vec::with_capacity(capacity.saturating_add(1).min(1024)),
         }
     }
 
     pub(crate) fn offer(&mut self, entry: E) {
+        if entry.metrics().trades < self.min_trades {
+            return;
+        }
         let position = self
             .entries
             .partition_point(|held| self.ranks_before(held, &entry));

@@ -174,7 +174,8 @@ impl SearchPlan {
             None => self.rank_sma_cross(&series, search, on_progress, on_entry)?,
             Some(space) => {
                 let grid = StrategyGrid::new(&series, space.clone(), search.money)
-                    .stop_when(Arc::clone(&self.stop));
+                    .stop_when(Arc::clone(&self.stop))
+                    .min_trades(search.min_trades);
                 let mut forward = on_entry.map(|sink| {
                     move |entry: &StrategyGridEntry| {
                         let values: Vec<ParamValue> =
@@ -237,8 +238,9 @@ impl SearchPlan {
         let (fast, slow) = self.sma_windows().ok_or_else(|| BacktestError::EmptyGrid {
             reason: "sma-cross takes integer fast and slow ranges".to_string(),
         })?;
-        let grid =
-            SmaCrossGrid::new(series, fast, slow, search.money)?.stop_when(Arc::clone(&self.stop));
+        let grid = SmaCrossGrid::new(series, fast, slow, search.money)?
+            .stop_when(Arc::clone(&self.stop))
+            .min_trades(search.min_trades);
         let outcome = grid.rank_with_progress(search.metric, search.top, on_progress);
         if let Some(sink) = on_entry {
             for (fast, slow) in grid.combinations() {
@@ -283,6 +285,8 @@ pub struct Search {
     pub money: Settings,
     /// Rank on the bars up to this day; the later bars test the winners.
     pub train_until: Option<NaiveDate>,
+    /// Rank only combinations that traded at least this often (0: all).
+    pub min_trades: usize,
 }
 
 /// One of the best combinations.

@@ -102,6 +102,9 @@ pub struct StrategyInfo {
     pub description: &'static str,
     /// Its parameters, with types and valid ranges.
     pub parameters: &'static [ParamSpec],
+    /// Pairs `(a, b)` of its parameters where `a` must be below `b` (`fast` below `slow`): the
+    /// rules between parameters that `build` checks, listed for clients and contract testers.
+    pub ordered: &'static [(&'static str, &'static str)],
     /// Builds it from parameters already checked against `parameters`; checks the constraints
     /// between them (such as fast < slow).
     pub build: fn(&Params) -> Result<Box<dyn Strategy>, BacktestError>,
@@ -191,6 +194,37 @@ pub fn build_strategy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `ordered` lists what `build` checks: each pair's parameters exist, equal values are
+    /// refused with an error naming one of them, and the defaults keep the order.
+    #[test]
+    fn every_ordered_pair_is_a_constraint_build_checks() {
+        for info in catalog() {
+            let default = |name: &str| {
+                let spec = info.parameters.iter().find(|spec| spec.name == name);
+                spec.unwrap_or_else(|| panic!("{}: no parameter {name}", info.name))
+                    .default
+            };
+            for (low, high) in info.ordered {
+                let (low_default, high_default) = (default(low), default(high));
+                let ordered: f64 = low_default.parse().unwrap_or(f64::NAN);
+                assert!(
+                    ordered < high_default.parse().unwrap_or(f64::NAN),
+                    "{}",
+                    info.name
+                );
+                let equal = build_strategy(info.name, &[(low, high_default), (high, high_default)]);
+                assert!(
+                    matches!(equal, Err(BacktestError::Constraint { .. })),
+                    "{}: {low} = {high} was accepted",
+                    info.name
+                );
+            }
+        }
+        let ordered = |name: &str| find_strategy(name).map(|info| info.ordered.len()).ok();
+        assert_eq!(ordered("sma-cross"), Some(1));
+        assert_eq!(ordered("rsi"), Some(1));
+    }
 
     #[test]
     fn every_strategy_builds_from_its_defaults_alone_and_searches_its_default_ranges() {

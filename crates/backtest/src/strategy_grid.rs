@@ -323,6 +323,8 @@ pub struct StrategyGrid<'a> {
     cache: IndicatorCache,
     /// Set by the caller to stop a ranking early (see [`Self::stop_when`]).
     stop: StopFlag,
+    /// Combinations with fewer trades are evaluated but never ranked.
+    min_trades: usize,
 }
 
 /// A combination kept for the ranking: its index stands for its parameters until the end.
@@ -353,6 +355,7 @@ impl<'a> StrategyGrid<'a> {
             space,
             settings,
             stop: StopFlag::default(),
+            min_trades: 0,
         }
     }
 
@@ -361,6 +364,13 @@ impl<'a> StrategyGrid<'a> {
     /// those evaluated; a caller that stopped it should discard it.
     pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = StopFlag(Some(flag));
+        self
+    }
+
+    /// Leaves combinations with fewer than `trades` trades out of rankings (they still count
+    /// as evaluated and still reach the entry sink), as [`crate::SmaCrossGrid::min_trades`].
+    pub fn min_trades(mut self, trades: usize) -> Self {
+        self.min_trades = trades;
         self
     }
 
@@ -443,7 +453,7 @@ impl<'a> StrategyGrid<'a> {
     ) -> Result<StrategyGridOutcome, BacktestError> {
         let bars = self.series.len();
         let combinations = self.space.combinations;
-        let mut leaders = Leaders::new(metric, top);
+        let mut leaders = Leaders::new(metric, top, self.min_trades);
         let mut summary = MetricSummary::default();
         let mut sum = 0.0;
         let mut evaluated = 0;

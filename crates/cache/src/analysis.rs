@@ -3,7 +3,7 @@
 
 use marketcache_domain::{DateRange, Symbol};
 
-use crate::{CacheError, GetOptions, MarketDataCache, SymbolBars};
+use crate::{CacheError, FetchProgress, GetOptions, MarketDataCache, SymbolBars};
 
 /// How a backtest or a search reads its bars through the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,18 +22,22 @@ pub const RECENT_DAYS_MAY_BE_MISSING: i64 = 7;
 /// an error, since nothing can be backtested on it. Unless `policy.strict`, a provider that
 /// cannot be reached (network down, rate limit) is no failure when the cache holds the range
 /// but for its last [`RECENT_DAYS_MAY_BE_MISSING`] days: the run uses what is cached, and the
-/// report names the missing ranges and why.
+/// report names the missing ranges and why. The upstream requests are reported to `progress`.
 pub async fn bars_for_analysis(
     cache: &MarketDataCache,
     symbol: &Symbol,
     range: DateRange,
     policy: BarsPolicy,
+    progress: &dyn FetchProgress,
 ) -> Result<SymbolBars, CacheError> {
     let options = GetOptions {
         offline: policy.offline,
         ..GetOptions::DEFAULT
     };
-    let response = match cache.get_bars(symbol, range, options).await {
+    let response = match cache
+        .get_bars_with_progress(symbol, range, options, progress)
+        .await
+    {
         Ok(response) => response,
         Err(error) if !policy.strict && error.is_upstream_unavailable() => {
             cached_but_recent(cache, symbol, range, error).await?

@@ -1212,9 +1212,26 @@ impl MarketDataCache {
         let mut stats = self.store.stats().await?;
         for symbol in &mut stats.symbols {
             symbol.covered = self.joined_across_closed_days(&symbol.symbol, &symbol.covered);
+            if symbol.provisional_bars > 0 {
+                symbol.provisional = self.provisional_days(&symbol.symbol).await?;
+            }
         }
         *kept = Some((changes, Instant::now(), stats.clone()));
         Ok(stats)
+    }
+
+    /// The days of the provisional bars of the store key `key`, as ranges joined across the
+    /// market's closed days (only symbols that have some are asked: the last days fetched).
+    async fn provisional_days(&self, key: &str) -> Result<Vec<DateRange>, CacheError> {
+        let Some((ticker, dataset)) = Symbol::from_stored_key(key) else {
+            return Ok(Vec::new());
+        };
+        let days = self
+            .store
+            .read_provisional(&ticker.stored_as(dataset))
+            .await?;
+        let singles: Vec<DateRange> = days.into_iter().map(DateRange::single).collect();
+        Ok(self.joined_across_closed_days(key, &union(singles)))
     }
 
     /// The covered ranges of the store key `key` as a person reads them: joined across the

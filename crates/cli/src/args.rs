@@ -424,6 +424,9 @@ pub struct OptimizeArgs {
     /// How many of the best combinations to show
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub top: u32,
+    /// Rank only combinations with at least this many trades (a Sharpe ratio on two trades is luck)
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub min_trades: u32,
     #[command(flatten)]
     pub trading: TradingArgs,
     #[command(flatten)]

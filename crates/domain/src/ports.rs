@@ -395,6 +395,10 @@ pub struct SymbolStats {
     pub rejected_rows: u64,
     /// Stored bars not final yet.
     pub provisional_bars: u64,
+    /// The days of those bars, as ranges joined across the market's closed days. They are
+    /// never covered (they are asked again once final), so they lie after `covered`. Filled by
+    /// the cache, which knows the market; stores leave it empty.
+    pub provisional: Vec<DateRange>,
     /// Splits and dividends stored.
     pub corporate_actions: u64,
 }

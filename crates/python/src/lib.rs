@@ -118,7 +118,7 @@ impl NativeCache {
     ) -> PyResult<SymbolBars> {
         let policy = BarsPolicy { offline, strict };
         self.run(py, async {
-            bars_for_analysis(&self.cache, symbol, range, policy)
+            bars_for_analysis(&self.cache, symbol, range, policy, &NoProgress)
                 .await
                 .map_err(Raised::from)
         })
@@ -370,6 +370,8 @@ impl NativeCache {
                 .map(|text| parse_date("train_until", text))
                 .transpose()
                 .map_err(Raised::from)?,
+            // Every combination comes back as a row: the caller filters on `trades`.
+            min_trades: 0,
         };
         let response = self.analysis_bars(py, &symbol, range, offline, strict)?;
         let (grid, outcome) =

@@ -33,7 +33,7 @@ function symbolRow(entry, axis) {
     element("td", {}, entry.first_date || "–"),
     element("td", {}, entry.last_date || "–"),
     element("td", {}, updated),
-    element("td", { class: "coverage" }, coverageStrip(entry.covered, axis)),
+    element("td", { class: "coverage" }, coverageStrip(entry.covered, entry.provisional || [], axis)),
     element("td", { class: "actions" }, warm, clear));
   open.addEventListener("click", () => toggleDetails(row, open, ticker, entry));
   return row;
@@ -73,7 +73,7 @@ function detailsOf(coverage, entry) {
     ? coverage.actions.map((action) => `${action.ex_date} ${action.kind === "split" ? `split ${action.ratio}:1` : `dividend ${action.cash}`} (${action.provider})`).join("; ")
     : "none";
   return [
-    element("p", {}, `Market ${market.code} (${market.time_zone}, ${market.calendar} calendar). Covered days without a bar: ${coverage.weekend_days} weekend days, ${coverage.holidays} holidays; trading days without a bar: ${barless}. Provisional bars: ${entry.provisional_bars}.`),
+    element("p", {}, `Market ${market.code} (${market.time_zone}, ${market.calendar} calendar). Covered days without a bar: ${coverage.weekend_days} weekend days, ${coverage.holidays} holidays; trading days without a bar: ${barless}. Provisional bars: ${entry.provisional_bars}${(entry.provisional || []).length ? ` (${entry.provisional.map((range) => range.start === range.end ? range.start : `${range.start} → ${range.end}`).join(", ")})` : ""}.`),
     ledger,
     element("p", {}, `Splits and dividends: ${actions}`),
   ];
@@ -97,10 +97,11 @@ function sharedAxis(symbols) {
 
 /**
  * A symbol's coverage on the shared axis: before its first covered day (pale), covered ranges
- * (green), gaps between them (grey: missing), and after its last covered day up to today
- * (amber: not asked since). Weekends and holidays between ranges are joined by the API.
+ * (green), gaps between them (grey: missing), after its last covered day up to today (amber:
+ * not asked since) and, over that, the days whose bars are provisional (blue: stored, asked
+ * again once final). Weekends and holidays between ranges are joined by the API.
  */
-function coverageStrip(covered, axis) {
+function coverageStrip(covered, provisional, axis) {
   const svgNs = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(svgNs, "svg");
   svg.setAttribute("viewBox", "0 0 1000 10");
@@ -133,7 +134,11 @@ function coverageStrip(covered, axis) {
     }
   });
   rect(last, axis.end, "stale", "#e8b04a", `not asked after ${covered[covered.length - 1].end}`);
-  svg.setAttribute("aria-label", `covered ${covered[0].start} to ${covered[covered.length - 1].end}${gaps.length ? `, ${gaps.length} gaps` : ", no gaps"}`);
+  for (const range of provisional) {
+    rect(day(range.start), day(range.end) + 1, "provisional", "#5b7cfa", `provisional ${range.start} to ${range.end}: not final yet, asked again once final`);
+  }
+  const unsettled = provisional.length ? `, provisional ${provisional[0].start} to ${provisional[provisional.length - 1].end}` : "";
+  svg.setAttribute("aria-label", `covered ${covered[0].start} to ${covered[covered.length - 1].end}${gaps.length ? `, ${gaps.length} gaps` : ", no gaps"}${unsettled}`);
   return svg;
 }
 

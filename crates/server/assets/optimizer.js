@@ -1,6 +1,9 @@
 // The optimizer page: builds the grid-search form from /api/strategies, runs /api/optimize as
-// a job with a progress bar, then shows the data report, the top-N table, the heat map, the
-// selected combination's equity against buy-and-hold and the candlesticks with its trades.
+// a job (its fetching phase, requests done / total with an ETA, then the search), then shows
+// the data report, the top-N table, the heat map and, for the selected combination, a metrics
+// card, its equity against buy-and-hold over a drawdown pane, the candlesticks with its trades
+// (thinned where they would overlap) and a trade table; the charts share one time axis and
+// shade the test period of a train/test split.
 "use strict";
 
 const page = {
@@ -13,13 +16,15 @@ const page = {
   charts: {},
   selectToken: 0,     // ignores answers to superseded selections
   job: null,          // the running search's job id, for Cancel
+  barIndex: new Map(), // each bar's date → its index, for markers and zooming
+  axesLinked: false,
 };
 
 const $ = (id) => document.getElementById(id);
 
 function fieldElements() {
   const fields = { symbol: $("symbol"), start: $("start"), end: $("end"), ranges: $("ranges"), top: $("top"), metric: $("metric"), strategy: $("strategy"),
-    initial_cash: $("initial-cash"), fees: $("fees"), slippage: $("slippage"), train_until: $("train-until") };
+    initial_cash: $("initial-cash"), fees: $("fees"), slippage: $("slippage"), train_until: $("train-until"), min_trades: $("min-trades") };
   for (const input of document.querySelectorAll("input[id^='range-']")) {
     fields[`ranges.${input.id.slice("range-".length)}`] = input;
   }
@@ -70,6 +75,7 @@ function optimizeRequest() {
     ranges,
     metric: $("metric").value,
     top: Number($("top").value),
+    min_trades: Number($("min-trades").value || 0),
     heatmap: $("with-heatmap").checked,
   };
   if ($("start").value) request.start = $("start").value;
@@ -105,10 +111,11 @@ async function analyze(event) {
     page.job = accepted.job_id;
     progress.hidden = false;
     progress.value = 0;
+    const describe = phaseDescriber(request.symbol);
     const snapshot = await followJob(accepted.job_id, (job) => {
-      const { text, fraction } = describeProgress(job);
+      const { text, fraction } = describe(job);
       progress.value = fraction;
-      $("status").textContent = `Searching: ${text} combinations`;
+      $("status").textContent = text;
     });
     if (snapshot.state === "cancelled") {
       $("status").textContent = "Cancelled: nothing was ranked.";
@@ -121,7 +128,8 @@ async function analyze(event) {
     $("status").textContent = "Loading charts…";
     await showResult(request, snapshot.result);
     const result = snapshot.result;
-    $("status").textContent = `Done: ${result.evaluated.toLocaleString()} combinations over ${result.bars.toLocaleString()} bars in ${formatNumber(result.elapsed_ms, 0)} ms.`;
+    const none = result.top.length === 0 ? ` None made ${result.min_trades} trades: lower the minimum.` : "";
+    $("status").textContent = `Done: ${result.evaluated.toLocaleString()} combinations over ${result.bars.toLocaleString()} bars in ${formatNumber(result.elapsed_ms, 0)} ms.${none}`;
   } catch (error) {
     $("status").textContent = "";
     showError($("error"), error, fieldElements());
@@ -130,6 +138,27 @@ async function analyze(event) {
     progress.hidden = true;
     setBusy(false);
   }
+}
+
+/**
+ * What a running search is doing, for the status line and the progress bar: first the bars'
+ * upstream requests (done / total, and the time left at the rate so far), then the grid.
+ */
+function phaseDescriber(symbol) {
+  let fetchStarted = null;
+  return (job) => {
+    if (job.phase === "fetching") {
+      const { done, total } = job.requests;
+      if (total === 0) return { text: `Reading ${symbol}'s bars…`, fraction: 0 };
+      fetchStarted = fetchStarted || performance.now();
+      const seconds = (performance.now() - fetchStarted) / 1000;
+      const left = done > 0 && done < total ? Math.ceil(((total - done) * seconds) / done) : null;
+      const eta = left === null ? "" : `, about ${left} s left`;
+      return { text: `Fetching ${symbol}: ${done.toLocaleString()} / ${total.toLocaleString()} requests${eta}`, fraction: done / total };
+    }
+    const { text, fraction } = describeProgress(job);
+    return { text: `Searching: ${text} combinations`, fraction };
+  };
 }
 
 /** Cancels the running search (the server stops ranking at once). */
@@ -155,9 +184,10 @@ async function showResult(request, result) {
   const range = [request.start ? `start=${request.start}` : "", request.end ? `end=${request.end}` : ""].filter(Boolean).join("&");
   const [bars, baseline] = await Promise.all([
     api(`/api/bars/${encodeURIComponent(result.symbol)}?${range}`),
-    api("/api/backtest", { method: "POST", body: { symbol: request.symbol, strategy: "buy-and-hold", start: request.start, end: request.end, initial_cash: request.initial_cash, fees: request.fees, slippage: request.slippage } }),
+    api("/api/backtest", { method: "POST", body: { symbol: request.symbol, strategy: "buy-and-hold", start: request.start, end: request.end, initial_cash: request.initial_cash, fees: request.fees, slippage: request.slippage, trades: false } }),
   ]);
   page.bars = bars.bars;
+  page.barIndex = new Map(page.bars.map((bar, index) => [bar.date, index]));
   page.baseline = baseline;
   drawPrice();
   if (result.top.length > 0) await select(0);
@@ -240,8 +270,11 @@ async function select(index, parameters) {
         initial_cash: page.request.initial_cash, fees: page.request.fees, slippage: page.request.slippage },
     });
     if (token !== page.selectToken) return;
+    const ranked = index >= 0 ? page.result.top[index] : null;
+    renderMetrics(backtest, ranked, label);
     drawEquity(backtest, label);
     drawTrades(backtest.trades);
+    renderTrades(backtest.trades);
   } catch (error) {
     if (token !== page.selectToken) return;
     $("equity-title").textContent = `Equity: ${label}`;
@@ -249,41 +282,178 @@ async function select(index, parameters) {
   }
 }
 
+/** The metrics card's rows: label, how to show the value, and whether higher is better. */
+const METRIC_ROWS = [
+  ["Total return", "total_return", formatPercent],
+  ["CAGR", "cagr", formatPercent],
+  ["Sharpe", "sharpe", (v) => formatNumber(v, 3)],
+  ["Sortino", "sortino", (v) => formatNumber(v, 3)],
+  ["Calmar", "calmar", (v) => formatNumber(v, 3)],
+  ["Volatility (annual)", "annualized_volatility", formatPercent],
+  ["Max drawdown", "max_drawdown", formatPercent],
+  ["Trades", "trades", (v) => (v === null || v === undefined ? "–" : String(v))],
+  ["Win rate", "win_rate", formatPercent],
+  ["Average trade", "average_trade_return", formatPercent],
+  ["Exposure", "exposure", formatPercent],
+  ["Final equity", "final_equity", (v) => formatNumber(v, 2)],
+];
+
+/**
+ * The selected combination's metrics beside buy-and-hold over the same bars; with a split, also
+ * the ranked (training) and the test figures, so overfitting shows as a drop from one to the other.
+ */
+function renderMetrics(backtest, ranked, label) {
+  const columns = [["Whole period", backtest.metrics], ["Buy-and-hold", backtest.buy_and_hold]];
+  if (ranked && ranked.out_of_sample) {
+    columns.push([`Ranked (to ${page.result.train_until})`, ranked.metrics], ["Test (after)", ranked.out_of_sample]);
+  }
+  const head = element("thead", {}, element("tr", {}, element("th", { scope: "col" }, "Metric"),
+    ...columns.map(([title]) => element("th", { scope: "col" }, title))));
+  const rows = METRIC_ROWS.map(([title, key, show]) => element("tr", { "data-metric": key },
+    element("th", { scope: "row" }, title),
+    ...columns.map(([, metrics]) => element("td", {}, show(metrics[key])))));
+  const m = backtest.metrics;
+  const period = element("tr", {}, element("th", { scope: "row" }, "Bars"),
+    ...columns.map(([, metrics]) => element("td", { class: "period" }, `${metrics.bars.toLocaleString()}: ${metrics.first_date} → ${metrics.last_date}`)));
+  $("metrics-table").replaceChildren(element("caption", { class: "visually-hidden" }, `Metrics of ${label}`), head, element("tbody", {}, period, ...rows));
+  $("selection-title").textContent = `${label}: Sharpe ${formatNumber(m.sharpe, 3)}, max drawdown ${formatPercent(m.max_drawdown)}, ${m.trades} trades`;
+}
+
+/** Every trade of the selected combination; selecting one zooms both charts to it. */
+function renderTrades(trades) {
+  const head = element("thead", {}, element("tr", {}, ...["#", "Entry", "Entry price", "Exit", "Exit price", "Shares", "P&L", "Return"]
+    .map((title) => element("th", { scope: "col" }, title))));
+  const rows = trades.map((trade, index) => {
+    const outcome = trade.pnl >= 0 ? "good" : "bad";
+    const tr = element("tr", { tabindex: "0", "data-entry": trade.entry_date, "data-exit": trade.exit_date || "" },
+      element("td", {}, index + 1),
+      element("td", {}, trade.entry_date),
+      element("td", {}, formatNumber(trade.entry_price, 2)),
+      element("td", {}, trade.exit_date || "open"),
+      element("td", {}, formatNumber(trade.exit_price, 2)),
+      element("td", {}, formatNumber(trade.shares, 2)),
+      element("td", { class: outcome }, formatNumber(trade.pnl, 2)),
+      element("td", { class: outcome }, formatPercent(trade.return_rate)));
+    const zoom = () => zoomTo(trade.entry_date, trade.exit_date);
+    tr.addEventListener("click", zoom);
+    tr.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); zoom(); } });
+    return tr;
+  });
+  const won = trades.filter((trade) => trade.exit_date && trade.pnl > 0).length;
+  const closed = trades.filter((trade) => trade.exit_date).length;
+  $("trades-title").textContent = `Trades: ${trades.length.toLocaleString()} (${won} of ${closed} closed ones won)`;
+  $("trades-table").replaceChildren(head, element("tbody", {}, ...rows));
+}
+
+/** Shows `from`..`to` (and a little around it) on both charts. */
+function zoomTo(from, to) {
+  const first = page.barIndex.get(from);
+  const last = to ? page.barIndex.get(to) : page.bars.length - 1;
+  if (first === undefined || last === undefined) return;
+  const margin = Math.max(5, Math.round((last - first) * 0.25));
+  page.charts.price.chart.timeScale().setVisibleLogicalRange({ from: first - margin, to: last + margin });
+}
+
 function chartOptions(container) {
   return {
     width: container.clientWidth,
     height: container.clientHeight,
-    layout: { background: { color: "#ffffff" }, textColor: "#1d2330" },
+    layout: { background: { color: "#ffffff" }, textColor: "#1d2330", panes: { separatorColor: "#d9dde5" } },
     grid: { vertLines: { color: "#eef0f4" }, horzLines: { color: "#eef0f4" } },
     // A small minimum spacing lets fitContent show decades of daily bars at once.
     timeScale: { borderColor: "#d9dde5", minBarSpacing: 0.01 },
-    rightPriceScale: { borderColor: "#d9dde5" },
+    rightPriceScale: { borderColor: "#d9dde5", mode: priceScaleMode() },
     autoSize: true,
   };
 }
 
+/** The price axes' mode the log-scale box asks for. */
+function priceScaleMode() {
+  const modes = LightweightCharts.PriceScaleMode;
+  return $("log-scale").checked ? modes.Logarithmic : modes.Normal;
+}
+
+/** Applies the log-scale box to the equity and the price axes (the drawdown pane stays linear). */
+function applyScaleMode() {
+  for (const entry of Object.values(page.charts)) {
+    entry.chart.priceScale("right", 0).applyOptions({ mode: priceScaleMode() });
+  }
+}
+
+/**
+ * The test period after a train/test split, shaded over the whole height of a chart: a column
+ * per test day on a hidden scale, in a solid pale colour (at decades per chart, columns narrower
+ * than a pixel overlap, and a translucent one would darken where they do).
+ */
+function addSplitShade(chart) {
+  const shade = chart.addSeries(LightweightCharts.HistogramSeries, {
+    priceScaleId: "split", color: "#fbeed6", base: 0,
+    lastValueVisible: false, priceLineVisible: false, priceFormat: { type: "volume" },
+  });
+  chart.priceScale("split").applyOptions({ visible: false, scaleMargins: { top: 0, bottom: 0 } });
+  return shade;
+}
+
+/** Bars after `train_until` as shade points: on each test day, nothing before. */
+function splitPoints(dates) {
+  const until = page.result && page.result.train_until;
+  $("split-legend").hidden = !until;
+  if (!until) return [];
+  return dates.filter((date) => date > until).map((date) => ({ time: date, value: 1 }));
+}
+
+/** `equity` as a running drawdown from its peak, in percent. */
+function drawdownPoints(curve) {
+  let peak = -Infinity;
+  return curve.map((point) => {
+    peak = Math.max(peak, point.equity);
+    return { time: point.date, value: peak > 0 ? (point.equity / peak - 1) * 100 : 0 };
+  });
+}
+
+function createEquityChart(container) {
+  const charts = LightweightCharts;
+  const chart = charts.createChart(container, chartOptions(container));
+  const percent = { type: "custom", formatter: (value) => `${value.toFixed(1)}%`, minMove: 0.1 };
+  const entry = {
+    chart,
+    shade: addSplitShade(chart),
+    baseline: chart.addSeries(charts.LineSeries, { color: "#9aa3b5", lineWidth: 2, title: "buy-and-hold" }),
+    strategy: chart.addSeries(charts.LineSeries, { color: "#2458d3", lineWidth: 2, title: "strategy" }),
+    baselineDrawdown: chart.addSeries(charts.LineSeries, { color: "#9aa3b5", lineWidth: 1, priceFormat: percent, lastValueVisible: false, priceLineVisible: false }, 1),
+    drawdown: chart.addSeries(charts.BaselineSeries, {
+      baseValue: { type: "price", price: 0 }, bottomLineColor: "#b42318", bottomFillColor1: "rgba(180, 35, 24, 0.08)", bottomFillColor2: "rgba(180, 35, 24, 0.35)",
+      topLineColor: "#b42318", lineWidth: 1, priceFormat: percent, title: "drawdown",
+    }, 1),
+  };
+  const panes = chart.panes();
+  if (panes.length > 1) { panes[0].setStretchFactor(3); panes[1].setStretchFactor(1); }
+  return entry;
+}
+
 function drawEquity(backtest, label) {
   const container = $("equity-chart");
-  const charts = LightweightCharts;
   if (!page.charts.equity) {
-    const chart = charts.createChart(container, chartOptions(container));
-    page.charts.equity = {
-      chart,
-      baseline: chart.addSeries(charts.LineSeries, { color: "#9aa3b5", lineWidth: 2, title: "buy-and-hold" }),
-      strategy: chart.addSeries(charts.LineSeries, { color: "#2458d3", lineWidth: 2, title: "strategy" }),
-    };
+    page.charts.equity = createEquityChart(container);
+    linkTimeAxes();
   }
   const equity = page.charts.equity;
   const points = (curve) => curve.map((point) => ({ time: point.date, value: point.equity }));
+  equity.shade.setData(splitPoints(backtest.equity_curve.map((point) => point.date)));
   equity.baseline.setData(points(page.baseline.equity_curve));
   equity.strategy.setData(points(backtest.equity_curve));
+  equity.baselineDrawdown.setData(drawdownPoints(page.baseline.equity_curve));
+  equity.drawdown.setData(drawdownPoints(backtest.equity_curve));
   equity.strategy.applyOptions({ title: parameterText(backtest.parameters) });
-  equity.chart.timeScale().fitContent();
+  // The equity chart follows the price chart's view, so both show the same days.
+  const view = page.charts.price.chart.timeScale().getVisibleLogicalRange();
+  if (view) equity.chart.timeScale().setVisibleLogicalRange(view);
+  else equity.chart.timeScale().fitContent();
   const m = backtest.metrics;
   const b = backtest.buy_and_hold;
   $("equity-title").textContent = `Equity: ${label} — ${formatPercent(m.total_return)} vs buy-and-hold ${formatPercent(b.total_return)}`;
   container.dataset.params = parameterText(backtest.parameters);
-  container.setAttribute("aria-label", `Equity curve of ${label}: total return ${formatPercent(m.total_return)}, buy-and-hold ${formatPercent(b.total_return)}`);
+  container.setAttribute("aria-label", `Equity curve of ${label}: total return ${formatPercent(m.total_return)}, buy-and-hold ${formatPercent(b.total_return)}; drawdown below, deepest ${formatPercent(m.max_drawdown)}`);
 }
 
 function drawPrice() {
@@ -291,29 +461,88 @@ function drawPrice() {
   const charts = LightweightCharts;
   if (!page.charts.price) {
     const chart = charts.createChart(container, chartOptions(container));
+    const shade = addSplitShade(chart);
     const candles = chart.addSeries(charts.CandlestickSeries, {
       upColor: "#1a7f4b", downColor: "#b42318", borderVisible: false, wickUpColor: "#1a7f4b", wickDownColor: "#b42318",
     });
-    page.charts.price = { chart, candles, markers: charts.createSeriesMarkers(candles, []) };
+    page.charts.price = { chart, shade, candles, markers: charts.createSeriesMarkers(candles, []), trades: [] };
+    // Zooming re-thins the markers: each trade gets its own once there is room for it.
+    let pending = false;
+    chart.timeScale().subscribeVisibleLogicalRangeChange(() => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => { pending = false; placeMarkers(); });
+    });
+    linkTimeAxes();
   }
   const price = page.charts.price;
+  price.shade.setData(splitPoints(page.bars.map((bar) => bar.date)));
   price.candles.setData(page.bars.map((bar) => ({ time: bar.date, open: bar.open, high: bar.high, low: bar.low, close: bar.close })));
+  price.trades = [];
   price.markers.setMarkers([]);
   price.chart.timeScale().fitContent();
   $("price-title").textContent = `${page.result.symbol}: ${page.bars.length.toLocaleString()} daily bars`;
 }
 
+/**
+ * Keeps the two charts on one time axis: scrolling or zooming either moves the other. Both
+ * hold one point per bar of the same range, so their logical ranges (bar indices) match.
+ */
+function linkTimeAxes() {
+  const { price, equity } = page.charts;
+  if (!price || !equity || page.axesLinked) return;
+  page.axesLinked = true;
+  const follow = (source, target) => source.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+    if (!range) return;
+    const current = target.timeScale().getVisibleLogicalRange();
+    if (current && Math.abs(current.from - range.from) < 0.01 && Math.abs(current.to - range.to) < 0.01) return;
+    target.timeScale().setVisibleLogicalRange(range);
+  });
+  follow(price.chart, equity.chart);
+  follow(equity.chart, price.chart);
+}
+
+/** Fewest pixels between two markers of one kind before they are merged into one. */
+const MARKER_GAP_PX = 9;
+
 function drawTrades(trades) {
-  const markers = [];
-  for (const trade of trades) {
-    markers.push({ time: trade.entry_date, position: "belowBar", color: "#1a7f4b", shape: "arrowUp" });
-    if (trade.exit_date) markers.push({ time: trade.exit_date, position: "aboveBar", color: "#b42318", shape: "arrowDown" });
-  }
-  markers.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-  page.charts.price.markers.setMarkers(markers);
+  page.charts.price.trades = trades;
+  placeMarkers();
   const container = $("price-chart");
   container.dataset.trades = String(trades.length);
   container.setAttribute("aria-label", `Candlestick chart of ${page.result.symbol} with ${trades.length} trades marked`);
+}
+
+/**
+ * The trade markers at the current zoom: entries (and exits) closer than MARKER_GAP_PX merge
+ * into one marker counting them, so 350 trades over 35 years read as clusters, not a smear.
+ */
+function placeMarkers() {
+  const price = page.charts.price;
+  if (!price) return;
+  const range = price.chart.timeScale().getVisibleLogicalRange();
+  const width = price.chart.timeScale().width() || 1;
+  const visibleBars = range ? Math.max(1, range.to - range.from) : page.bars.length;
+  const barsPerMarker = Math.max(1, Math.ceil(MARKER_GAP_PX / (width / visibleBars)));
+  const groups = new Map();
+  const add = (date, kind) => {
+    const index = page.barIndex.get(date);
+    if (index === undefined) return;
+    const key = `${kind}:${Math.floor(index / barsPerMarker)}`;
+    const group = groups.get(key);
+    if (group) group.count += 1;
+    else groups.set(key, { date, kind, count: 1 });
+  };
+  for (const trade of price.trades) {
+    add(trade.entry_date, "entry");
+    if (trade.exit_date) add(trade.exit_date, "exit");
+  }
+  const markers = [...groups.values()].map((group) => (group.kind === "entry"
+    ? { time: group.date, position: "belowBar", color: "#1a7f4b", shape: "arrowUp", text: group.count > 1 ? String(group.count) : "" }
+    : { time: group.date, position: "aboveBar", color: "#b42318", shape: "arrowDown", text: group.count > 1 ? String(group.count) : "" }));
+  markers.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  price.markers.setMarkers(markers);
+  Object.assign($("price-chart").dataset, { markers: String(markers.length), barsPerMarker: String(barsPerMarker) });
 }
 
 /** The colour of a metric value: worst red, middle yellow, best green (grey: no combination). */
@@ -428,5 +657,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("strategy").addEventListener("change", renderRangeInputs);
   $("optimize-form").addEventListener("submit", analyze);
   $("cancel").addEventListener("click", cancelSearch);
+  $("log-scale").addEventListener("change", applyScaleMode);
   loadStrategies();
 });

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use marketcache_cache::FetchProgress;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,15 @@ pub enum JobKind {
     Warm,
     /// Ranks a grid of strategy parameters.
     Optimize,
+}
+
+/// What a running job is doing: reading bars (upstream requests, for a warm or before a
+/// search), or ranking a grid once its bars are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPhase {
+    Fetching,
+    Searching,
 }
 
 /// Where a job is in its life.
@@ -54,7 +64,8 @@ impl JobState {
     }
 }
 
-/// Units of work done out of the total (symbols for warm, combinations for optimize).
+/// Units of work done out of the total (symbols for warm, combinations for optimize, or
+/// upstream requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
 pub struct Progress {
     pub done: u64,
@@ -67,7 +78,11 @@ pub struct JobSnapshot {
     pub id: u64,
     pub kind: JobKind,
     pub state: JobState,
+    pub phase: JobPhase,
     pub progress: Progress,
+    /// Upstream requests made out of those planned so far (a read plans its requests when it
+    /// starts, so `total` grows as a warm reaches each symbol).
+    pub requests: Progress,
     /// The job's result once it finished (also when some symbols of a warm failed).
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
@@ -103,9 +118,32 @@ impl JobContext {
         });
     }
 
+    /// Publishes what the job is doing now.
+    pub fn phase(&self, phase: JobPhase) {
+        self.state.send_modify(|snapshot| snapshot.phase = phase);
+    }
+
     /// Cancelled when the job must stop (shutdown); checked between units of work.
     pub fn cancelled(&self) -> &CancellationToken {
         &self.cancel
+    }
+}
+
+/// A job's reads count their upstream requests in the job's `requests`, and stop when it is
+/// cancelled (after the answer being stored, which stays).
+impl FetchProgress for JobContext {
+    fn planned(&self, requests: usize) {
+        self.state
+            .send_modify(|snapshot| snapshot.requests.total += requests as u64);
+    }
+
+    fn request_done(&self, _bars: usize) {
+        self.state
+            .send_modify(|snapshot| snapshot.requests.done += 1);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 }
 
@@ -176,7 +214,10 @@ impl Jobs {
             id,
             kind,
             state: JobState::Running,
+            // Every job starts by reading bars.
+            phase: JobPhase::Fetching,
             progress: Progress { done: 0, total },
+            requests: Progress::default(),
             result: None,
             error: None,
         });

@@ -6,11 +6,15 @@
 //! values and compare their keys with these schemas, so a field added there fails here.
 
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
+use marketcache_backtest::{ParamKind, ParamSpec, RankMetric, catalog};
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes;
+use crate::routes::AppState;
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -69,8 +73,200 @@ impl Modify for BearerToken {
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health",
     responses((status = 200, description = "The OpenAPI 3 document of this API", body = Object)))]
-pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
+    let providers: Vec<&str> = state
+        .cache
+        .providers()
+        .map(|source| source.name())
+        .collect();
+    Json(described_inputs(&providers, state.max_grid_combinations))
+}
+
+/// What a symbol may be (`Symbol::parse`): 1-20 letters, digits, `.`, `^`, `=` or `-`.
+pub(crate) const SYMBOL_PATTERN: &str = "^[A-Za-z0-9.^=-]{1,20}$";
+
+/// What a date may be (`parse_date`): YYYY-MM-DD from 1900-01-01 to 2199-12-31.
+pub(crate) const DATE_PATTERN: &str =
+    "^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+/// The values a query flag takes (`parse_flag`): present without a value is true.
+const FLAG_VALUES: [&str; 5] = ["true", "false", "1", "0", ""];
+
+/// The request bodies whose fields [`input_rule`] describes.
+const REQUEST_BODIES: [&str; 3] = ["WarmRequest", "BacktestRequest", "OptimizeRequest"];
+
+/// The derived document with each input's rules, which the derive cannot state: the patterns,
+/// formats, enumerations and bounds the handlers check, taken from the same lists they check
+/// against (the strategy catalog, the ranking metrics, this server's providers). A client or
+/// a contract tester generating inputs from it makes requests the server accepts, but for the
+/// rules between fields that no schema states (`start` before `end`, `fast` below `slow`,
+/// `train_until` inside the range, a symbol or `all` to clear), which the descriptions give.
+pub fn described_inputs(providers: &[&str], max_grid_combinations: usize) -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        let operations = paths.values_mut().filter_map(Value::as_object_mut);
+        for operation in operations.flat_map(|path| path.values_mut()) {
+            let parameters = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut);
+            for parameter in parameters.into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+                if let Some(schema) = parameter.get_mut("schema") {
+                    refine(schema, &name, providers, true);
+                }
+            }
+        }
+    }
+    for body in REQUEST_BODIES {
+        let fields = document
+            .pointer_mut(&format!("/components/schemas/{body}/properties"))
+            .and_then(Value::as_object_mut);
+        for (name, schema) in fields.into_iter().flatten() {
+            refine(schema, name, providers, false);
+        }
+    }
+    one_variant_per_strategy(&mut document, "BacktestRequest", "params", |spec| {
+        parameter_value(spec)
+    });
+    one_variant_per_strategy(&mut document, "OptimizeRequest", "ranges", |spec| {
+        json!({
+            "oneOf": [parameter_value(spec), {"type": "string", "pattern": range_pattern(spec)}],
+            "default": spec.default_range,
+        })
+    });
+    if let Some(search) = document.pointer_mut("/components/schemas/OptimizeRequest") {
+        // The product of the ranges' lengths this server searches at most.
+        search["x-max-combinations"] = json!(max_grid_combinations);
+    }
+    document
+}
+
+/// What `start..end[:step]` may be for `spec`: whole numbers for an integer parameter.
+fn range_pattern(spec: &ParamSpec) -> &'static str {
+    match spec.kind {
+        ParamKind::Integer { .. } => "^[0-9]+(\\.\\.[0-9]+)?(:[0-9]+)?$",
+        ParamKind::Float { .. } => {
+            "^[0-9]+(\\.[0-9]+)?(\\.\\.[0-9]+(\\.[0-9]+)?)?(:[0-9]+(\\.[0-9]+)?)?$"
+        }
+    }
+}
+
+/// One value of `spec`, within its bounds, with its default.
+fn parameter_value(spec: &ParamSpec) -> Value {
+    let (kind, min, max) = match spec.kind {
+        ParamKind::Integer { min, max } => ("integer", json!(min), json!(max)),
+        ParamKind::Float { min, max } => ("number", json!(min), json!(max)),
+    };
+    let default: Value = serde_json::from_str(spec.default).unwrap_or(Value::Null);
+    json!({"type": kind, "minimum": min, "maximum": max, "default": default,
+        "description": spec.description})
+}
+
+/// Replaces the request body `body` with one variant per strategy of the catalog, each naming
+/// its strategy and its own parameters under `field` (described by `parameter`), none other;
+/// `x-ordered` lists the pairs whose first must be below the second (`fast` below `slow`).
+fn one_variant_per_strategy(
+    document: &mut Value,
+    body: &str,
+    field: &str,
+    parameter: impl Fn(&ParamSpec) -> Value,
+) {
+    let Some(schema) = document.pointer_mut(&format!("/components/schemas/{body}")) else {
+        return;
+    };
+    let strategy_optional = !schema["required"]
+        .as_array()
+        .is_some_and(|required| required.contains(&json!("strategy")));
+    let variants: Vec<Value> = catalog()
+        .iter()
+        .filter(|info| !info.parameters.is_empty() || field == "params")
+        .map(|info| {
+            let mut variant = schema.clone();
+            let names = if strategy_optional && info.name == "sma-cross" {
+                json!(["sma-cross", null])
+            } else {
+                json!([info.name])
+            };
+            variant["properties"]["strategy"] = json!({"enum": names});
+            if strategy_optional && info.name != "sma-cross" {
+                push_required(&mut variant, "strategy");
+            }
+            let parameters: serde_json::Map<String, Value> = info
+                .parameters
+                .iter()
+                .map(|spec| (spec.name.to_owned(), parameter(spec)))
+                .collect();
+            variant["properties"][field] = json!({
+                "type": "object", "properties": parameters, "additionalProperties": false,
+            });
+            variant["title"] = json!(info.name);
+            variant["x-ordered"] = json!(
+                info.ordered
+                    .iter()
+                    .map(|(low, high)| [low, high])
+                    .collect::<Vec<_>>()
+            );
+            variant
+        })
+        .collect();
+    let description = schema["description"].clone();
+    *schema = json!({"description": description, "oneOf": variants});
+}
+
+fn push_required(schema: &mut Value, name: &str) {
+    match schema["required"].as_array_mut() {
+        Some(required) => required.push(json!(name)),
+        None => schema["required"] = json!([name]),
+    }
+}
+
+/// Adds the rule of the input `name` to its `schema`.
+fn refine(schema: &mut Value, name: &str, providers: &[&str], in_query: bool) {
+    let Some(rule) = input_rule(name, providers, in_query) else {
+        return;
+    };
+    let nullable = schema["type"]
+        .as_array()
+        .is_some_and(|types| types.contains(&json!("null")));
+    let (Some(target), Value::Object(rule)) = (schema.as_object_mut(), rule) else {
+        return;
+    };
+    for (key, mut value) in rule {
+        // An optional body field may be null: its enumeration says so too.
+        if key == "enum"
+            && nullable
+            && let Some(values) = value.as_array_mut()
+        {
+            values.push(Value::Null);
+        }
+        target.insert(key, value);
+    }
+}
+
+/// The rule of an input, by its name (the same name means the same rule everywhere).
+fn input_rule(name: &str, providers: &[&str], in_query: bool) -> Option<Value> {
+    let strategies: Vec<&str> = catalog().iter().map(|info| info.name).collect();
+    let metrics: Vec<&str> = RankMetric::ALL.iter().map(|metric| metric.name()).collect();
+    Some(match name {
+        "symbol" => json!({"pattern": SYMBOL_PATTERN}),
+        "symbols" => json!({"items": {"type": "string", "pattern": SYMBOL_PATTERN}}),
+        "start" | "end" | "train_until" | "before" => {
+            json!({"format": "date", "pattern": DATE_PATTERN})
+        }
+        "adjust" => json!({"enum": ["none", "raw", "splits", "split", "all"]}),
+        "format" => json!({"enum": ["json", "csv", "parquet", "arrow"]}),
+        "against" => json!({"enum": providers}),
+        "sample" => json!({"type": "integer", "minimum": 0, "maximum": 50}),
+        "strategy" => json!({"enum": strategies}),
+        "metric" => json!({"enum": metrics}),
+        "top" => json!({"minimum": 1, "maximum": 1000}),
+        "fees" | "slippage" => json!({"minimum": 0, "exclusiveMaximum": 1}),
+        "initial_cash" => json!({"exclusiveMinimum": 0}),
+        "offline" | "closed_only" | "adj_close" | "all" if in_query => {
+            json!({"type": "string", "enum": FLAG_VALUES})
+        }
+        _ => return None,
+    })
 }
 
 /// The bars of one symbol and how they were obtained.
@@ -244,6 +440,8 @@ pub struct SymbolStatsDoc {
     last_update: Option<DateTime<Utc>>,
     rejected_rows: u64,
     provisional_bars: u64,
+    /// The days of those bars (never covered: they are asked again once final).
+    provisional: Vec<DateRangeDoc>,
     corporate_actions: u64,
 }
 

@@ -143,6 +143,7 @@ fn empty_stats(symbol: String) -> SymbolStats {
         last_update: None,
         rejected_rows: 0,
         provisional_bars: 0,
+        provisional: Vec::new(),
         corporate_actions: 0,
     }
 }

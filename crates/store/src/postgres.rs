@@ -807,6 +807,7 @@ impl BarStore for PostgresStore {
                 last_update: row.try_get(4).map_err(&failed)?,
                 rejected_rows: 0,
                 provisional_bars: 0,
+                provisional: Vec::new(),
                 corporate_actions: 0,
             };
             per_symbol.insert(symbol, stats);

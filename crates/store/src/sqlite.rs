@@ -981,6 +981,7 @@ fn bar_figures_per_symbol(
             symbol: symbol.clone(),
             rejected_rows: 0,
             provisional_bars: 0,
+            provisional: Vec::new(),
             corporate_actions: 0,
         };
         per_symbol.insert(symbol, stats);

@@ -52,6 +52,7 @@ impl Bollinger {
         description: "Buy when the close crosses above the upper Bollinger band, sell when it \
                       crosses below the middle band",
         parameters: &[PERIOD, K],
+        ordered: &[],
         build,
     };
 

@@ -16,6 +16,7 @@ impl BuyAndHold {
         name: "buy-and-hold",
         description: "Buy at the first close and hold to the end (the baseline)",
         parameters: &[],
+        ordered: &[],
         build: |_: &Params| -> Result<Box<dyn Strategy>, BacktestError> {
             Ok(Box::new(BuyAndHold))
         },

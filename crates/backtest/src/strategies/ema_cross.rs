@@ -49,6 +49,7 @@ impl EmaCross {
         name: "ema-cross",
         description: "Long while the fast EMA of closes is above the slow EMA",
         parameters: &[FAST, SLOW],
+        ordered: &[("fast", "slow")],
         build,
     };
 

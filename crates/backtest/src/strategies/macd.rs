@@ -60,6 +60,7 @@ impl Macd {
         name: "macd",
         description: "Long while the MACD line (fast EMA - slow EMA) is above its signal line",
         parameters: &[FAST, SLOW, SIGNAL],
+        ordered: &[("fast", "slow")],
         build,
     };
 

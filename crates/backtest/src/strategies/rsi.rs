@@ -61,6 +61,7 @@ impl RsiReversion {
         name: "rsi",
         description: "Buy when Wilder's RSI crosses below lower, sell when it crosses above upper",
         parameters: &[PERIOD, LOWER, UPPER],
+        ordered: &[("lower", "upper")],
         build,
     };
 

@@ -49,6 +49,7 @@ impl SmaCross {
         name: "sma-cross",
         description: "Long while the fast SMA of closes is above the slow SMA",
         parameters: &[FAST, SLOW],
+        ordered: &[("fast", "slow")],
         build,
     };
 

@@ -429,6 +429,7 @@ static ALTERNATING: StrategyInfo = StrategyInfo {
     name: "alternating",
     description: "In for period bars, out for period bars",
     parameters: &[PERIOD],
+    ordered: &[],
     build: |params: &Params| -> Result<Box<dyn Strategy>, BacktestError> {
         let period = params
             .integer(PERIOD.name)

@@ -210,6 +210,17 @@ async fn a_bar_fetched_before_it_is_final_is_provisional_and_fetched_again_once_
     assert!(settled.iter().all(|bar| bar.date < live_day));
     let stats = cache.stats().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stats.symbols[0].provisional_bars, 1);
+    // The stats name the day, after the covered days, for the coverage strips.
+    assert_eq!(
+        stats.symbols[0].provisional,
+        vec![range(live_day, live_day)]
+    );
+    assert!(
+        stats.symbols[0]
+            .covered
+            .iter()
+            .all(|covered| covered.end() < live_day)
+    );
     assert_eq!(
         upstream.count(),
         1,
@@ -230,6 +241,7 @@ async fn a_bar_fetched_before_it_is_final_is_provisional_and_fetched_again_once_
     );
     let stats = cache.stats().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stats.symbols[0].provisional_bars, 0);
+    assert!(stats.symbols[0].provisional.is_empty());
     assert_eq!(get(&cache, week, closed_only).await, final_bars);
     get(&cache, week, GetOptions::DEFAULT).await;
     assert_eq!(upstream.count(), 1, "a final day is covered for good");

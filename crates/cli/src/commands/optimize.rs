@@ -58,6 +58,7 @@ pub async fn optimize(settings: &Settings, args: OptimizeArgs) -> Result<ExitCod
         top: args.top as usize,
         money: trading(&args.trading)?,
         train_until: args.train_until,
+        min_trades: args.min_trades as usize,
     };
     // The generic grid counts the combinations its constraints accept now, so a grid the
     // strategy refuses entirely is a usage error too; the CLI keeps the grid crate's own limit.
@@ -201,6 +202,7 @@ impl Searched<'_> {
             "summary": ranking.summary,
             "top": top,
             "train_until": args.train_until,
+            "min_trades": args.min_trades,
             "data": self.response.report,
             "fingerprint": data_fingerprint(&args.symbol, &self.response.bars)?,
         }))

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use marketcache_backtest::{BacktestError, Metrics, Settings as Trading};
-use marketcache_cache::FetchReport;
 use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
+use marketcache_cache::{FetchReport, NoProgress};
 use marketcache_domain::bar::fingerprint;
 use marketcache_domain::{Bar, DataFingerprint, Symbol};
 
@@ -32,7 +32,7 @@ pub async fn bars_through_cache(
     policy: BarsPolicy,
 ) -> Result<marketcache_cache::SymbolBars> {
     let cache = open_cache(settings).await?;
-    let response = bars_for_analysis(&cache, symbol, range, policy).await?;
+    let response = bars_for_analysis(&cache, symbol, range, policy, &NoProgress).await?;
     if !response.report.missing.is_empty() {
         eprintln!("warning: {}", missing_line(&response.report));
     }

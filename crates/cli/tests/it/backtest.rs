@@ -160,6 +160,55 @@ fn optimize_ranks_the_grid_and_writes_every_combination() {
 }
 
 #[test]
+fn optimize_ranks_only_combinations_with_the_minimum_number_of_trades() {
+    let sandbox = Sandbox::new();
+    let search = |min_trades: &str| {
+        let run = sandbox.run(&[
+            "optimize",
+            "AAPL",
+            "--fast",
+            "5..50:5",
+            "--slow",
+            "60..200:20",
+            "--start",
+            "2015-01-01",
+            "--end",
+            "2020-12-31",
+            "--top",
+            "100",
+            "--min-trades",
+            min_trades,
+            "--json",
+        ]);
+        run.expect_code(0);
+        run.stdout_json()
+    };
+    let trades = |value: &serde_json::Value| -> Vec<u64> {
+        value["top"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["metrics"]["trades"].as_u64())
+            .collect()
+    };
+    let all = trades(&search("0"));
+    assert_eq!(all.len(), 80);
+    let cut = (all.iter().min().copied().unwrap_or_default()
+        + all.iter().max().copied().unwrap_or_default())
+    .div_ceil(2);
+    let kept = search(&cut.to_string());
+    assert_eq!(kept["min_trades"], cut);
+    let kept = trades(&kept);
+    assert_eq!(
+        kept.len(),
+        all.iter().filter(|count| **count >= cut).count()
+    );
+    assert!(kept.len() < all.len() && kept.iter().all(|count| *count >= cut));
+    let refused = sandbox.run(&["optimize", "AAPL", "--min-trades", "-1"]);
+    refused.expect_code(2);
+}
+
+#[test]
 fn optimize_with_a_train_until_date_tests_the_winners_on_the_later_bars() {
     let sandbox = Sandbox::new();
     let run = sandbox.run(&[

@@ -15,7 +15,7 @@ use marketcache_backtest::{
     catalog, find_strategy, run_against_buy_and_hold,
 };
 use marketcache_cache::analysis::{BarsPolicy, bars_for_analysis};
-use marketcache_cache::{FetchReport, MarketDataCache, SymbolBars};
+use marketcache_cache::{FetchReport, MarketDataCache, NoProgress, SymbolBars};
 use marketcache_domain::{Bar, DataFingerprint, DateRange, Symbol};
 use serde::{Deserialize, Serialize};
 use tokio::task::{JoinError, JoinHandle};
@@ -25,7 +25,7 @@ use super::{
     ApiJson, AppState, Authorized, Caller, parse_optional_date, parse_symbol, requested_range,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::jobs::{JobContext, JobEnd, JobKind};
+use crate::jobs::{JobContext, JobEnd, JobKind, JobPhase};
 
 /// A parameter value or range as JSON gives it: text (`"5..100"`, `"2.5"`) or a number.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -175,7 +175,7 @@ pub(crate) async fn backtest(
         offline: request.offline || !caller.may_fetch,
         strict: request.strict,
     };
-    let response = bars_for_analysis(&state.cache, &symbol, range, policy).await?;
+    let response = bars_for_analysis(&state.cache, &symbol, range, policy, &NoProgress).await?;
     let outcome = run_against_buy_and_hold(&response.bars, strategy.as_ref(), &money)
         .map_err(|error| ApiError::from_backtest(error, "params"))?;
     let report = outcome.report;
@@ -216,6 +216,10 @@ pub(crate) struct OptimizeRequest {
     end: Option<String>,
     /// Rank on bars up to this day; report the winners' metrics on the later bars too.
     train_until: Option<String>,
+    /// Rank only combinations with at least this many trades [default: 0]; the heat map
+    /// leaves the others out too.
+    #[schema(minimum = 0, maximum = 100000)]
+    min_trades: Option<u32>,
     /// Fees as a fraction of traded value [default: 0]
     fees: Option<f64>,
     /// Slippage as a fraction of the fill price [default: 0]
@@ -238,6 +242,9 @@ pub(crate) struct OptimizeRequest {
 
 /// Most entries a search returns.
 const MAX_TOP: u32 = 1_000;
+
+/// The largest minimum number of trades (more than a century of daily round trips).
+const MAX_MIN_TRADES: u32 = 100_000;
 
 /// Starts a grid search over a strategy's parameters as a job.
 #[utoipa::path(post, path = "/api/optimize", tag = "research", request_body = OptimizeRequest,
@@ -305,11 +312,19 @@ pub(crate) async fn optimize(
         .await
         .map_err(|error| ApiError::internal(&error))?
         .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    let min_trades = request.min_trades.unwrap_or(0);
+    if min_trades > MAX_MIN_TRADES {
+        return Err(ApiError::invalid(
+            "min_trades",
+            format!("min_trades must be between 0 and {MAX_MIN_TRADES}"),
+        ));
+    }
     let search = Search {
         metric,
         top: top as usize,
         money,
         train_until,
+        min_trades: min_trades as usize,
     };
     let wanted = BarsWanted {
         symbol,
@@ -372,6 +387,8 @@ struct OptimizeResult {
     #[schema(value_type = Option<crate::openapi::HeatMapDoc>)]
     heatmap: Option<HeatMap>,
     train_until: Option<NaiveDate>,
+    /// The fewest trades a ranked combination made.
+    min_trades: usize,
     #[schema(value_type = crate::openapi::FetchReportDoc)]
     data: FetchReport,
     #[schema(value_type = crate::openapi::DataFingerprintDoc)]
@@ -406,11 +423,12 @@ async fn optimize_job(
     };
     let response = tokio::select! {
         () = context.cancelled().cancelled() => return JobEnd::Cancelled,
-        response = bars_for_analysis(&cache, &wanted.symbol, wanted.range, wanted.policy) => match response {
+        response = bars_for_analysis(&cache, &wanted.symbol, wanted.range, wanted.policy, &context) => match response {
             Ok(response) => response,
             Err(error) => return failed(error.into()),
         },
     };
+    context.phase(JobPhase::Searching);
     let total = plan.evaluations() as u64;
     let done = Arc::new(AtomicU64::new(0));
     let ranking = rank_on_blocking_pool(
@@ -450,9 +468,12 @@ fn rank_on_blocking_pool(
         let mut heatmap = heatmap;
         // The heat map is filled from the stream of every evaluated combination, so no
         // combination's full report is kept.
+        let min_trades = search.min_trades;
         let mut record = heatmap.as_mut().map(|builder| {
             move |values: &[ParamValue], metrics: &Metrics| {
-                builder.record(values, metrics);
+                if metrics.trades >= min_trades {
+                    builder.record(values, metrics);
+                }
             }
         });
         let outcome = ranking_plan.run(
@@ -523,6 +544,7 @@ fn optimize_result(
             .collect(),
         heatmap,
         train_until: search.train_until,
+        min_trades: search.min_trades,
         fingerprint: DataFingerprint::of(&symbol, &response.bars),
         data: response.report,
     }
@@ -554,6 +576,9 @@ struct StrategyEntry {
     name: &'static str,
     description: &'static str,
     parameters: Vec<ParameterInfo>,
+    /// Pairs of its parameters where the first must be below the second, e.g.
+    /// `[["fast", "slow"]]`: a backtest refuses them equal or reversed, a search skips them.
+    ordered: Vec<[&'static str; 2]>,
 }
 
 /// The answer of `GET /api/strategies`.
@@ -597,6 +622,11 @@ pub(crate) async fn strategies() -> Json<StrategiesResponse> {
                         default_range: spec.default_range,
                     }
                 })
+                .collect(),
+            ordered: info
+                .ordered
+                .iter()
+                .map(|(low, high)| [*low, *high])
                 .collect(),
         })
         .collect();

@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use futures::Stream;
-use marketcache_cache::{FetchProgress, MarketDataCache, NoProgress, WarmOutcome, WarmProgress};
+use marketcache_cache::{FetchProgress, MarketDataCache, WarmOutcome, WarmProgress};
 use marketcache_domain::{DateRange, Packed, Symbol};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -180,7 +180,8 @@ async fn warm_job(
     }
 }
 
-/// A warm job's view of the warm: finished symbols are its progress, cancelling it a stop.
+/// A warm job's view of the warm: finished symbols are its progress, each symbol's upstream
+/// requests its `requests`, cancelling it a stop.
 struct JobWarmProgress<'a> {
     context: &'a JobContext,
     total: u64,
@@ -188,7 +189,7 @@ struct JobWarmProgress<'a> {
 
 impl WarmProgress for JobWarmProgress<'_> {
     fn for_symbol(&self, _symbol: &Symbol) -> Box<dyn FetchProgress> {
-        Box::new(NoProgress)
+        Box::new(self.context.clone())
     }
 
     fn symbol_done(&self, done: usize, _outcome: &WarmOutcome) {

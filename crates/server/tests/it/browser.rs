@@ -372,6 +372,322 @@ async fn check_a_symbol_opens_its_ledger(app: &TestApp, client: &Client) {
     assert!(text.contains(&range), "{range} not in {text}");
 }
 
+/// Runs `script` in the page and returns its value.
+async fn run(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{script}"))
+}
+
+/// The selected combination's metrics card shows the API's figures; the equity chart has a
+/// drawdown pane as deep as the backtest's maximum drawdown; the trade table lists every trade.
+async fn check_the_selection_card_drawdown_and_trades(app: &TestApp, client: &Client, job: &Value) {
+    let top = &job["result"]["top"][0];
+    let backtest = app
+        .post_json(
+            "/api/backtest",
+            &json!({"symbol": "AAPL", "strategy": "sma-cross", "params": top["parameters"],
+                "start": "2015-01-01", "end": "2020-12-31", "fees": 0.001}),
+        )
+        .await
+        .json();
+    let shown = run(
+        client,
+        r##"
+        const cell = (metric, column) => document.querySelector(`#metrics-table tr[data-metric='${metric}']`).children[column].textContent;
+        const equity = page.charts.equity;
+        const drawdown = equity.drawdown.data().map((point) => point.value);
+        return {
+          sharpe: cell("sharpe", 1), testSharpe: cell("sharpe", 4), heads: document.querySelector("#metrics-table thead").textContent,
+          panes: equity.chart.panes().length, drawdownHeight: equity.chart.panes()[1].getHeight(), deepest: Math.min(...drawdown),
+          trades: document.querySelectorAll("#trades-table tbody tr").length,
+        };
+        "##,
+    )
+    .await;
+    let metrics = &backtest["metrics"];
+    let sharpe = metrics["sharpe"].as_f64().map(|v| format!("{v:.3}"));
+    assert_eq!(
+        shown["sharpe"].as_str().map(str::to_owned),
+        sharpe,
+        "{shown}"
+    );
+    let test_sharpe = top["out_of_sample"]["sharpe"]
+        .as_f64()
+        .map(|v| format!("{v:.3}"));
+    assert_eq!(
+        shown["testSharpe"].as_str().map(str::to_owned),
+        test_sharpe,
+        "{shown}"
+    );
+    assert!(
+        shown["heads"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Buy-and-hold"),
+        "{shown}"
+    );
+    assert_eq!(shown["panes"].as_u64(), Some(2), "{shown}");
+    assert!(
+        shown["drawdownHeight"].as_f64().unwrap_or_default() > 50.0,
+        "{shown}"
+    );
+    let deepest = shown["deepest"].as_f64().unwrap_or_default();
+    let max_drawdown = metrics["max_drawdown"].as_f64().unwrap_or_default().abs() * 100.0;
+    assert!(
+        (deepest.abs() - max_drawdown).abs() < 0.01,
+        "{deepest} vs {max_drawdown}"
+    );
+    let trades = backtest["trades"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    assert!(trades > 0, "{backtest}");
+    assert_eq!(shown["trades"].as_u64(), Some(trades as u64), "{shown}");
+}
+
+/// The test period after the split is shaded on the price chart (pixels right of the split are
+/// tinted, left of it white); the markers of 6 years of trades are merged where they would
+/// overlap and come apart when zoomed in; zooming one chart moves the other; selecting a trade
+/// zooms both to it; the log scale spaces equal ratios equally.
+async fn check_the_charts_read_as_a_person_sees_them(client: &Client) {
+    run(
+        client,
+        "page.charts.price.chart.timeScale().fitContent(); return null;",
+    )
+    .await;
+    // The chart applies a new view on its next frame.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shade = run(
+        client,
+        r##"
+        const price = page.charts.price;
+        const tinted = (x, y) => [...document.querySelectorAll("#price-chart canvas")].some((canvas) => {
+          const box = canvas.getBoundingClientRect();
+          const chart = document.getElementById("price-chart").getBoundingClientRect();
+          const px = x + chart.left - box.left, py = y + chart.top - box.top;
+          if (px < 0 || py < 0 || px >= box.width || py >= box.height) return false;
+          const ratio = canvas.width / box.width;
+          const [r, g, b, a] = canvas.getContext("2d").getImageData(Math.floor(px * ratio), Math.floor(py * ratio), 1, 1).data;
+          return a > 0 && r > b + 20;
+        });
+        const split = price.chart.timeScale().timeToCoordinate("2020-01-02");
+        const sample = (from, to) => { let hits = 0, all = 0; for (let x = from; x < to; x += 3) { all += 1; if (tinted(x, 6)) hits += 1; } return hits / Math.max(1, all); };
+        return { split, after: sample(split + 4, split + 60), before: sample(Math.max(0, split - 120), split - 4),
+          shaded: price.shade.data().length, testBars: page.bars.filter((bar) => bar.date > "2019-12-31").length };
+        "##,
+    )
+    .await;
+    assert!(
+        shade["split"].as_f64().unwrap_or_default() > 100.0,
+        "{shade}"
+    );
+    assert_eq!(shade["shaded"], shade["testBars"], "{shade}");
+    assert!(
+        shade["after"].as_f64().unwrap_or_default() > 0.8,
+        "the test period is not shaded: {shade}"
+    );
+    assert!(
+        shade["before"].as_f64().unwrap_or(1.0) < 0.2,
+        "the training period is shaded: {shade}"
+    );
+
+    // A fast pair trades every few days: hundreds of markers on a 500-pixel chart.
+    run(client, "select(-1, { fast: 2, slow: 4 }); return null;").await;
+    eventually(20, "the fast pair's trades", || async {
+        let charted = attribute(client, "#equity-chart", "data-params").await?;
+        (charted == "fast=2 slow=4").then_some(())
+    })
+    .await;
+    let whole = run(client, "const d = document.getElementById('price-chart').dataset; const events = page.charts.price.trades.reduce((n, t) => n + (t.exit_date ? 2 : 1), 0); const counted = page.charts.price.markers.markers().reduce((n, m) => n + (m.text ? Number(m.text) : 1), 0); return { markers: Number(d.markers), per: Number(d.barsPerMarker), events, counted };").await;
+    let events = whole["events"].as_u64().unwrap_or_default();
+    assert!(events > 200, "{whole}");
+    assert_eq!(
+        whole["counted"].as_u64(),
+        Some(events),
+        "every trade is counted once: {whole}"
+    );
+    assert!(whole["per"].as_u64().unwrap_or_default() > 1, "{whole}");
+    assert!(
+        whole["markers"].as_u64().unwrap_or(u64::MAX) < events,
+        "the markers are not thinned: {whole}"
+    );
+
+    run(client, "page.charts.price.chart.timeScale().setVisibleLogicalRange({ from: 0, to: 30 }); return null;").await;
+    let zoomed = eventually(10, "markers re-thinned after zooming in", || async {
+        let state = run(client, "const d = document.getElementById('price-chart').dataset; const r = page.charts.equity.chart.timeScale().getVisibleLogicalRange(); const p = page.charts.price.chart.timeScale().getVisibleLogicalRange(); return { per: Number(d.barsPerMarker), from: r && r.from, to: r && r.to, priceFrom: p.from, priceTo: p.to };").await;
+        let near = |a: &str, b: &str| {
+            state[a].as_f64().zip(state[b].as_f64()).is_some_and(|(x, y)| (x - y).abs() < 0.01)
+        };
+        // The equity chart follows the price chart's view.
+        let followed = near("from", "priceFrom") && near("to", "priceTo");
+        (state["per"].as_u64() == Some(1) && followed).then_some(state)
+    })
+    .await;
+    assert!(
+        zoomed["priceTo"].as_f64().is_some_and(|v| v < 40.0),
+        "{zoomed}"
+    );
+
+    click_css(client, "#trades-table tbody tr:nth-child(3)").await;
+    let trade = eventually(10, "both charts zoomed to the third trade", || async {
+        let state = run(client, "const row = document.querySelector('#trades-table tbody tr:nth-child(3)'); const price = page.charts.price.chart.timeScale().getVisibleRange(); const equity = page.charts.equity.chart.timeScale().getVisibleRange(); return { entry: row.dataset.entry, exit: row.dataset.exit, from: price && price.from, to: price && price.to, equityFrom: equity && equity.from };").await;
+        let inside = state["from"].as_str()? <= state["entry"].as_str()? && state["to"].as_str()? >= state["exit"].as_str()?;
+        (inside && state["from"] == state["equityFrom"]).then_some(state)
+    })
+    .await;
+    assert!(
+        !trade["exit"].as_str().unwrap_or_default().is_empty(),
+        "{trade}"
+    );
+
+    let spacing = r##"
+        const candles = page.charts.price.candles;
+        const low = Math.min(...page.bars.map((bar) => bar.low));
+        const [a, b, c] = [low, low * 1.5, low * 2.25].map((price) => candles.priceToCoordinate(price));
+        return Math.abs((a - b) - (b - c));
+    "##;
+    let linear = run(client, spacing).await.as_f64().unwrap_or_default();
+    click(client, "log-scale").await;
+    let logarithmic = eventually(10, "the log scale", || async {
+        let gap = run(client, spacing).await.as_f64()?;
+        (gap < 1.0).then_some(gap)
+    })
+    .await;
+    assert!(
+        linear > 5.0,
+        "equal ratios were already equally spaced: {linear} {logarithmic}"
+    );
+    click(client, "log-scale").await;
+}
+
+/// While an uncached symbol downloads, the page shows the fetching phase (requests done out of
+/// the total, then the time left); Cancel stops the job, and the page says so. The page fits a
+/// 500-pixel screen without sideways scrolling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_optimizer_shows_the_download_cancels_it_and_fits_a_narrow_screen() {
+    let Some((driver_path, browser)) = browser_tools() else {
+        return;
+    };
+    let options = crate::harness::Options {
+        latency: Duration::from_millis(250),
+        ..Default::default()
+    };
+    let app = TestApp::start_with(Backend::sqlite().await, options).await;
+    let driver = Driver::start(&driver_path);
+    let client = driver.connect(&browser).await;
+    client
+        .set_window_size(500, 1000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    client
+        .goto(&app.url("/dashboard/optimizer"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually(15, "the strategy catalog", || async {
+        client.find(Locator::Css("#range-slow")).await.ok()
+    })
+    .await;
+    let fits = "return { page: document.documentElement.scrollWidth, screen: window.innerWidth, form: document.getElementById('optimize-form').getBoundingClientRect().right };";
+    let layout = run(&client, fits).await;
+    assert!(
+        layout["screen"].as_f64().unwrap_or_default() <= 500.0,
+        "{layout}"
+    );
+    assert!(
+        layout["page"].as_f64() <= layout["screen"].as_f64(),
+        "the page scrolls sideways: {layout}"
+    );
+    assert!(
+        layout["form"].as_f64() <= layout["screen"].as_f64(),
+        "{layout}"
+    );
+
+    // 1990 to 2020 at 182 days a request: about 62 requests of 250 ms, 4 at a time.
+    fill(
+        &client,
+        &[
+            ("symbol", "AAPL"),
+            ("start", "1990-01-01"),
+            ("end", "2020-12-31"),
+        ],
+    )
+    .await;
+    click(&client, "analyze").await;
+    let fetching = eventually(20, "the fetching phase with its ETA", || async {
+        let text = text_of(&client, "status").await;
+        (text.starts_with("Fetching AAPL:") && text.contains("requests") && text.contains("s left"))
+            .then_some(text)
+    })
+    .await;
+    let numbers: Vec<u64> = fetching
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() >= 2 && numbers[0] < numbers[1] && numbers[1] > 30,
+        "{fetching}"
+    );
+    click(&client, "cancel").await;
+    eventually(20, "the cancelled search", || async {
+        let text = text_of(&client, "status").await;
+        (text == "Cancelled: nothing was ranked.").then_some(())
+    })
+    .await;
+    assert_eq!(text_of(&client, "error").await, "");
+    assert!(
+        client
+            .find(Locator::Css("#top-table tbody tr"))
+            .await
+            .is_err()
+    );
+    let requests = app.upstream.count();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        app.upstream.count(),
+        requests,
+        "the download went on after Cancel"
+    );
+    assert!(requests < 62, "{requests} requests: the whole download ran");
+
+    // A short search completes, and its charts fit the narrow screen too.
+    fill(
+        &client,
+        &[
+            ("start", "2019-01-01"),
+            ("end", "2020-12-31"),
+            ("range-fast", "5..20:5"),
+            ("range-slow", "30..60:10"),
+        ],
+    )
+    .await;
+    click(&client, "analyze").await;
+    eventually(60, "the first row's equity curve", || async {
+        attribute(&client, "#equity-chart", "data-params").await
+    })
+    .await;
+    let layout = run(&client, "const chart = document.getElementById('equity-chart').getBoundingClientRect(); return { page: document.documentElement.scrollWidth, screen: window.innerWidth, chart: chart.width, right: chart.right };").await;
+    assert!(
+        layout["page"].as_f64() <= layout["screen"].as_f64(),
+        "the results scroll sideways: {layout}"
+    );
+    assert!(
+        layout["chart"].as_f64().unwrap_or_default() > 300.0,
+        "{layout}"
+    );
+    run(
+        &client,
+        "document.getElementById('equity-chart').scrollIntoView(); return null;",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    save_screenshot(&client, "optimizer-narrow").await;
+    client.close().await.unwrap_or_else(|e| panic!("{e}"));
+    drop(driver);
+    app.stop().await;
+}
+
 /// Where CI keeps a page's screenshot: `target/dashboard-<page>.png`.
 fn screenshot_path(page: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -525,6 +841,8 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
         first_test_sharpe.as_str().map(str::to_owned),
         api_test_sharpe
     );
+    check_the_selection_card_drawdown_and_trades(&app, &client, &job).await;
+    check_the_charts_read_as_a_person_sees_them(&client).await;
     check_the_heat_map_draws_and_charts_a_clicked_cell(&client).await;
     let canvases = client
         .find_all(Locator::Css("#price-chart canvas"))
@@ -578,6 +896,9 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
     })
     .await;
 
+    // The whole period in view for the picture.
+    run(&client, "page.charts.price.chart.timeScale().fitContent(); document.getElementById('selection-panel').scrollIntoView(); return null;").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(&client, "optimizer").await;
 
     // The cache page lists AAPL; warming MSFT through the form adds it.

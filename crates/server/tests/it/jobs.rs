@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use marketcache_testkit::on_both_backends;
 
@@ -116,6 +116,14 @@ async fn an_optimize_job_ranks_the_grid(backend: Backend) {
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["kind"], "optimize");
     assert_eq!(job["progress"], json!({"done": 9, "total": 9}));
+    // The bars were fetched first (every planned request made), then the grid searched.
+    assert_eq!(job["phase"], "searching", "{job}");
+    let requests = job["result"]["data"]["upstream_requests"].clone();
+    assert!(requests.as_u64().unwrap_or_default() > 0, "{job}");
+    assert_eq!(
+        job["requests"],
+        json!({"done": requests, "total": requests})
+    );
     let result = &job["result"];
     assert_eq!(result["strategy"], "sma-cross");
     assert_eq!(result["metric"], "total-return");
@@ -153,6 +161,67 @@ async fn an_optimize_job_ranks_the_grid(backend: Backend) {
             "{entry}"
         );
     }
+    app.stop().await;
+}
+
+/// `min_trades` leaves the combinations that traded less out of the table and the heat map.
+async fn an_optimize_job_ranks_only_combinations_with_enough_trades(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let search = |min_trades: u64| {
+        json!({
+            "symbol": "MSFT", "strategy": "sma-cross",
+            "ranges": {"fast": "5..50:5", "slow": "60..200:20"},
+            "top": 1000, "start": "2019-01-01", "end": "2020-12-31",
+            "heatmap": true, "min_trades": min_trades,
+        })
+    };
+    let all = app
+        .wait_for_job(job_id(&app.post_json("/api/optimize", &search(0)).await))
+        .await;
+    let trades: Vec<u64> = all["result"]["top"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row["metrics"]["trades"].as_u64())
+        .collect();
+    assert_eq!(trades.len(), 80, "{all}");
+    let (fewest, most) = (trades.iter().min().copied(), trades.iter().max().copied());
+    let (Some(fewest), Some(most)) = (fewest, most) else {
+        panic!("{all}")
+    };
+    assert!(fewest < most, "every combination traded {fewest} times");
+    let cut = (fewest + most).div_ceil(2);
+    let kept = trades.iter().filter(|count| **count >= cut).count();
+    let filtered = app
+        .wait_for_job(job_id(&app.post_json("/api/optimize", &search(cut)).await))
+        .await;
+    let result = &filtered["result"];
+    assert_eq!(result["min_trades"], cut);
+    assert_eq!(
+        result["evaluated"], 80,
+        "every combination is still evaluated"
+    );
+    let top = result["top"].as_array().cloned().unwrap_or_default();
+    assert_eq!(top.len(), kept, "{result}");
+    assert!(
+        top.iter()
+            .all(|row| row["metrics"]["trades"].as_u64() >= Some(cut))
+    );
+    let cells = |job: &Value| -> usize {
+        job["result"]["heatmap"]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .filter(|cell| !cell.is_null())
+            .count()
+    };
+    assert!(
+        cells(&filtered) < cells(&all),
+        "the heat map kept the filtered cells"
+    );
+    let refused = app.post_json("/api/optimize", &search(100_001)).await;
+    refused.expect_error(400, "invalid_input", Some("min_trades"));
     app.stop().await;
 }
 
@@ -202,6 +271,11 @@ on_both_backends!(
     a_warm_job_succeeds_and_its_bars_are_then_cached,
     an_optimize_job_ranks_the_grid,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_trades_filters_the_ranking_and_the_heat_map() {
+    an_optimize_job_ranks_only_combinations_with_enough_trades(Backend::sqlite().await).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_events_stream_progress_then_a_final_event() {

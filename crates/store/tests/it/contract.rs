@@ -719,6 +719,8 @@ async fn stats_give_each_symbol_its_figures_and_the_bytes_per_bar(backend: Backe
             last_update: Some(at(2024, 7, 1, 12)),
             rejected_rows: 1,
             provisional_bars: 1,
+            // The cache fills in the days; the store gives the count.
+            provisional: Vec::new(),
             corporate_actions: 1,
         },
         SymbolStats {
@@ -730,6 +732,8 @@ async fn stats_give_each_symbol_its_figures_and_the_bytes_per_bar(backend: Backe
             last_update: None,
             rejected_rows: 3,
             provisional_bars: 0,
+            // The cache fills in the days; the store gives the count.
+            provisional: Vec::new(),
             corporate_actions: 0,
         },
         SymbolStats {
@@ -741,6 +745,8 @@ async fn stats_give_each_symbol_its_figures_and_the_bytes_per_bar(backend: Backe
             last_update: Some(at(2024, 7, 1, 12)),
             rejected_rows: 0,
             provisional_bars: 0,
+            // The cache fills in the days; the store gives the count.
+            provisional: Vec::new(),
             corporate_actions: 1,
         },
     ];
