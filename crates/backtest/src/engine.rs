@@ -30,7 +30,13 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Checked settings: `initial_cash` finite and positive, `fees` (a fraction of the traded
+    /// The least cash a run starts with: below a unit of currency, share counts and returns
+    /// lose their precision (5e-324 buys no share at all, and a trade's return is 0/0).
+    pub const MIN_CASH: f64 = 1.0;
+    /// The most cash a run starts with (a trillion), far from where equity would overflow.
+    pub const MAX_CASH: f64 = 1e12;
+
+    /// Checked settings: `initial_cash` from [`Self::MIN_CASH`] to [`Self::MAX_CASH`], `fees` (a fraction of the traded
     /// value, paid on both sides) and `slippage` (a fraction of the close, against the trader)
     /// in `[0, 1)`.
     pub fn new(initial_cash: f64, fees: f64, slippage: f64) -> Result<Self, BacktestError> {
@@ -41,8 +47,8 @@ impl Settings {
                 rule,
             })
         };
-        if !(initial_cash.is_finite() && initial_cash > 0.0) {
-            return invalid("initial_cash", initial_cash, "must be finite and positive");
+        if !(Self::MIN_CASH..=Self::MAX_CASH).contains(&initial_cash) {
+            return invalid("initial_cash", initial_cash, "must be from 1 to 1e12");
         }
         if !(0.0..1.0).contains(&fees) {
             return invalid("fees", fees, "must be a fraction in [0, 1)");

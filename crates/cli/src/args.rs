@@ -152,6 +152,12 @@ pub struct ServeArgs {
     /// requests whose Host is neither the bound address nor such a name are refused (403)
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
+    /// Most combinations one /api/optimize search may have
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_grid_combinations: u32,
+    /// Most warm and optimize jobs running at once; more are refused with 429
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_jobs: u32,
 }
 
 /// Arguments of `providers`.

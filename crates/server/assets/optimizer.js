@@ -167,7 +167,7 @@ async function cancelSearch() {
   $("cancel").disabled = true;
   $("status").textContent = "Cancelling…";
   try {
-    await api(`/api/jobs/${page.job}`, { method: "DELETE" });
+    await api(`/api/jobs/${page.job}/cancel`, { method: "POST" });
   } catch (error) {
     showError($("error"), error);
   }

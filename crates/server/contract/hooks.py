@@ -105,28 +105,36 @@ def _parameters_fit(body, body_name, field):
     return limit is None or math.prod(span[2] for span in spans.values()) <= limit
 
 
-@schemathesis.hook
-def filter_query(context, query):
-    if not query:
-        return True
-    operation = context.operation
+def _query_fits(operation, query):
     if operation.method.upper() == "DELETE" and operation.path == "/api/cache":
-        if query.get("symbol") is None and query.get("all") not in ("true", "1", ""):
+        if query.get("symbol") in (None, "") and query.get("all") not in ("true", "1", ""):
             return False
-    return _dates_in_order(query)
+    return _dates_in_order({name: value for name, value in query.items() if value != ""})
 
 
-@schemathesis.hook
-def filter_body(context, body):
+BODIES = {"/api/backtest": ("BacktestRequest", "params"), "/api/optimize": ("OptimizeRequest", "ranges")}
+
+
+def _body_fits(operation, body):
     if not isinstance(body, dict):
         return True
     if not _dates_in_order(body):
         return False
-    fields = {"/api/backtest": ("BacktestRequest", "params"), "/api/optimize": ("OptimizeRequest", "ranges")}
-    if context.operation.path not in fields:
+    if operation.path not in BODIES:
+        return True
+    return _parameters_fit(body, *BODIES[operation.path])
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    """Keeps valid (positive) requests to the rules between fields, in every phase; invalid
+    (negative) ones are sent as generated, since the server must refuse them anyway."""
+    meta = getattr(case, "meta", None)
+    mode = getattr(getattr(meta, "generation", None), "mode", None)
+    if mode is not None and not mode.is_positive:
         return True
     try:
-        return _parameters_fit(body, *fields[context.operation.path])
+        return _query_fits(context.operation, case.query or {}) and _body_fits(context.operation, case.body)
     except (AttributeError, KeyError, StopIteration, TypeError, ValueError):
-        # An invalid request (a negative case): the server must refuse it, so it is sent.
+        # A value no rule can read (not what the schema describes): sent as it is.
         return True

@@ -270,6 +270,10 @@ impl Jobs {
     fn finish(&self, id: u64) {
         let mut registry = self.registry();
         registry.running = registry.running.saturating_sub(1);
+        if !registry.jobs.contains_key(&id) {
+            // Forgotten while it ran: nothing to keep.
+            return;
+        }
         registry.finished.push_back(id);
         while registry.finished.len() > self.kept_finished {
             if let Some(oldest) = registry.finished.pop_front() {
@@ -303,6 +307,18 @@ impl Jobs {
             }
             None => false,
         }
+    }
+
+    /// Forgets job `id`, cancelling it first if it runs; false if it is unknown. Watchers of
+    /// its events still see it end.
+    pub fn forget(&self, id: u64) -> bool {
+        let mut registry = self.registry();
+        let Some(entry) = registry.jobs.remove(&id) else {
+            return false;
+        };
+        entry.cancel.cancel();
+        registry.finished.retain(|finished| *finished != id);
+        true
     }
 
     /// Cancels every running job and refuses new ones.

@@ -8,13 +8,13 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
-use marketcache_backtest::{ParamKind, ParamSpec, RankMetric, catalog};
+use marketcache_backtest::{ParamKind, ParamSpec, RankMetric, Settings, catalog};
 use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes;
-use crate::routes::AppState;
+use crate::routes::{AppState, PRESENCE_FLAGS};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ use crate::routes::AppState;
         routes::jobs::warm,
         routes::jobs::status,
         routes::jobs::cancel,
+        routes::jobs::forget,
         routes::jobs::events,
         routes::backtest::backtest,
         routes::backtest::optimize,
@@ -111,8 +112,14 @@ pub fn described_inputs(providers: &[&str], max_grid_combinations: usize) -> Val
                 .and_then(Value::as_array_mut);
             for parameter in parameters.into_iter().flatten() {
                 let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+                let in_query = parameter["in"] == "query";
                 if let Some(schema) = parameter.get_mut("schema") {
-                    refine(schema, &name, providers, true);
+                    refine(schema, &name, providers, in_query);
+                    if in_query && !PRESENCE_FLAGS.contains(&name.as_str()) {
+                        // `?end=` is no end, as HTML forms and generated clients send it.
+                        *schema =
+                            json!({"anyOf": [schema.take(), {"type": "string", "maxLength": 0}]});
+                    }
                 }
             }
         }
@@ -134,11 +141,42 @@ pub fn described_inputs(providers: &[&str], max_grid_combinations: usize) -> Val
             "default": spec.default_range,
         })
     });
+    describe_job_events(&mut document);
     if let Some(search) = document.pointer_mut("/components/schemas/OptimizeRequest") {
         // The product of the ranges' lengths this server searches at most.
         search["x-max-combinations"] = json!(max_grid_combinations);
     }
     document
+}
+
+/// The events of `GET /api/jobs/{id}/events`, each as an event stream carries it: its type
+/// and, as JSON text, the job.
+fn describe_job_events(document: &mut Value) {
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert(
+            "JobEvent".to_owned(),
+            json!({
+                "description": "One server-sent event of a job's stream: `progress` on each change while the job runs (changes in between coalesce), then one `done` with its final state, after which the stream ends. Comment lines keep the connection alive.",
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": ["progress", "done"]},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": "#/components/schemas/JobSnapshot"},
+                    },
+                },
+            }),
+        );
+    }
+    let stream = "/paths/~1api~1jobs~1{id}~1events/get/responses/200/content/text~1event-stream";
+    if let Some(content) = document.pointer_mut(stream) {
+        content["schema"] = json!({"$ref": "#/components/schemas/JobEvent"});
+    }
 }
 
 /// What `start..end[:step]` may be for `spec`: whole numbers for an integer parameter.
@@ -261,8 +299,8 @@ fn input_rule(name: &str, providers: &[&str], in_query: bool) -> Option<Value> {
         "metric" => json!({"enum": metrics}),
         "top" => json!({"minimum": 1, "maximum": 1000}),
         "fees" | "slippage" => json!({"minimum": 0, "exclusiveMaximum": 1}),
-        "initial_cash" => json!({"exclusiveMinimum": 0}),
-        "offline" | "closed_only" | "adj_close" | "all" if in_query => {
+        "initial_cash" => json!({"minimum": Settings::MIN_CASH, "maximum": Settings::MAX_CASH}),
+        flag if in_query && PRESENCE_FLAGS.contains(&flag) => {
             json!({"type": "string", "enum": FLAG_VALUES})
         }
         _ => return None,

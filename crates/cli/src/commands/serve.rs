@@ -25,6 +25,8 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         marketcache_server::ServerConfig::new(args.bind, token, args.cors_origin.as_deref())
             .map_err(|e| UsageError(e.to_string()))?;
     config.allowed_hosts = args.allowed_hosts;
+    config.max_grid_combinations = args.max_grid_combinations as usize;
+    config.max_running_jobs = args.max_jobs as usize;
     // Installed before the address is printed, so a signal sent right after it is not lost.
     let shutdown =
         marketcache_server::shutdown_signal().context("cannot install signal handlers")?;

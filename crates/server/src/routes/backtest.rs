@@ -1,8 +1,8 @@
 //! Backtests (answered at once) and grid searches (run as jobs) over bars read through the cache.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -209,6 +209,7 @@ pub(crate) struct OptimizeRequest {
     /// final-equity, max-drawdown, win-rate, average-trade-return.
     metric: Option<String>,
     /// How many of the best combinations to return [default: 10, at most 1000]
+    #[serde(default, deserialize_with = "super::optional_whole")]
     top: Option<u32>,
     /// First day, YYYY-MM-DD [default: 1990-01-01]
     start: Option<String>,
@@ -219,6 +220,7 @@ pub(crate) struct OptimizeRequest {
     /// Rank only combinations with at least this many trades [default: 0]; the heat map
     /// leaves the others out too.
     #[schema(minimum = 0, maximum = 100000)]
+    #[serde(default, deserialize_with = "super::optional_whole")]
     min_trades: Option<u32>,
     /// Fees as a fraction of traded value [default: 0]
     fees: Option<f64>,
@@ -308,10 +310,11 @@ pub(crate) async fn optimize(
     // Counting the combinations a strategy accepts runs its constructor once per cell: a
     // blocking thread keeps that off the request workers.
     let limit = state.max_grid_combinations;
-    let plan = tokio::task::spawn_blocking(move || SearchPlan::new(info, ranges, limit))
-        .await
-        .map_err(|error| ApiError::internal(&error))?
-        .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
+    let plan =
+        tokio::task::spawn_blocking(move || planned(|| SearchPlan::new(info, ranges, limit)))
+            .await
+            .map_err(|error| ApiError::internal(&error))?
+            .map_err(|error| ApiError::from_backtest(error, "ranges"))?;
     let min_trades = request.min_trades.unwrap_or(0);
     if min_trades > MAX_MIN_TRADES {
         return Err(ApiError::invalid(
@@ -345,6 +348,26 @@ pub(crate) async fn optimize(
     })?;
     tracing::info!(id, combinations = total, "optimize job started");
     Ok(super::jobs::accepted(id))
+}
+
+/// Runs `plan` (a search plan's checks, which count the grid on a rayon pool) on a pool of its
+/// own: on the global pool it would queue behind the chunks of every search already running,
+/// and a 202 would wait for them.
+fn planned<T: Send>(plan: impl FnOnce() -> T + Send) -> T {
+    static PLANNING: LazyLock<Option<rayon::ThreadPool>> = LazyLock::new(|| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "search-planning".to_owned())
+            .build();
+        pool.map_err(
+            |error| tracing::warn!(%error, "no planning pool: plans share the search pool"),
+        )
+        .ok()
+    });
+    match PLANNING.as_ref() {
+        Some(pool) => pool.install(plan),
+        None => plan(),
+    }
 }
 
 /// One of the best combinations of a search.

@@ -264,8 +264,9 @@ pub(crate) async fn status(
 }
 
 /// Cancels a running job. A warm stops before its next batch of requests (what it stored
-/// stays, each batch whole), an optimize at once; the job then ends `cancelled`.
-#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
+/// stays, each batch whole), an optimize at once; the job then ends `cancelled` and stays
+/// visible until forgotten.
+#[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs",
     security(("bearer" = [])),
     params(("id" = u64, Path, description = "The job id")),
     responses(
@@ -294,6 +295,30 @@ pub(crate) async fn cancel(
     }
     tracing::info!(id, "job cancellation requested");
     Ok((StatusCode::ACCEPTED, Json(snapshot)).into_response())
+}
+
+/// Forgets a job: a running one is cancelled first (as `POST /api/jobs/{id}/cancel` does), and
+/// either way its status answers 404 from then on. Event streams already open still end with
+/// its final state.
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
+    security(("bearer" = [])),
+    params(("id" = u64, Path, description = "The job id")),
+    responses(
+        (status = 204, description = "Forgotten (and cancelled, if it was running)"),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such job (or forgotten already)", body = ErrorBody),
+    ))]
+pub(crate) async fn forget(
+    _authorized: Authorized,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    if !state.jobs.forget(id) {
+        return Err(ApiError::not_found(format!("no job {id}")));
+    }
+    tracing::info!(id, "job forgotten");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A job's progress as server-sent events: `progress` events with the job as JSON while it

@@ -85,7 +85,8 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api/cache/verify", get(data::verify))
         .route("/api/cache", delete(data::clear))
         .route("/api/cache/warm", post(jobs::warm))
-        .route("/api/jobs/{id}", get(jobs::status).delete(jobs::cancel))
+        .route("/api/jobs/{id}", get(jobs::status).delete(jobs::forget))
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/events", get(jobs::events))
         .route("/api/backtest", post(backtest::backtest))
         .route("/api/optimize", post(backtest::optimize))
@@ -229,7 +230,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// Query parameters whose presence alone means true (`?offline`), so an empty value counts.
-const PRESENCE_FLAGS: [&str; 4] = ["adj_close", "all", "closed_only", "offline"];
+pub(crate) const PRESENCE_FLAGS: [&str; 4] = ["adj_close", "all", "closed_only", "offline"];
 
 /// The query without its empty parameters (`?end=&adjust=` is no end and no adjustment, as
 /// HTML forms and generated clients send them), presence flags apart.
@@ -282,6 +283,26 @@ pub(crate) fn requested_range(
     let start = parse_optional_date("start", start)?;
     let end = parse_optional_date("end", end)?;
     Ok(DateRange::requested(start, end, clock.today_in_new_york())?)
+}
+
+/// An optional whole number from JSON, written `20` or `20.0` (both integers to JSON Schema
+/// and to JavaScript); a fraction, a negative number or one beyond `u32` is refused.
+pub(crate) fn optional_whole<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    let Some(number) = Option::<f64>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
+        Ok(Some(number as u32))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a whole number from 0 to {}, got {number}",
+            u32::MAX
+        )))
+    }
 }
 
 /// A boolean query flag: present without a value (`?offline`) or `true`/`1` is on.

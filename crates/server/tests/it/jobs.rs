@@ -358,7 +358,9 @@ async fn start_slow_warm() -> (TestApp, u64) {
 async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
     let (app, id) = start_slow_warm().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cancelling = app.delete(&format!("/api/jobs/{id}")).await;
+    let cancelling = app
+        .post_json(&format!("/api/jobs/{id}/cancel"), &json!({}))
+        .await;
     cancelling.expect(202);
     assert_eq!(cancelling.json()["state"], "running");
     let asked_at = std::time::Instant::now();
@@ -388,13 +390,51 @@ async fn a_running_job_is_cancelled_on_request_and_a_finished_one_is_409() {
     );
     assert_eq!(app.upstream.count(), requests_before);
 
-    app.delete(&format!("/api/jobs/{id}"))
+    app.post_json(&format!("/api/jobs/{id}/cancel"), &json!({}))
         .await
         .expect_error(409, "job_finished", None);
-    app.delete("/api/jobs/999")
+    app.post_json("/api/jobs/999/cancel", &json!({}))
         .await
         .expect_error(404, "not_found", None);
-    app.delete("/api/jobs/abc")
+    app.post_json("/api/jobs/abc/cancel", &json!({}))
+        .await
+        .expect_error(404, "not_found", None);
+    app.stop().await;
+}
+
+/// DELETE forgets a job: a running one is cancelled (its upstream requests stop), a finished
+/// one is dropped, and either way its status is 404 from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_job_cancels_and_forgets_it() {
+    let (app, id) = start_slow_warm().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deleted = app.delete(&format!("/api/jobs/{id}")).await;
+    deleted.expect(204);
+    assert_eq!(deleted.text, "");
+    app.get(&format!("/api/jobs/{id}"))
+        .await
+        .expect_error(404, "not_found", None);
+    // The warm stops: within a batch or two, no request is made any more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = app.upstream.count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.upstream.count(), settled, "the forgotten warm went on");
+    app.delete(&format!("/api/jobs/{id}"))
+        .await
+        .expect_error(404, "not_found", None);
+
+    let started = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["IBM"], "start": "2020-01-01", "end": "2020-01-31"}),
+        )
+        .await;
+    let finished = job_id(&started);
+    assert_eq!(app.wait_for_job(finished).await["state"], "succeeded");
+    app.delete(&format!("/api/jobs/{finished}"))
+        .await
+        .expect(204);
+    app.get(&format!("/api/jobs/{finished}"))
         .await
         .expect_error(404, "not_found", None);
     app.stop().await;
@@ -422,7 +462,9 @@ async fn a_cancelled_optimize_job_stops_its_ranking() {
         running < 95_000,
         "the ranking finished before it could be cancelled"
     );
-    app.delete(&format!("/api/jobs/{id}")).await.expect(202);
+    app.post_json(&format!("/api/jobs/{id}/cancel"), &json!({}))
+        .await
+        .expect(202);
     let job = app.wait_for_job(id).await;
     assert_eq!(job["state"], "cancelled", "{job}");
     // The blocking ranking stops too: a small search right after runs at once, not queued

@@ -38,6 +38,7 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
         "/api/cache/warm",
         "/api/jobs/{id}",
         "/api/jobs/{id}/events",
+        "/api/jobs/{id}/cancel",
         "/api/backtest",
         "/api/optimize",
         "/api/strategies",
@@ -119,5 +120,86 @@ async fn the_document_lists_every_path_and_matches_the_responses() {
         .wait_for_job(started["job_id"].as_u64().unwrap_or_default())
         .await;
     assert_eq!(keys(&job), schema("JobSnapshot"));
+    app.stop().await;
+}
+
+/// Inputs are described as the handlers check them: the symbol's and dates' patterns, the
+/// enumerations taken from the catalog and this server's providers, one body variant per
+/// strategy with its own parameters and their bounds, empty query values as absent, and the
+/// job event stream's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_states_the_rules_of_every_input() {
+    let app = TestApp::start(Backend::sqlite().await).await;
+    let document = app.get("/api/openapi.json").await.json();
+    let parameter = |path: &str, method: &str, name: &str| -> Value {
+        document["paths"][path][method]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|parameter| parameter["name"] == name)
+            .map(|parameter| parameter["schema"].clone())
+            .unwrap_or_else(|| panic!("{method} {path}: no parameter {name}"))
+    };
+    assert_eq!(
+        parameter("/api/bars/{symbol}", "get", "symbol")["pattern"],
+        "^[A-Za-z0-9.^=-]{1,20}$"
+    );
+    let start = parameter("/api/bars/{symbol}", "get", "start");
+    assert_eq!(start["anyOf"][0]["format"], "date", "{start}");
+    assert_eq!(
+        start["anyOf"][1]["maxLength"], 0,
+        "an empty value is allowed: {start}"
+    );
+    let against = parameter("/api/cache/verify", "get", "against");
+    assert_eq!(
+        against["anyOf"][0]["enum"],
+        json!(["synthetic"]),
+        "{against}"
+    );
+    let offline = parameter("/api/bars/{symbol}", "get", "offline");
+    assert_eq!(offline["enum"], json!(["true", "false", "1", "0", ""]));
+
+    let schemas = &document["components"]["schemas"];
+    let variants = schemas["BacktestRequest"]["oneOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let strategies = app.get("/api/strategies").await.json();
+    let names: Vec<&Value> = strategies["strategies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|strategy| &strategy["name"])
+        .collect();
+    assert_eq!(variants.len(), names.len());
+    let sma = variants
+        .iter()
+        .find(|variant| variant["title"] == "sma-cross")
+        .unwrap_or_else(|| panic!("no sma-cross variant"));
+    let fast = &sma["properties"]["params"]["properties"]["fast"];
+    assert_eq!(
+        (fast["type"].as_str(), fast["default"].as_i64()),
+        (Some("integer"), Some(50))
+    );
+    assert_eq!(sma["properties"]["params"]["additionalProperties"], false);
+    assert_eq!(sma["x-ordered"], json!([["fast", "slow"]]));
+    assert_eq!(
+        strategies["strategies"][0]["ordered"],
+        json!([["fast", "slow"]])
+    );
+    let search = &schemas["OptimizeRequest"];
+    assert!(search["x-max-combinations"].as_u64().is_some(), "{search}");
+    let ranges =
+        search["oneOf"][0]["properties"]["ranges"]["properties"]["fast"]["oneOf"][1]["pattern"]
+            .as_str()
+            .unwrap_or_default();
+    assert!(ranges.contains(r"\.\."), "{ranges}");
+    let events = &document["paths"]["/api/jobs/{id}/events"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"]["schema"];
+    assert_eq!(events["$ref"], "#/components/schemas/JobEvent");
+    assert_eq!(
+        schemas["JobEvent"]["properties"]["event"]["enum"],
+        json!(["progress", "done"])
+    );
     app.stop().await;
 }
