@@ -33,7 +33,7 @@ function symbolRow(entry, axis) {
     element("td", {}, entry.first_date || "–"),
     element("td", {}, entry.last_date || "–"),
     element("td", {}, updated),
-    element("td", { class: "coverage" }, coverageStrip(entry.covered, entry.provisional || [], axis)),
+    element("td", { class: "coverage" }, coverageStrip(entry.covered, entry.provisional || [], entry.first_date, axis)),
     element("td", { class: "actions" }, warm, clear));
   open.addEventListener("click", () => toggleDetails(row, open, ticker, entry));
   return row;
@@ -96,12 +96,13 @@ function sharedAxis(symbols) {
 }
 
 /**
- * A symbol's coverage on the shared axis: before its first covered day (pale), covered ranges
+ * A symbol's coverage on the shared axis: before its first covered day (pale: never asked),
+ * covered days before its first bar (lavender: asked, nothing listed yet), covered ranges
  * (green), gaps between them (grey: missing), after its last covered day up to today (amber:
  * not asked since) and, over that, the days whose bars are provisional (blue: stored, asked
  * again once final). Weekends and holidays between ranges are joined by the API.
  */
-function coverageStrip(covered, provisional, axis) {
+function coverageStrip(covered, provisional, firstBar, axis) {
   const svgNs = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(svgNs, "svg");
   svg.setAttribute("viewBox", "0 0 1000 10");
@@ -125,8 +126,11 @@ function coverageStrip(covered, provisional, axis) {
   const last = day(covered[covered.length - 1].end) + 1;
   rect(axis.start, first, "before", "#eef0f4", `before ${covered[0].start}: never covered`);
   const gaps = [];
+  const listed = firstBar ? day(firstBar) : Infinity;
   covered.forEach((range, index) => {
-    rect(day(range.start), day(range.end) + 1, "covered", "#1a7f4b", `covered ${range.start} to ${range.end}`);
+    const [from, to] = [day(range.start), day(range.end) + 1];
+    rect(from, Math.min(to, listed), "unlisted", "#cfc6ee", `asked ${range.start} to ${isoDay(Math.min(to, listed) - 1)}: no bars before the first, ${firstBar || "none yet"}`);
+    rect(Math.max(from, listed), to, "covered", "#1a7f4b", `covered ${isoDay(Math.max(from, listed))} to ${range.end}`);
     const next = covered[index + 1];
     if (next && day(next.start) > day(range.end) + 1) {
       gaps.push(`${range.end} to ${next.start}`);
@@ -160,7 +164,7 @@ async function warmSymbols(symbols, range) {
     if (result) {
       const fetched = result.symbols.reduce((sum, entry) => sum + entry.fetched_bars, 0);
       const requests = result.symbols.reduce((sum, entry) => sum + entry.upstream_requests, 0);
-      $("status").textContent = `Warmed ${result.ok} of ${result.symbols.length}: ${fetched.toLocaleString()} bars fetched in ${requests} upstream requests.`;
+      $("status").textContent = `Warmed ${result.ok} of ${result.symbols.length}: ${fetched.toLocaleString()} bars fetched in ${requests} upstream ${requests === 1 ? "request" : "requests"}.`;
     }
     if (snapshot.state !== "succeeded") {
       const failures = result ? result.symbols.filter((entry) => entry.error).map((entry) => `${entry.symbol}: ${entry.error.message}`) : [];

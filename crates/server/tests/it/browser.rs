@@ -285,10 +285,11 @@ async fn check_coverage_strips_share_one_axis(app: &TestApp, client: &Client) {
             })
             .collect()
     };
-    let (aapl, msft) = (covered("AAPL"), covered("MSFT"));
+    let (aapl, msft, tsla) = (covered("AAPL"), covered("MSFT"), covered("TSLA"));
     let start = aapl
         .iter()
         .chain(&msft)
+        .chain(&tsla)
         .map(|range| range.0)
         .min()
         .unwrap_or_default();
@@ -300,13 +301,13 @@ async fn check_coverage_strips_share_one_axis(app: &TestApp, client: &Client) {
     let measured = client
         .execute(
             r#"
-            const green = (symbol) => {
+            const shares = (symbol) => {
               const svg = document.querySelector(`tr[data-symbol='${symbol}'] td.coverage svg`);
               const box = svg.getBoundingClientRect();
-              const width = [...svg.querySelectorAll("rect.covered")].reduce((sum, rect) => sum + rect.getBoundingClientRect().width, 0);
-              return { width: box.width, height: box.height, share: width / box.width };
+              const of = (kind) => [...svg.querySelectorAll(`rect.${kind}`)].reduce((sum, rect) => sum + rect.getBoundingClientRect().width, 0) / box.width;
+              return { width: box.width, height: box.height, share: of("covered"), unlisted: of("unlisted") };
             };
-            return { aapl: green("AAPL"), msft: green("MSFT") };
+            return { aapl: shares("AAPL"), msft: shares("MSFT"), tsla: shares("TSLA") };
             "#,
             vec![],
         )
@@ -329,10 +330,26 @@ async fn check_coverage_strips_share_one_axis(app: &TestApp, client: &Client) {
             "{symbol}: {shown} shown, {expected} covered: {measured}"
         );
     }
-    // AAPL's 2015-2020 is about half of 2015 to today; MSFT's half year far less.
+    // AAPL's 2015-2020 is about a third of 2008 to today; MSFT's half year far less.
     assert!(
-        share(&aapl) > 0.4 && share(&msft) < 0.1,
+        share(&aapl) > 0.25 && share(&msft) < 0.1,
         "{aapl:?} {msft:?}"
+    );
+    // TSLA: lavender from 2008 to its first bar, green from there to 2012.
+    let listed = NaiveDate::from_ymd_opt(2010, 6, 29).unwrap_or_default();
+    let day = |text: &str| text.parse::<NaiveDate>().unwrap_or_default();
+    let axis = (end - start).num_days() as f64;
+    let before = (listed - day("2008-01-01")).num_days() as f64 / axis;
+    let after = ((day("2012-12-31") - listed).num_days() + 1) as f64 / axis;
+    let strip = &measured["tsla"];
+    let shown = |key: &str| strip[key].as_f64().unwrap_or_default();
+    assert!(
+        (shown("unlisted") - before).abs() < 0.02,
+        "{before} before listing: {measured}"
+    );
+    assert!(
+        (shown("share") - after).abs() < 0.02,
+        "{after} listed: {measured}"
     );
 }
 
@@ -900,6 +917,19 @@ async fn the_dashboard_analyzes_a_grid_charts_a_selected_row_and_warms_a_symbol(
     run(&client, "page.charts.price.chart.timeScale().fitContent(); document.getElementById('selection-panel').scrollIntoView(); return null;").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(&client, "optimizer").await;
+
+    // TSLA asked from 2008, two years before its listing (2010-06-29 on the synthetic market).
+    let tsla = app
+        .post_json(
+            "/api/cache/warm",
+            &json!({"symbols": ["TSLA"], "start": "2008-01-01", "end": "2012-12-31"}),
+        )
+        .await;
+    tsla.expect(202);
+    let warmed = app
+        .wait_for_job(tsla.json()["job_id"].as_u64().unwrap_or_default())
+        .await;
+    assert_eq!(warmed["state"], "succeeded", "{warmed}");
 
     // The cache page lists AAPL; warming MSFT through the form adds it.
     client
