@@ -102,7 +102,7 @@ const REQUEST_BODIES: [&str; 3] = ["WarmRequest", "BacktestRequest", "OptimizeRe
 /// a contract tester generating inputs from it makes requests the server accepts, but for the
 /// rules between fields that no schema states (`start` before `end`, `fast` below `slow`,
 /// `train_until` inside the range, a symbol or `all` to clear), which the descriptions give.
-pub fn described_inputs(providers: &[&str], max_grid_combinations: usize) -> Value {
+pub(crate) fn described_inputs(providers: &[&str], max_grid_combinations: usize) -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
         let operations = paths.values_mut().filter_map(Value::as_object_mut);
@@ -217,7 +217,6 @@ fn one_variant_per_strategy(
         .is_some_and(|required| required.contains(&json!("strategy")));
     let variants: Vec<Value> = catalog()
         .iter()
-        .filter(|info| !info.parameters.is_empty() || field == "params")
         .map(|info| {
             let mut variant = schema.clone();
             let names = if strategy_optional && info.name == "sma-cross" {
